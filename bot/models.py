@@ -1,0 +1,189 @@
+"""Plain data the bot passes around: settings, sessions, jobs and the errors storage raises; no SQL here."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Quality = Literal["preview", "standard", "hd"]
+Strength = Literal["low", "medium", "high"]
+JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+StyleKind = Literal["preset", "file"]
+
+# Ordered from cheapest to most expensive, so an index comparison caps a quality.
+QUALITIES: tuple[Quality, ...] = ("preview", "standard", "hd")
+STRENGTHS: tuple[Strength, ...] = ("low", "medium", "high")
+JOB_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "done", "failed", "cancelled")
+ACTIVE_STATUSES: tuple[JobStatus, ...] = ("queued", "running")
+STYLE_KINDS: tuple[StyleKind, ...] = ("preset", "file")
+
+DEFAULT_QUALITY: Quality = "standard"
+DEFAULT_STRENGTH: Strength = "medium"
+DEFAULT_GROUP_MAX_QUALITY: Quality = "hd"
+
+
+def parse_quality(value: object) -> Quality:
+    """Return value as a Quality, or raise ValueError naming the allowed values."""
+    if value not in QUALITIES:
+        raise ValueError(f"quality must be one of {', '.join(QUALITIES)}; got {value!r}")
+    return value
+
+
+def parse_strength(value: object) -> Strength:
+    """Return value as a Strength, or raise ValueError naming the allowed values."""
+    if value not in STRENGTHS:
+        raise ValueError(f"strength must be one of {', '.join(STRENGTHS)}; got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class UserSettings:
+    """A user's preferences; defaults apply to users the bot has never stored."""
+
+    user_id: int
+    quality: Quality = DEFAULT_QUALITY
+    strength: Strength = DEFAULT_STRENGTH
+    keep_colors: bool = False
+    default_style: str | None = None
+
+
+@dataclass(frozen=True)
+class StyleRef:
+    """One style of a job: a named preset or a Telegram file, with its blend weight."""
+
+    kind: StyleKind
+    name: str | None = None
+    file_id: str | None = None
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        """Reject refs the worker could not resolve, so bad data fails at enqueue time."""
+        if self.kind not in STYLE_KINDS:
+            raise ValueError(f"style kind must be one of {', '.join(STYLE_KINDS)}; got {self.kind!r}")
+        if self.kind == "preset" and not self.name:
+            raise ValueError("a preset style needs a name")
+        if self.kind == "file" and not self.file_id:
+            raise ValueError("a file style needs a file_id")
+        if not (math.isfinite(self.weight) and self.weight > 0):
+            raise ValueError(f"style weight must be a positive number; got {self.weight!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON-ready dict form; unset optional fields are left out."""
+        data: dict[str, Any] = {"kind": self.kind, "weight": self.weight}
+        if self.name is not None:
+            data["name"] = self.name
+        if self.file_id is not None:
+            data["file_id"] = self.file_id
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StyleRef:
+        """Build a StyleRef from its dict form."""
+        return cls(
+            kind=data["kind"],
+            name=data.get("name"),
+            file_id=data.get("file_id"),
+            weight=float(data.get("weight", 1.0)),
+        )
+
+
+@dataclass(frozen=True)
+class JobParams:
+    """The settings a job runs with, frozen at enqueue time."""
+
+    quality: Quality
+    strength: Strength
+    keep_colors: bool
+    seed: int
+    steps: int | None = None
+    max_side: int | None = None
+
+    def __post_init__(self) -> None:
+        """Validate the enumerated fields, since they may come from stored JSON."""
+        parse_quality(self.quality)
+        parse_strength(self.strength)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready dict form."""
+        return {
+            "quality": self.quality,
+            "strength": self.strength,
+            "keep_colors": self.keep_colors,
+            "seed": self.seed,
+            "steps": self.steps,
+            "max_side": self.max_side,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobParams:
+        """Build JobParams from its dict form; missing optional keys stay None."""
+        return cls(
+            quality=parse_quality(data["quality"]),
+            strength=parse_strength(data["strength"]),
+            keep_colors=bool(data["keep_colors"]),
+            seed=int(data["seed"]),
+            steps=data.get("steps"),
+            max_side=data.get("max_side"),
+        )
+
+
+@dataclass(frozen=True)
+class Session:
+    """A content photo waiting for its style, owned by one user in one chat."""
+
+    chat_id: int
+    user_id: int
+    content_file_id: str
+    content_unique_id: str | None
+    content_message_id: int | None
+    media_group_id: str | None
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class Job:
+    """One style-transfer request and everything known about its run."""
+
+    id: int
+    chat_id: int
+    user_id: int
+    user_name: str | None
+    status: JobStatus
+    content_file_id: str
+    styles: tuple[StyleRef, ...]
+    params: JobParams
+    reply_to_message_id: int | None
+    status_message_id: int | None
+    parent_job_id: int | None
+    attempts: int
+    progress: float
+    eta_s: float | None
+    error: str | None
+    result_file_id: str | None
+    result_message_id: int | None
+    making_of_path: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    cancel_requested: bool
+
+    @property
+    def is_active(self) -> bool:
+        """Whether the job is still queued or running."""
+        return self.status in ACTIVE_STATUSES
+
+
+class QueueFullError(Exception):
+    """A job was refused because the user's cap or the global queue length is reached."""
+
+    def __init__(self, is_global: bool, limit: int) -> None:
+        self.is_global = is_global
+        self.limit = limit
+        if is_global:
+            message = "The bot is busy right now, please try again in a few minutes."
+        else:
+            jobs = "job" if limit == 1 else "jobs"
+            message = f"You already have {limit} {jobs} waiting; wait for them or /cancel."
+        super().__init__(message)

@@ -1,0 +1,476 @@
+"""Tests of the database layer on real SQLite files: migrations, settings, sessions and the job queue."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot import db
+from bot.db import LATEST_VERSION, DatabaseTooNewError, open_database
+from bot.models import JobParams, QueueFullError, StyleRef, UserSettings
+from bot.storage import Storage, round_robin_order
+
+STYLES = (
+    StyleRef(kind="preset", name="starry_night", weight=0.7),
+    StyleRef(kind="file", file_id="F1", weight=0.3),
+)
+PARAMS = JobParams(quality="standard", strength="medium", keep_colors=False, seed=42)
+
+
+class FakeClock:
+    """A clock the test moves by hand; each reading advances it a little so timestamps stay ordered."""
+
+    def __init__(self, now: float = 1_000.0, tick: float = 0.001) -> None:
+        self.now = now
+        self.tick = tick
+
+    def __call__(self) -> float:
+        """Return the current fake time and step it forward by one tick."""
+        self.now += self.tick
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward."""
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fresh fake clock."""
+    return FakeClock()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """A database path inside a directory that does not exist yet."""
+    return tmp_path / "data" / "bot.sqlite3"
+
+
+@pytest.fixture
+async def storage(db_path: Path, clock: FakeClock) -> AsyncIterator[Storage]:
+    """A Storage on a fresh database file, closed after the test."""
+    store = await Storage.open(db_path, clock=clock)
+    yield store
+    await store.close()
+
+
+async def enqueue(store: Storage, user_id: int, chat_id: int = 1, **limits: int) -> int:
+    """Queue a job for user_id with generous default caps and return its id."""
+    job = await store.enqueue(
+        chat_id,
+        user_id,
+        f"user{user_id}",
+        f"content-{user_id}",
+        STYLES,
+        PARAMS,
+        per_user_limit=limits.get("per_user_limit", 100),
+        queue_limit=limits.get("queue_limit", 100),
+    )
+    return job.id
+
+
+async def claim_id(store: Storage) -> int:
+    """Claim the next job and return its id, failing if the queue was empty."""
+    job = await store.claim_next()
+    assert job is not None
+    return job.id
+
+
+# -- migrations -------------------------------------------------------------
+
+
+async def test_migrates_empty_database_to_latest(db_path: Path) -> None:
+    conn = await open_database(db_path)
+    try:
+        assert await db.user_version(conn) == LATEST_VERSION == len(db.MIGRATIONS)
+        async with conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cursor:
+            tables = {row[0] for row in await cursor.fetchall()}
+        assert {"users", "group_settings", "sessions", "jobs"} <= tables
+        async with conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'") as cursor:
+            indexes = {row[0] for row in await cursor.fetchall()}
+        assert {"jobs_status_created", "jobs_user_created", "jobs_chat_result_message"} <= indexes
+        async with conn.execute("PRAGMA journal_mode") as cursor:
+            assert (await cursor.fetchone())[0] == "wal"  # type: ignore[index]
+        async with conn.execute("PRAGMA foreign_keys") as cursor:
+            assert (await cursor.fetchone())[0] == 1  # type: ignore[index]
+    finally:
+        await conn.close()
+
+
+async def test_reopening_is_idempotent(db_path: Path) -> None:
+    store = await Storage.open(db_path)
+    await store.update_settings(7, quality="hd")
+    await store.close()
+    conn = await open_database(db_path)
+    try:
+        assert await db.user_version(conn) == LATEST_VERSION
+    finally:
+        await conn.close()
+    store = await Storage.open(db_path)
+    try:
+        assert (await store.get_settings(7)).quality == "hd"
+    finally:
+        await store.close()
+
+
+async def test_future_schema_version_is_refused(db_path: Path) -> None:
+    await (await open_database(db_path)).close()
+    with sqlite3.connect(db_path) as raw:
+        raw.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
+    with pytest.raises(DatabaseTooNewError, match="only knows up to"):
+        await open_database(db_path)
+    with sqlite3.connect(db_path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION + 1
+
+
+async def test_failed_migration_rolls_back_whole_step(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = await open_database(db_path)
+    await conn.close()
+    broken = "CREATE TABLE half_done (x INTEGER); INSERT INTO no_such_table VALUES (1);"
+    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, broken])
+    monkeypatch.setattr(db, "LATEST_VERSION", len(db.MIGRATIONS))
+    with pytest.raises(sqlite3.OperationalError):
+        await open_database(db_path)
+    with sqlite3.connect(db_path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
+        assert raw.execute("SELECT name FROM sqlite_master WHERE name = 'half_done'").fetchone() is None
+
+
+def test_split_statements_respects_strings_and_comments() -> None:
+    script = (
+        "CREATE TABLE a (x TEXT DEFAULT ';'); -- a comment; with a semicolon\nINSERT INTO a VALUES ('b;c');"
+    )
+    assert db.split_statements(script) == [
+        "CREATE TABLE a (x TEXT DEFAULT ';');",
+        "-- a comment; with a semicolon\nINSERT INTO a VALUES ('b;c');",
+    ]
+
+
+# -- settings ---------------------------------------------------------------
+
+
+async def test_settings_default_without_inserting(storage: Storage, db_path: Path) -> None:
+    assert await storage.get_settings(5) == UserSettings(
+        user_id=5, quality="standard", strength="medium", keep_colors=False, default_style=None
+    )
+    with sqlite3.connect(db_path) as raw:
+        assert raw.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0
+
+
+async def test_update_settings_and_remember_user(storage: Storage) -> None:
+    await storage.remember_user(5, "Ann")
+    settings = await storage.update_settings(
+        5, quality="hd", keep_colors=True, default_style=" starry_night "
+    )
+    assert settings == UserSettings(5, "hd", "medium", True, "starry_night")
+    settings = await storage.update_settings(5, strength="low", default_style="")
+    assert settings == UserSettings(5, "hd", "low", True, None)
+    await storage.remember_user(5, "Anne")
+    assert await storage.get_settings(5) == settings
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"quality": "ultra"}, "preview, standard, hd"),
+        ({"strength": "max"}, "low, medium, high"),
+        ({"keep_colors": "yes"}, "True or False"),
+        ({"default_style": 3}, "style spec"),
+    ],
+)
+async def test_update_settings_validates(storage: Storage, changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        await storage.update_settings(5, **changes)
+    assert await storage.get_settings(5) == UserSettings(5)
+
+
+async def test_update_settings_rejects_unknown_field(storage: Storage) -> None:
+    with pytest.raises(TypeError, match="allowed"):
+        await storage.update_settings(5, colour="red")
+
+
+async def test_group_max_quality(storage: Storage) -> None:
+    assert await storage.get_group_max_quality(-100) == "hd"
+    await storage.set_group_max_quality(-100, "preview")
+    assert await storage.get_group_max_quality(-100) == "preview"
+    assert await storage.get_group_max_quality(-200) == "hd"
+    with pytest.raises(ValueError, match="preview, standard, hd"):
+        await storage.set_group_max_quality(-100, "4k")  # type: ignore[arg-type]
+
+
+# -- sessions ---------------------------------------------------------------
+
+
+async def test_session_save_replace_and_expiry(storage: Storage, clock: FakeClock) -> None:
+    await storage.save_session(1, 5, "photo-a", content_unique_id="ua", ttl_s=60)
+    await storage.save_session(1, 6, "photo-other-user", ttl_s=600)
+    session = await storage.get_session(1, 5)
+    assert session is not None
+    assert (session.content_file_id, session.content_unique_id) == ("photo-a", "ua")
+
+    await storage.save_session(1, 5, "photo-b", content_message_id=9, media_group_id="g1", ttl_s=60)
+    session = await storage.get_session(1, 5)
+    assert session is not None
+    assert (session.content_file_id, session.content_unique_id, session.content_message_id) == (
+        "photo-b",
+        None,
+        9,
+    )
+    assert session.media_group_id == "g1"
+    assert await storage.get_session(2, 5) is None
+
+    clock.advance(61)
+    assert await storage.get_session(1, 5) is None
+    assert await storage.get_session(1, 6) is not None
+    assert await storage.purge_expired_sessions() == 1
+    assert await storage.purge_expired_sessions() == 0
+
+    await storage.delete_session(1, 6)
+    assert await storage.get_session(1, 6) is None
+
+
+# -- enqueue caps -----------------------------------------------------------
+
+
+async def test_enqueue_stores_job(storage: Storage) -> None:
+    job = await storage.enqueue(
+        1, 5, "Ann", "photo", STYLES, PARAMS, reply_to_message_id=3, per_user_limit=2, queue_limit=10
+    )
+    assert job.status == "queued"
+    assert (job.styles, job.params, job.reply_to_message_id) == (STYLES, PARAMS, 3)
+    assert (job.attempts, job.progress, job.cancel_requested) == (0, 0.0, False)
+    assert await storage.get_job(job.id) == job
+
+
+async def test_enqueue_per_user_cap(storage: Storage) -> None:
+    await enqueue(storage, 5, per_user_limit=2)
+    running = await enqueue(storage, 5, per_user_limit=2)
+    await claim_id(storage)  # running jobs still count against the user's cap
+    with pytest.raises(QueueFullError) as caught:
+        await enqueue(storage, 5, per_user_limit=2)
+    assert not caught.value.is_global
+    assert caught.value.limit == 2
+    assert str(caught.value) == "You already have 2 jobs waiting; wait for them or /cancel."
+    await enqueue(storage, 6, per_user_limit=2)  # another user is unaffected
+    await storage.mark_failed(running, "boom")
+    await enqueue(storage, 5, per_user_limit=2)
+
+
+async def test_enqueue_global_cap(storage: Storage) -> None:
+    await enqueue(storage, 5, queue_limit=2)
+    await enqueue(storage, 6, queue_limit=2)
+    with pytest.raises(QueueFullError) as caught:
+        await enqueue(storage, 7, queue_limit=2)
+    assert caught.value.is_global
+    assert str(caught.value) == "The bot is busy right now, please try again in a few minutes."
+    await claim_id(storage)  # only queued jobs count toward the global cap
+    await enqueue(storage, 7, queue_limit=2)
+
+
+# -- scheduling -------------------------------------------------------------
+
+
+async def test_claim_next_round_robin(storage: Storage) -> None:
+    a1, a2, a3 = [await enqueue(storage, 1) for _ in range(3)]
+    b1 = await enqueue(storage, 2)
+    expected = [a1, b1, a2, a3]
+    assert await storage.queue_order() == expected
+    assert [await storage.queue_position(job_id) for job_id in expected] == [1, 2, 3, 4]
+
+    claimed = []
+    for _ in range(4):
+        job = await storage.claim_next()
+        assert job is not None
+        assert (job.status, job.attempts) == ("running", 1)
+        assert job.started_at is not None
+        claimed.append(job.id)
+    assert claimed == expected
+    assert await storage.claim_next() is None
+    assert await storage.queue_position(a1) is None
+
+
+async def test_queue_position_matches_claim_order_with_history(storage: Storage) -> None:
+    # User 1 was served before; users 2 and 3 never were, so they go first.
+    first = await enqueue(storage, 1)
+    await claim_id(storage)
+    await storage.mark_done(first, "result", 100)
+    for user_id in (1, 1, 2, 3, 3, 2):
+        await enqueue(storage, user_id)
+    order = await storage.queue_order()
+    assert [await storage.queue_position(job_id) for job_id in order] == list(range(1, len(order) + 1))
+    assert [await claim_id(storage) for _ in order] == order
+    jobs = [await storage.get_job(job_id) for job_id in order]
+    assert [job.user_id for job in jobs if job] == [2, 3, 1, 2, 3, 1]
+
+
+def test_round_robin_order_pure() -> None:
+    queued = [(10, 1), (11, 1), (12, 2), (13, 3)]
+    assert round_robin_order(queued, {}) == [10, 12, 13, 11]
+    assert round_robin_order(queued, {1: 5.0, 2: 9.0}) == [13, 10, 12, 11]
+    assert round_robin_order([], {}) == []
+
+
+# -- cancel, retry, recovery ------------------------------------------------
+
+
+async def test_request_cancel_queued_and_running(storage: Storage) -> None:
+    running = await enqueue(storage, 1)
+    queued = await enqueue(storage, 1)
+    assert await claim_id(storage) == running
+
+    job = await storage.request_cancel(queued)
+    assert job is not None
+    assert job.status == "cancelled"
+    assert job.finished_at is not None
+
+    job = await storage.request_cancel(running)
+    assert job is not None
+    assert (job.status, job.cancel_requested) == ("running", True)
+    assert await storage.mark_cancelled(running)
+    assert (await storage.get_job(running)).status == "cancelled"  # type: ignore[union-attr]
+
+    assert await storage.request_cancel(running) is None
+    assert await storage.request_cancel(queued) is None
+    assert await storage.request_cancel(9999) is None
+    assert await storage.claim_next() is None
+
+
+async def test_recover_after_restart_requeues_running(storage: Storage, db_path: Path) -> None:
+    first = await enqueue(storage, 1)
+    second = await enqueue(storage, 2)
+    waiting = await enqueue(storage, 3)
+    await claim_id(storage)
+    await claim_id(storage)
+    await storage.set_progress(first, 0.5, 30.0)
+    await storage.request_cancel(second)  # cancel asked for, then the process died
+    await storage.close()
+
+    restarted = await Storage.open(db_path)
+    try:
+        recovered = await restarted.recover_after_restart()
+        assert [job.id for job in recovered] == [first, waiting]
+        assert (recovered[0].status, recovered[0].attempts, recovered[0].progress) == ("queued", 1, 0.0)
+        assert (await restarted.get_job(second)).status == "cancelled"  # type: ignore[union-attr]
+        assert await restarted.running_jobs() == []
+        job = await restarted.claim_next()
+        assert job is not None
+        assert (job.id, job.attempts) == (first, 2)
+    finally:
+        await restarted.close()
+
+
+async def test_requeue_keeps_attempts(storage: Storage) -> None:
+    job_id = await enqueue(storage, 1)
+    await claim_id(storage)
+    job = await storage.requeue(job_id)
+    assert job is not None
+    assert (job.status, job.attempts) == ("queued", 1)
+    assert await storage.requeue(job_id) is None  # not running any more
+    assert (await storage.claim_next()).attempts == 2  # type: ignore[union-attr]
+
+
+# -- results and history ----------------------------------------------------
+
+
+async def test_mark_done_results_and_lookups(storage: Storage, clock: FakeClock) -> None:
+    assert await storage.average_run_seconds() is None
+    done_ids = []
+    for message_id in (100, 101):
+        job_id = await enqueue(storage, 1, chat_id=50)
+        await claim_id(storage)
+        clock.advance(10)
+        assert await storage.mark_done(job_id, f"result-{message_id}", message_id, "/tmp/making_of.gif")
+        done_ids.append(job_id)
+    failed = await enqueue(storage, 1, chat_id=50)
+    await claim_id(storage)
+    await storage.mark_failed(failed, "out of memory")
+    assert not await storage.mark_done(failed, "late", 102)
+
+    results = await storage.recent_results(1)
+    assert [job.id for job in results] == done_ids[::-1]
+    assert results[0].result_file_id == "result-101"
+    assert results[0].making_of_path == "/tmp/making_of.gif"
+    assert results[0].progress == 1.0
+    assert [job.id for job in await storage.recent_results(1, limit=1)] == [done_ids[1]]
+    assert await storage.recent_results(2) == []
+
+    found = await storage.job_by_result_message(50, 100)
+    assert found is not None
+    assert found.id == done_ids[0]
+    assert await storage.job_by_result_message(51, 100) is None
+
+    average = await storage.average_run_seconds()
+    assert average == pytest.approx(10.0, abs=0.01)
+    failed_job = await storage.get_job(failed)
+    assert failed_job is not None
+    assert (failed_job.status, failed_job.error) == ("failed", "out of memory")
+
+
+async def test_last_job_and_active_jobs(storage: Storage) -> None:
+    assert await storage.last_job(1) is None
+    in_chat_a = await enqueue(storage, 1, chat_id=10)
+    in_chat_b = await enqueue(storage, 1, chat_id=20)
+    cancelled = await enqueue(storage, 1, chat_id=10)
+    await storage.request_cancel(cancelled)
+    assert (await storage.last_job(1)).id == in_chat_b  # type: ignore[union-attr]
+    assert (await storage.last_job(1, chat_id=10)).id == in_chat_a  # type: ignore[union-attr]
+    assert await storage.last_job(2) is None
+
+    await claim_id(storage)
+    active = await storage.active_jobs(1)
+    assert [(job.id, job.status) for job in active] == [(in_chat_a, "running"), (in_chat_b, "queued")]
+    assert [job.id for job in await storage.active_jobs(1, chat_id=20)] == [in_chat_b]
+    assert [job.id for job in await storage.running_jobs()] == [in_chat_a]
+
+
+async def test_status_message_and_progress(storage: Storage) -> None:
+    job_id = await enqueue(storage, 1)
+    await storage.set_status_message(job_id, 77)
+    await storage.set_progress(job_id, 0.5, 12.0)  # ignored: not running yet
+    await claim_id(storage)
+    await storage.set_progress(job_id, 1.7, 3.0)
+    job = await storage.get_job(job_id)
+    assert job is not None
+    assert (job.status_message_id, job.progress, job.eta_s) == (77, 1.0, 3.0)
+
+
+# -- several connections ----------------------------------------------------
+
+
+async def test_two_connections_see_each_others_writes(db_path: Path, clock: FakeClock) -> None:
+    bot_side = await Storage.open(db_path, clock=clock)
+    worker_side = await Storage.open(db_path, clock=clock)
+    try:
+        job_id = await enqueue(bot_side, 1)
+        claimed = await worker_side.claim_next()
+        assert claimed is not None
+        assert claimed.id == job_id
+        await worker_side.mark_done(job_id, "result", 5)
+        job = await bot_side.get_job(job_id)
+        assert job is not None
+        assert job.status == "done"
+        await worker_side.update_settings(1, quality="preview")
+        assert (await bot_side.get_settings(1)).quality == "preview"
+    finally:
+        await bot_side.close()
+        await worker_side.close()
+
+
+async def test_concurrent_claims_never_share_a_job(db_path: Path) -> None:
+    first = await Storage.open(db_path)
+    second = await Storage.open(db_path)
+    try:
+        queued = {await enqueue(first if i % 2 else second, user_id=i % 4) for i in range(12)}
+        stores = [first, second] * 10
+        claims = await asyncio.gather(*(store.claim_next() for store in stores))
+        claimed = [job.id for job in claims if job is not None]
+        assert len(claimed) == len(set(claimed)) == len(queued)
+        assert set(claimed) == queued
+        assert all(job.attempts == 1 for job in claims if job is not None)
+    finally:
+        await first.close()
+        await second.close()
