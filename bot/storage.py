@@ -431,8 +431,7 @@ class Storage:
                 return None
             if row["status"] == "queued":
                 await conn.execute(
-                    "UPDATE jobs SET status = 'cancelled', cancel_requested = 1, finished_at = ? "
-                    "WHERE id = ?",
+                    "UPDATE jobs SET status = 'cancelled', cancel_requested = 1, finished_at = ? WHERE id = ?",
                     (self._clock(), job_id),
                 )
             else:
@@ -443,9 +442,7 @@ class Storage:
         """Return interrupted running jobs to the queue and list every queued job, oldest first."""
         async with self._transaction() as conn:
             recovered = await _requeue_running(conn, self._clock(), "1", ())
-            rows = await _fetch_all(
-                conn, "SELECT * FROM jobs WHERE status = 'queued' ORDER BY created_at, id"
-            )
+            rows = await _fetch_all(conn, "SELECT * FROM jobs WHERE status = 'queued' ORDER BY created_at, id")
         if recovered:
             logger.info("requeued %d job(s) interrupted by a restart", recovered)
         return [_job_from_row(row) for row in rows]
@@ -460,9 +457,7 @@ class Storage:
     async def active_jobs(self, user_id: int, chat_id: int | None = None) -> list[Job]:
         """Return the user's queued and running jobs (optionally in one chat), oldest first."""
         where, params = _user_filter(user_id, chat_id)
-        return await self._fetch_jobs(
-            f"{where} AND status IN ('queued', 'running')", params, "ORDER BY created_at, id"
-        )
+        return await self._fetch_jobs(f"{where} AND status IN ('queued', 'running')", params, "ORDER BY created_at, id")
 
     async def running_jobs(self) -> list[Job]:
         """Return every running job, earliest started first."""
@@ -505,9 +500,7 @@ class Storage:
 # -- helpers that run on a connection the caller already holds -------------
 
 
-async def _fetch_one(
-    conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()
-) -> aiosqlite.Row | None:
+async def _fetch_one(conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
     """Run a query on conn and return its first row, if any."""
     async with conn.execute(sql, tuple(params)) as cursor:
         return await cursor.fetchone()
@@ -529,9 +522,7 @@ async def _job_by_id(conn: aiosqlite.Connection, job_id: int | None) -> Job:
 
 async def _queue_order(conn: aiosqlite.Connection) -> list[int]:
     """Return queued job ids in claim order, read from conn."""
-    queued = await _fetch_all(
-        conn, "SELECT id, user_id FROM jobs WHERE status = 'queued' ORDER BY created_at, id"
-    )
+    queued = await _fetch_all(conn, "SELECT id, user_id FROM jobs WHERE status = 'queued' ORDER BY created_at, id")
     if not queued:
         return []
     starts = await _fetch_all(

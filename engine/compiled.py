@@ -27,9 +27,7 @@ class CompiledSteps:
         self._model = extractor.model
         self._n_style = extractor.n_style
         # Unknown height, width and channel counts: one trace serves every image size.
-        content_specs = tuple(
-            tf.TensorSpec([1, None, None, None], tf.float32) for _ in range(extractor.n_content)
-        )
+        content_specs = tuple(tf.TensorSpec([1, None, None, None], tf.float32) for _ in range(extractor.n_content))
         gram_specs = tuple(tf.TensorSpec([None, None], tf.float32) for _ in range(extractor.n_style))
         self.targets = tf.function(self._targets, input_signature=[_IMAGE])
         self.adam_step = tf.function(

@@ -230,8 +230,7 @@ def _check_size(width: int, height: int) -> None:
         raise InvalidImageError(f"{shown}; the longest side may be at most {MAX_SIDE} px.")
     if width * height > MAX_PIXELS:
         raise InvalidImageError(
-            f"{shown} ({width * height / 1e6:.1f} megapixels); "
-            f"at most {MAX_PIXELS / 1e6:g} megapixels are allowed."
+            f"{shown} ({width * height / 1e6:.1f} megapixels); at most {MAX_PIXELS / 1e6:g} megapixels are allowed."
         )
     aspect = max(width, height) / min(width, height)
     if aspect > MAX_ASPECT:

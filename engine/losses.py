@@ -50,9 +50,7 @@ def content_loss(features: Sequence[tf.Tensor], targets: Sequence[tf.Tensor]) ->
 
 def style_loss(features: Sequence[tf.Tensor], target_grams: Sequence[tf.Tensor]) -> tf.Tensor:
     """Mean squared Gram-matrix error, the style layers weighted equally."""
-    terms = [
-        tf.reduce_mean(tf.square(gram_matrix(f) - g)) for f, g in zip(features, target_grams, strict=True)
-    ]
+    terms = [tf.reduce_mean(tf.square(gram_matrix(f) - g)) for f, g in zip(features, target_grams, strict=True)]
     return tf.add_n(terms) / float(len(terms))
 
 

@@ -120,9 +120,7 @@ class _Run:
         units = sum(n * w * h for n, (w, h) in zip(self.steps, self.sizes, strict=True))
         self.clock = _Clock(time.perf_counter(), float(units))
         self.losses = Losses(0.0, 0.0, 0.0, 0.0)
-        self.weights = tf.constant(
-            [params.content_weight, params.effective_style_weight, params.tv_weight], tf.float32
-        )
+        self.weights = tf.constant([params.content_weight, params.effective_style_weight, params.tv_weight], tf.float32)
 
     def execute(self) -> StyleResult:
         """Run every level, coarse to fine, and assemble the result."""

@@ -22,6 +22,7 @@ import asyncio
 import copy
 import email.parser
 import email.policy
+import email.utils
 import html
 import io
 import itertools
@@ -117,9 +118,7 @@ _STRING_KEYS = frozenset(
     }
 )
 _MEDIA_KINDS = ("photo", "document", "animation", "video", "audio", "voice", "sticker")
-_CONFLICT = (
-    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
-)
+_CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
 _QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 _NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are "
@@ -374,8 +373,7 @@ def _parse_html(src: str) -> tuple[str, list[dict[str, Any]]]:  # noqa: PLR0912,
                 tag, start, attrs = stack.pop()
                 if name and name != tag:
                     raise _ParseError(
-                        f"Unmatched end tag at byte offset {byte_offset}, "
-                        f'expected "</{tag}>", found "</{name}>"'
+                        f'Unmatched end tag at byte offset {byte_offset}, expected "</{tag}>", found "</{name}>"'
                     )
                 kind = _HTML_TAGS[tag]
                 if kind == "text_link":
@@ -396,8 +394,7 @@ def _parse_html(src: str) -> tuple[str, list[dict[str, Any]]]:  # noqa: PLR0912,
                 if m is None or name not in _HTML_TAGS:
                     raise _ParseError(f'Unsupported start tag "{name}" at byte offset {byte_offset}')
                 attrs = {
-                    a.lower(): html.unescape(v1 or v2 or v3)
-                    for a, v1, v2, v3 in _HTML_ATTR_RE.findall(m.group(2))
+                    a.lower(): html.unescape(v1 or v2 or v3) for a, v1, v2, v3 in _HTML_ATTR_RE.findall(m.group(2))
                 }
                 if name == "span" and attrs.get("class") != "tg-spoiler":
                     raise _ParseError(f'Unsupported start tag "span" at byte offset {byte_offset}')
@@ -660,11 +657,16 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, Any], di
     uploads: dict[str, _Upload] = {}
     if not msg.is_multipart():
         return params, uploads
-    for part in msg.iter_parts():  # type: ignore[attr-defined]
-        name = part.get_param("name", header="content-disposition")
-        if not name:
+    for part in msg.walk():
+        if part is msg:
             continue
-        payload = part.get_payload(decode=True) or b""
+        raw_name = part.get_param("name", header="content-disposition")
+        if not raw_name:
+            continue
+        name = email.utils.collapse_rfc2231_value(raw_name)
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            payload = b""
         filename = part.get_filename()
         if filename is not None:
             uploads[name] = _Upload(name, filename, part.get_content_type(), payload)
@@ -742,9 +744,7 @@ class _Handler(BaseHTTPRequestHandler):
             token, _, file_path = path[len("/file/bot") :].partition("/")
             data = fake._download(token, file_path)
             if data is None:
-                self._send(
-                    404, json.dumps({"ok": False, "error_code": 404, "description": "Not Found"}).encode()
-                )
+                self._send(404, json.dumps({"ok": False, "error_code": 404, "description": "Not Found"}).encode())
             else:
                 self._send(200, data, "application/octet-stream")
             return
@@ -766,9 +766,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif body:
                 params.update({k: _coerce(k, v) for k, v in parse_qsl(body.decode(), keep_blank_values=True)})
         except ValueError:
-            self._send(
-                400, json.dumps({"ok": False, "error_code": 400, "description": "Bad Request"}).encode()
-            )
+            self._send(400, json.dumps({"ok": False, "error_code": 400, "description": "Bad Request"}).encode())
             return
         status, payload = fake._handle(token, method, params, uploads)
         self._send(status, payload)
@@ -826,9 +824,7 @@ class FakeTelegram:
         self.base_url = ""
         self.base_file_url = ""
         self._methods: dict[str, Callable[[dict[str, Any], dict[str, _Upload]], Any]] = {
-            name[len("_m_") :].replace("_", ""): getattr(self, name)
-            for name in dir(self)
-            if name.startswith("_m_")
+            name[len("_m_") :].replace("_", ""): getattr(self, name) for name in dir(self) if name.startswith("_m_")
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -959,9 +955,7 @@ class FakeTelegram:
         info = _image_info(data)
         if info is None:
             raise ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED")
-        if info.width + info.height > 10000 or max(info.width, info.height) > 20 * min(
-            info.width, info.height
-        ):
+        if info.width + info.height > 10000 or max(info.width, info.height) > 20 * min(info.width, info.height):
             raise ApiError(400, "Bad Request: PHOTO_INVALID_DIMENSIONS")
         entries: list[_FileEntry] = []
         for limit in (90, 320):
@@ -1036,9 +1030,7 @@ class FakeTelegram:
             raise ValueError(f"chat {chat.id} is not a private chat: pass the user explicitly")
         return chat.user
 
-    def send_text(
-        self, chat: Chat, user: User | None, text: str, *, reply_to: int | None = None
-    ) -> dict[str, Any]:
+    def send_text(self, chat: Chat, user: User | None, text: str, *, reply_to: int | None = None) -> dict[str, Any]:
         """The user sends a text message; commands and mentions get entities as in Telegram."""
         content: dict[str, Any] = {"text": text}
         entities = _auto_entities(text)
@@ -1131,9 +1123,7 @@ class FakeTelegram:
             )
             return query_id
 
-    def inline_query(
-        self, user: User, query: str = "", *, offset: str = "", chat_type: str = "sender"
-    ) -> str:
+    def inline_query(self, user: User, query: str = "", *, offset: str = "", chat_type: str = "sender") -> str:
         """The user types ``@bot query``; returns the inline query id."""
         with self._cond:
             query_id = str(5_000_000_000_000 + next(self._counter))
@@ -1254,9 +1244,7 @@ class FakeTelegram:
             m = self._messages.get(chat_id, {}).get(message_id)
             return None if m is None or (chat_id, message_id) in self._deleted else copy.deepcopy(m)
 
-    def commands_for(
-        self, scope: dict[str, Any] | None = None, language_code: str = ""
-    ) -> list[dict[str, Any]]:
+    def commands_for(self, scope: dict[str, Any] | None = None, language_code: str = "") -> list[dict[str, Any]]:
         """Commands set by setMyCommands for a scope (default scope when None)."""
         with self._lock:
             return copy.deepcopy(self.commands.get(self._scope_key(scope, language_code), []))
@@ -1387,12 +1375,12 @@ class FakeTelegram:
                     return chat
             raise ApiError(400, "Bad Request: chat not found")
         try:
-            chat = self._chats.get(int(chat_id))
+            found = self._chats.get(int(chat_id))
         except (TypeError, ValueError):
-            chat = None
-        if chat is None:
+            found = None
+        if found is None:
             raise ApiError(400, "Bad Request: chat not found")
-        return chat
+        return found
 
     def _sendable_chat(self, chat_id: Any) -> Chat:
         chat = self._chat(chat_id)
@@ -1474,9 +1462,7 @@ class FakeTelegram:
         if len(text) > limit:
             raise ApiError(
                 400,
-                "Bad Request: message caption is too long"
-                if key == "caption"
-                else "Bad Request: message is too long",
+                "Bad Request: message caption is too long" if key == "caption" else "Bad Request: message is too long",
             )
         content: dict[str, Any] = {key: text}
         if entities:
@@ -1534,9 +1520,10 @@ class FakeTelegram:
             raise ApiError(400, f"Bad Request: there is no {kind} in the request")
         if value.startswith(("http://", "https://")):
             raise ApiError(400, "Bad Request: failed to get HTTP URL content")
-        entry = self._files.get(value)
-        if entry is None:
+        known = self._files.get(value)
+        if known is None:
             raise ApiError(400, _WRONG_FILE)
+        entry = known
         if (kind == "photo") != (entry.kind == "photo"):
             raise ApiError(400, f"Bad Request: can't use file of type {entry.kind.title()} as {kind.title()}")
         if kind == "photo":
@@ -1695,9 +1682,7 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: message can't be edited")
         return msg
 
-    def _apply_edit(
-        self, msg: dict[str, Any], new: dict[str, Any], p: dict[str, Any], keys: tuple[str, ...]
-    ) -> Any:
+    def _apply_edit(self, msg: dict[str, Any], new: dict[str, Any], p: dict[str, Any], keys: tuple[str, ...]) -> Any:
         markup = self._check_markup(p.get("reply_markup"))
         old_view = {k: msg.get(k) for k in (*keys, "reply_markup")}
         new_view = {k: new.get(k) for k in keys} | {"reply_markup": markup}
@@ -1796,9 +1781,7 @@ class FakeTelegram:
                     if entry is None:
                         raise ApiError(400, _WRONG_FILE)
                     if (key == "photo_file_id") != (entry.kind == "photo"):
-                        raise ApiError(
-                            400, f"Bad Request: can't use file of type {entry.kind.title()} as {key}"
-                        )
+                        raise ApiError(400, f"Bad Request: can't use file of type {entry.kind.title()} as {key}")
         query["answered"] = True
         return True
 

@@ -184,9 +184,7 @@ async def test_user_document_and_album(fake: FakeTelegram, bot: Bot) -> None:
 async def test_send_photo_upload_and_resend_by_file_id(fake: FakeTelegram, bot: Bot) -> None:
     chat = fake.private_chat(115)
     png = make_png(320, 240)
-    sent = await bot.send_photo(
-        chat.id, photo=png, caption="<b>Done</b> &amp; dusted", parse_mode=ParseMode.HTML
-    )
+    sent = await bot.send_photo(chat.id, photo=png, caption="<b>Done</b> &amp; dusted", parse_mode=ParseMode.HTML)
     assert sent.caption == "Done & dusted"
     assert sent.caption_entities[0].type == "bold"
     assert sent.caption_entities[0].length == 4
@@ -366,9 +364,7 @@ async def test_privacy_mode_in_groups(fake: FakeTelegram, bot: Bot) -> None:
     ]
     command = updates[0].message
     assert command is not None and command.chat.type == "supergroup"
-    assert command.entities[0].type == "bot_command" and command.entities[0].length == len(
-        "/stylize@stylebot_test_bot"
-    )
+    assert command.entities[0].type == "bot_command" and command.entities[0].length == len("/stylize@stylebot_test_bot")
     reply = updates[2].message
     assert reply is not None and reply.reply_to_message is not None
     assert reply.reply_to_message.message_id == sent.message_id
@@ -421,13 +417,7 @@ async def test_minimal_application_polls_and_replies(fake: FakeTelegram) -> None
         assert update.effective_message is not None and user is not None
         await update.effective_message.reply_text(f"Hi {user.first_name}!", do_quote=True)
 
-    app = (
-        ApplicationBuilder()
-        .token(fake.token)
-        .base_url(fake.base_url)
-        .base_file_url(fake.base_file_url)
-        .build()
-    )
+    app = ApplicationBuilder().token(fake.token).base_url(fake.base_url).base_file_url(fake.base_file_url).build()
     app.add_handler(CommandHandler("start", start))
     chat = fake.private_chat(123, "Eve")
     async with app:
@@ -435,9 +425,7 @@ async def test_minimal_application_polls_and_replies(fake: FakeTelegram) -> None
         assert app.updater is not None
         await app.updater.start_polling(poll_interval=0, timeout=1)
         incoming = fake.send_text(chat, None, "/start")  # None: the private chat's user
-        replies = await fake.wait_for_async(
-            lambda: fake.bot_messages(chat.id), timeout=5, what="reply to /start"
-        )
+        replies = await fake.wait_for_async(lambda: fake.bot_messages(chat.id), timeout=5, what="reply to /start")
         await app.updater.stop()
         await app.stop()
     assert replies[0]["text"] == "Hi Eve!"

@@ -53,9 +53,7 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
 
 
 @functools.cache
-def handmade_png(
-    width: int, height: int, depth: int = 1, colour_type: int = 0, row: bytes | None = None
-) -> bytes:
+def handmade_png(width: int, height: int, depth: int = 1, colour_type: int = 0, row: bytes | None = None) -> bytes:
     """A valid PNG built without Pillow: every row the same (zeros by default), compressed in a stream.
 
     Huge declared sizes cost almost nothing: no pixel buffer is ever allocated.
@@ -448,9 +446,7 @@ def test_exif_orientation_6_rotates_the_pixels() -> None:
     [
         pytest.param("PNG", {}, id="png"),
         pytest.param("WEBP", {"lossless": True}, id="webp"),
-        pytest.param(
-            "TIFF", {}, id="tiff"
-        ),  # Pillow's TIFF plugin rotates by itself; it must not happen twice
+        pytest.param("TIFF", {}, id="tiff"),  # Pillow's TIFF plugin rotates by itself; it must not happen twice
         pytest.param("TIFF", {"compression": "tiff_deflate"}, id="tiff-libtiff"),
     ],
 )

@@ -141,9 +141,7 @@ async def test_failed_migration_rolls_back_whole_step(db_path: Path, monkeypatch
 
 
 def test_split_statements_respects_strings_and_comments() -> None:
-    script = (
-        "CREATE TABLE a (x TEXT DEFAULT ';'); -- a comment; with a semicolon\nINSERT INTO a VALUES ('b;c');"
-    )
+    script = "CREATE TABLE a (x TEXT DEFAULT ';'); -- a comment; with a semicolon\nINSERT INTO a VALUES ('b;c');"
     assert db.split_statements(script) == [
         "CREATE TABLE a (x TEXT DEFAULT ';');",
         "-- a comment; with a semicolon\nINSERT INTO a VALUES ('b;c');",
@@ -163,9 +161,7 @@ async def test_settings_default_without_inserting(storage: Storage, db_path: Pat
 
 async def test_update_settings_and_remember_user(storage: Storage) -> None:
     await storage.remember_user(5, "Ann")
-    settings = await storage.update_settings(
-        5, quality="hd", keep_colors=True, default_style=" starry_night "
-    )
+    settings = await storage.update_settings(5, quality="hd", keep_colors=True, default_style=" starry_night ")
     assert settings == UserSettings(5, "hd", "medium", True, "starry_night")
     settings = await storage.update_settings(5, strength="low", default_style="")
     assert settings == UserSettings(5, "hd", "low", True, None)

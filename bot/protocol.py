@@ -1,0 +1,99 @@
+"""Messages between the bot and its worker processes (pickled over a pipe)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """Bot -> worker: stylise these files and write the result into out_dir."""
+
+    job_id: int
+    content_path: str
+    style_paths: tuple[str, ...]
+    params: dict[str, Any]  # StyleParams fields
+    out_dir: str
+    hd: bool = False
+    report_every: int = 5
+    preview_side: int = 160
+
+
+@dataclass(frozen=True)
+class CancelJob:
+    """Bot -> worker: stop the running job."""
+
+    job_id: int
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """Bot -> worker: exit after the current message."""
+
+
+@dataclass(frozen=True)
+class Ready:
+    """Worker -> bot: the model is loaded; jobs can be sent."""
+
+    worker_id: int
+    pid: int
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """Worker -> bot: how far a job is."""
+
+    job_id: int
+    fraction: float
+    eta_s: float | None
+    step: int
+    total: int
+
+
+@dataclass(frozen=True)
+class JobDone:
+    """Worker -> bot: the result files are written."""
+
+    job_id: int
+    photo_path: str
+    document_path: str | None
+    frames: tuple[str, ...] = field(default_factory=tuple)
+    seconds: float = 0.0
+    size: tuple[int, int] = (0, 0)
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    """Worker -> bot: the job could not be done; `user_error` means the input was at fault."""
+
+    job_id: int
+    message: str
+    user_error: bool
+
+
+@dataclass(frozen=True)
+class JobCancelled:
+    """Worker -> bot: the job stopped on request."""
+
+    job_id: int
+
+
+@dataclass(frozen=True)
+class WorkerFatal:
+    """Worker -> bot: the worker cannot serve at all (e.g. no model weights); it exits."""
+
+    worker_id: int
+    message: str
+
+
+@dataclass(frozen=True)
+class WorkerCrashed:
+    """Pool -> service: a worker died; `job_id` is what it was running, if anything."""
+
+    worker_id: int
+    job_id: int | None
+    exitcode: int | None
+
+
+Event = Ready | JobProgress | JobDone | JobFailed | JobCancelled | WorkerFatal | WorkerCrashed

@@ -1,0 +1,197 @@
+"""What the bot does for a user, independent of how Telegram delivers the request."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from bot import texts
+from bot.config import Settings
+from bot.files import FileStore
+from bot.jobs import JobRunner
+from bot.models import Job, JobParams, StyleRef, UserSettings
+from bot.presets import PresetError, PresetLibrary
+from bot.storage import Storage
+
+log = logging.getLogger(__name__)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+
+class UserFacingError(Exception):
+    """Expected bad input; the message tells the user how to fix it."""
+
+
+@dataclass(frozen=True)
+class Who:
+    """The person behind a request, and where it came from."""
+
+    chat_id: int
+    user_id: int
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class IncomingImage:
+    """A photo or image document a user sent."""
+
+    file_id: str
+    message_id: int
+    file_size: int | None = None
+    media_group_id: str | None = None
+    mime_type: str | None = None  # documents only
+    file_name: str | None = None  # documents only
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened: a job started, or the bot now waits for a style."""
+
+    kind: Literal["started", "ask_style", "default_set"]
+    job: Job | None = None
+    text: str = ""
+
+
+class StyleService:
+    """Sessions, style choices, settings and job requests for one user at a time."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        runner: JobRunner,
+        files: FileStore,
+        presets: PresetLibrary,
+        settings: Settings,
+    ) -> None:
+        self.storage, self.runner, self.files, self.presets, self.settings = (
+            storage, runner, files, presets, settings,
+        )  # fmt: skip
+
+    async def receive_image(self, who: Who, image: IncomingImage, caption: str | None = None) -> Outcome:
+        """A photo arrived: the style of a pending photo, a photo with a preset caption, or new content."""
+        await self.validate(image)
+        await self.storage.remember_user(who.user_id, who.name)
+        session = await self.storage.get_session(who.chat_id, who.user_id)
+        caption_styles = self._caption_styles(caption)
+        if caption_styles:
+            return await self._start(who, image.file_id, caption_styles, image.message_id)
+        new_album = image.media_group_id is not None and (
+            session is None or session.media_group_id != image.media_group_id
+        )
+        if session is not None and not new_album:
+            style = [StyleRef("file", file_id=image.file_id)]
+            outcome = await self._start(who, session.content_file_id, style, session.content_message_id)
+            await self.storage.delete_session(who.chat_id, who.user_id)  # only once the job is safely queued
+            return outcome
+        user = await self.storage.get_settings(who.user_id)
+        if user.default_style and image.media_group_id is None:
+            outcome = await self._start(who, image.file_id, self._preset_refs(user.default_style), image.message_id)
+            await self.storage.update_settings(who.user_id, default_style=None)  # a one-shot choice
+            return outcome
+        await self.storage.save_session(
+            who.chat_id,
+            who.user_id,
+            image.file_id,
+            content_message_id=image.message_id,
+            media_group_id=image.media_group_id,
+            ttl_s=self.settings.session_ttl_s,
+        )
+        return Outcome("ask_style", text=texts.GOT_CONTENT if self.presets.names() else texts.NO_PRESETS)
+
+    async def pick_style(self, who: Who, spec: str) -> Outcome:
+        """A preset (or blend) chosen: start with the pending photo, or remember it for the next one."""
+        refs = self._preset_refs(spec)  # validates before anything changes
+        session = await self.storage.get_session(who.chat_id, who.user_id)
+        if session is None:
+            await self.storage.update_settings(who.user_id, default_style=spec.strip())
+            label = ", ".join(r.name or "" for r in refs)
+            return Outcome("default_set", text=texts.STYLE_SET_DEFAULT.format(style=label))
+        outcome = await self._start(who, session.content_file_id, refs, session.content_message_id)
+        await self.storage.delete_session(who.chat_id, who.user_id)
+        return outcome
+
+    async def validate(self, image: IncomingImage) -> None:
+        """Refuse non-images and unreadable images before they become a session or a job."""
+        if image.mime_type is not None or image.file_name is not None:
+            mime_ok = (image.mime_type or "").startswith("image/")
+            name_ok = (image.file_name or "").lower().endswith(IMAGE_SUFFIXES)
+            if not (mime_ok or name_ok):
+                raise UserFacingError(texts.NOT_AN_IMAGE)
+        await self.files.fetch_image(image.file_id, image.file_size)
+
+    async def get_settings(self, user_id: int) -> UserSettings:
+        """A user's settings."""
+        return await self.storage.get_settings(user_id)
+
+    async def change_setting(self, user_id: int, key: str, value: str) -> UserSettings:
+        """Apply one settings button."""
+        if key == "colors":
+            return await self.storage.update_settings(user_id, keep_colors=value == "on")
+        if key in ("quality", "strength"):
+            return await self.storage.update_settings(user_id, **{key: value})
+        raise UserFacingError("That setting no longer exists; send /settings again.")
+
+    async def cancel(self, who: Who) -> str:
+        """Cancel the pending photo and every active job of this user in this chat."""
+        pending = await self.storage.get_session(who.chat_id, who.user_id)
+        if pending is not None:
+            await self.storage.delete_session(who.chat_id, who.user_id)
+        jobs = await self.runner.cancel(who.chat_id, who.user_id)
+        if not jobs and pending is None:
+            return texts.NOTHING_TO_CANCEL
+        return texts.CANCELLED.format(jobs=jobs, pending=texts.PENDING_CLEARED if pending else "")
+
+    async def status(self, who: Who) -> str:
+        """A line per active job: state, queue position, progress and ETA."""
+        rows = await self.runner.describe(who.chat_id, who.user_id)
+        if not rows:
+            return texts.NO_JOBS
+        lines = []
+        for job, position, eta in rows:
+            styles = " + ".join(r.name or "photo" for r in job.styles)
+            if job.status == "running":
+                state = f"painting, {round(job.progress * 100)}%"
+            else:
+                state = f"queued, position {position}"
+            lines.append(f"#{job.id} {styles} ({job.params.quality}): {state}{texts.eta(eta)}")
+        return "\n".join(lines)
+
+    async def add_preset(self, user_id: int, name: str, image: IncomingImage) -> str:
+        """Admins: make a photo a preset."""
+        self._require_admin(user_id)
+        path = await self.files.fetch_image(image.file_id, image.file_size)
+        preset = self.presets.add(name, path.read_bytes())
+        return texts.STYLE_ADDED.format(name=preset.name)
+
+    async def remove_preset(self, user_id: int, name: str) -> str:
+        """Admins: delete a preset."""
+        self._require_admin(user_id)
+        self.presets.remove(name)
+        return texts.STYLE_REMOVED.format(name=name.lower())
+
+    def _require_admin(self, user_id: int) -> None:
+        """Only STYLEBOT_ADMIN_IDS may change presets."""
+        if user_id not in self.settings.admin_ids:
+            raise UserFacingError(texts.ADMIN_ONLY)
+
+    def _caption_styles(self, caption: str | None) -> list[StyleRef]:
+        """Presets named by a caption, or nothing if the caption is not a style spec."""
+        if not caption or caption.startswith("/"):
+            return []
+        try:
+            return self._preset_refs(caption)
+        except PresetError:
+            return []
+
+    def _preset_refs(self, spec: str) -> list[StyleRef]:
+        """Parse `starry_night:0.7 the_scream:0.3` into style refs (PresetError if wrong)."""
+        return [StyleRef("preset", name=p.name, weight=w) for p, w in self.presets.parse_spec(spec)]
+
+    async def _start(self, who: Who, content_file_id: str, styles: list[StyleRef], reply_to: int | None) -> Outcome:
+        """Queue a job with the user's settings."""
+        user = await self.storage.get_settings(who.user_id)
+        params = JobParams(quality=user.quality, strength=user.strength, keep_colors=user.keep_colors, seed=0)
+        job = await self.runner.submit(
+            who.chat_id, who.user_id, who.name, content_file_id, styles, params, reply_to=reply_to
+        )
+        return Outcome("started", job=job)

@@ -1,0 +1,61 @@
+"""Everything the bot says, in one place."""
+
+from __future__ import annotations
+
+START = (
+    "Send me a photo, then a second photo or a painting from the list, and I'll repaint the first "
+    "in the style of the second.\nTip: caption your photo with a style name (e.g. starry_night) to start at once."
+)
+HELP = """Commands
+/styles – the preset paintings
+/style NAME – pick a painting (blend: /style starry_night:0.7 the_scream:0.3)
+/settings – quality, strength, colours
+/status – your jobs
+/cancel – cancel what is pending or running
+/help – this list
+
+How it works: send a photo (as a photo or as an image file), then send a style photo or tap a painting.
+An album of two photos works too: the first is the content, the second the style."""
+GOT_CONTENT = "Got your photo. Now send a style image, or pick a painting:"
+NO_PRESETS = "Got your photo. Now send a style image (no preset paintings are installed yet)."
+NEED_CONTENT = "First send me the photo you want repainted."
+STYLE_SET_DEFAULT = "OK: {style} will be used for your next photo."
+SETTINGS = "Your settings (tap to change):"
+SETTINGS_SAVED = "Saved."
+NOTHING_TO_CANCEL = "Nothing to cancel."
+CANCELLED = "Cancelled {jobs} job(s){pending}."
+PENDING_CLEARED = " and forgot your pending photo"
+NO_JOBS = "You have no jobs queued or running."
+NOT_AN_IMAGE = "That file isn't an image I can read. Send a JPEG, PNG or WebP photo."
+CORRUPT_IMAGE = "I couldn't read that image ({reason}) Please send another one."
+TOO_LARGE = "{reason} Please send a smaller image, or send it as a photo instead of a file."
+STYLES_HEADER = "Preset paintings – tap one to use it, or send /style NAME:"
+ADMIN_ONLY = "Only the bot's admins can change the preset list."
+ADDSTYLE_USAGE = "Reply to a photo with /addstyle NAME (letters, digits and _)."
+DELSTYLE_USAGE = "Usage: /delstyle NAME"
+STYLE_ADDED = "Added preset {name}."
+STYLE_REMOVED = "Removed preset {name}."
+ERROR = "Sorry, something went wrong on my side. Your photo is kept; please try again."
+
+QUEUED = "⏳ Queued – position {position}{eta}."
+STARTING = "🎨 Starting…"
+PROGRESS = "🎨 Painting… {percent}%{eta}"
+DONE = "✅ Done in {seconds}."
+FAILED = "❌ Sorry, that didn't work: {reason}"
+FAILED_INTERNAL = "❌ Sorry, that failed twice on my side. Please try again later."
+CANCELLED_STATUS = "🚫 Cancelled."
+RESTARTED = "⏳ I restarted; your job is queued again – position {position}."
+RETRYING = "⏳ A worker crashed; retrying your job."
+
+
+def duration(seconds: float) -> str:
+    """'42 s' or '3 min 5 s'."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    return f"{seconds // 60} min {seconds % 60} s" if seconds % 60 else f"{seconds // 60} min"
+
+
+def eta(seconds: float | None) -> str:
+    """' – about 2 min left', or nothing when unknown."""
+    return f" – about {duration(seconds)} left" if seconds is not None else ""

@@ -1,0 +1,120 @@
+"""The worker process: owns TensorFlow and the GPU, loads the model once, serves many jobs."""
+
+from __future__ import annotations
+
+import logging
+import os
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from bot.protocol import (
+    CancelJob,
+    JobCancelled,
+    JobDone,
+    JobFailed,
+    JobProgress,
+    Ready,
+    RunJob,
+    Shutdown,
+    WorkerFatal,
+)
+
+log = logging.getLogger(__name__)
+PHOTO_SIDE_LIMIT = 1280  # Telegram recompresses photos beyond this anyway; HD goes as a document
+
+
+def worker_main(conn: Connection, worker_id: int, backbone: str, weights: str, env: dict[str, str]) -> None:
+    """Entry point of a worker process."""
+    os.environ.update(env)  # before TensorFlow is imported: CUDA_VISIBLE_DEVICES, log levels
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s worker{worker_id} %(levelname)s %(message)s")
+    parent = os.getppid()
+    try:
+        from engine.transfer import Stylizer
+
+        stylizer = Stylizer(backbone, weights)
+    except Exception as exc:  # the bot must learn why no worker can start (e.g. missing weights)
+        log.exception("worker %d cannot load the model", worker_id)
+        conn.send(WorkerFatal(worker_id, str(exc)))
+        return
+    conn.send(Ready(worker_id, os.getpid()))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):  # the bot is gone
+            return
+        if isinstance(message, Shutdown):
+            return
+        if isinstance(message, RunJob):
+            _serve(conn, stylizer, message, parent)
+
+
+def _serve(conn: Connection, stylizer: Any, job: RunJob, parent: int) -> None:
+    """Run one job and report its outcome; never raises."""
+    from engine.errors import Cancelled, EngineError
+    from engine.params import StyleParams
+
+    def should_stop() -> bool:
+        """Stop on a CancelJob for this job, or when the bot process has died."""
+        if os.getppid() != parent:
+            return True
+        while conn.poll():
+            message = conn.recv()
+            if isinstance(message, CancelJob) and message.job_id == job.job_id:
+                return True
+        return False
+
+    frames: list[str] = []
+    out = Path(job.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def on_progress(p: Any) -> None:
+        """Forward progress and keep a small frame for the making-of animation."""
+        conn.send(JobProgress(job.job_id, p.fraction, p.eta_s, p.step, p.total))
+        if p.preview is not None:
+            path = out / f"frame_{p.step:05d}.jpg"
+            p.preview.save(path, quality=80)
+            frames.append(str(path))
+
+    try:
+        params = StyleParams(**job.params)
+        result = stylizer.run(
+            job.content_path,
+            list(job.style_paths),
+            params,
+            on_progress,
+            should_stop,
+            report_every=job.report_every,
+            preview_side=job.preview_side,
+        )
+        conn.send(_write_result(job, result, frames))
+    except Cancelled:
+        conn.send(JobCancelled(job.job_id))
+    except EngineError as exc:
+        conn.send(JobFailed(job.job_id, str(exc), user_error=True))
+    except Exception as exc:  # a bug or resource problem: report it, keep serving
+        log.exception("job %d failed", job.job_id)
+        conn.send(JobFailed(job.job_id, f"{type(exc).__name__}: {exc}", user_error=False))
+
+
+def _write_result(job: RunJob, result: Any, frames: list[str]) -> JobDone:
+    """Save the photo (and for HD the full-size document) and describe them."""
+    from engine.imaging import encode_image, fit_longest_side
+
+    out = Path(job.out_dir)
+    image = result.image
+    photo = image if max(image.size) <= PHOTO_SIDE_LIMIT else fit_longest_side(image, PHOTO_SIDE_LIMIT)
+    photo_path = out / "result.jpg"
+    photo_path.write_bytes(encode_image(photo, "jpeg"))
+    document_path = None
+    if job.hd:
+        document_path = out / "result_hd.png"
+        document_path.write_bytes(encode_image(image, "png"))
+    return JobDone(
+        job.job_id,
+        str(photo_path),
+        str(document_path) if document_path else None,
+        tuple(frames),
+        result.stats.seconds,
+        image.size,
+    )
