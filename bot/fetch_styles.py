@@ -36,7 +36,7 @@ _HTTP_SCHEMES = ("http", "https")
 class Opener(Protocol):
     """What fetch_catalogue calls to open a request; urllib.request.urlopen fits."""
 
-    def __call__(self, url: urllib.request.Request, *, timeout: float) -> Any:
+    def __call__(self, url: urllib.request.Request, /, *, timeout: float) -> Any:
         """Open the request and return a response usable as a context manager with read()."""
 
 
@@ -158,11 +158,11 @@ def check_url_base(base: str) -> None:
 
 
 def default_styles_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    """$STYLEBOT_STYLES_DIR, else <$STYLEBOT_DATA_DIR or ./data>/styles."""
+    """$STYLEBOT_STYLES_DIR, else <$STYLEBOT_DATA_DIR or ./data>/styles, as the bot's settings resolve it."""
     styles = environ.get("STYLEBOT_STYLES_DIR")
     if styles:
-        return Path(styles)
-    return Path(environ.get("STYLEBOT_DATA_DIR") or "data") / "styles"
+        return Path(styles).expanduser()
+    return Path(environ.get("STYLEBOT_DATA_DIR") or "data").expanduser() / "styles"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,9 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         report = import_from_dir(styles_dir, args.from_dir, overwrite=args.overwrite)
     else:
         report = fetch_catalogue(styles_dir, timeout=args.timeout, overwrite=args.overwrite, url_base=args.url_base)
+    # Each failure was logged with its reason as it happened; the summary just names them.
     logger.info("fetch-styles: %s", report.summary())
-    for name, reason in report.failed.items():
-        logger.warning("  %s: %s", name, reason)
     available = PresetLibrary(styles_dir).names()
     if not available:
         logger.error("no presets are available in %s", styles_dir)

@@ -100,7 +100,9 @@ class BotProcess:
     def worker_pids(self) -> list[int]:
         """Process ids of the bot's worker processes."""
         assert self.proc is not None
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["pgrep", "-P", str(self.proc.pid), "-f", "spawn_main"], capture_output=True, text=True
+        ).stdout
         return [int(p) for p in out.split()]
 
     def log_text(self) -> str:

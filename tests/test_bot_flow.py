@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.bot_harness import BotProcess, decode, make_presets, photo_bytes, result_photos, texts_in, wait_results
+from tests.bot_harness import BotProcess, decode, make_presets, photo_bytes, texts_in, wait_results
 from tests.fake_telegram import FakeTelegram
 
 pytestmark = pytest.mark.timeout(600)
@@ -45,3 +44,96 @@ def test_two_photo_flow(fake: FakeTelegram, bot: BotProcess) -> None:
     assert np.abs(np.asarray(image.convert("RGB"), dtype=np.float32) - original).mean() > 1.0
     assert "your style photo" in result["caption"]
     fake.wait_for(lambda: any(t.startswith("✅ Done") for t in texts_in(fake, chat)), 10, "status: done")
+
+
+def test_commands_registered_and_start_help(fake: FakeTelegram, bot: BotProcess) -> None:
+    names = {c["command"] for c in fake.commands_for({"type": "all_private_chats"})}
+    assert {"start", "help", "styles", "style", "settings", "status", "cancel"} <= names
+    chat = fake.private_chat(1002, "Ben")
+    fake.send_text(chat, None, "/start")
+    fake.wait_for(lambda: any("Send me a photo" in t for t in texts_in(fake, chat)), 20, "/start reply")
+    fake.send_text(chat, None, "/help")
+    fake.wait_for(lambda: any("/settings" in t for t in texts_in(fake, chat)), 20, "/help reply")
+
+
+def test_preset_by_keyboard(fake: FakeTelegram, bot: BotProcess) -> None:
+    chat = fake.private_chat(1003, "Cy")
+    fake.send_photo(chat, None, photo_bytes((64, 96), seed=3))
+    asked = fake.wait_for(
+        lambda: next((m for m in fake.bot_messages(chat.id) if m.get("reply_markup")), None), 30, "preset keyboard"
+    )
+    fake.press_button(chat, None, asked, "p|stripes")
+    [result] = wait_results(fake, chat, 1)
+    assert decode(fake.message_file_bytes(result)).size == (32, 48)
+    assert "Stripes" in result["caption"]
+
+
+def test_preset_by_caption_and_blend(fake: FakeTelegram, bot: BotProcess) -> None:
+    chat = fake.private_chat(1004, "Di")
+    fake.send_photo(chat, None, photo_bytes(seed=4), caption="dots")
+    [result] = wait_results(fake, chat, 1)
+    assert "Dots" in result["caption"]
+    fake.send_text(chat, None, "/style dots:0.7 stripes:0.3")
+    fake.wait_for(lambda: any("next photo" in t for t in texts_in(fake, chat)), 20, "default style set")
+    fake.send_photo(chat, None, photo_bytes(seed=5))
+    results = wait_results(fake, chat, 2)
+    assert "Dots 70%" in results[1]["caption"] and "Stripes 30%" in results[1]["caption"]
+
+
+def test_album_of_two(fake: FakeTelegram, bot: BotProcess) -> None:
+    chat = fake.private_chat(1005, "Ed")
+    fake.send_album(chat, None, [photo_bytes((100, 50), seed=6), photo_bytes(seed=7)])
+    [result] = wait_results(fake, chat, 1)
+    assert decode(fake.message_file_bytes(result)).size == (48, 24)
+    assert not any("Got your photo" in t for t in texts_in(fake, chat)[1:])
+
+
+def test_bad_inputs_get_friendly_replies_and_keep_the_session(fake: FakeTelegram, bot: BotProcess) -> None:
+    chat = fake.private_chat(1006, "Fay")
+    fake.send_document(chat, None, b"%PDF-1.4\n1 0 obj<<>>endobj\n", file_name="doc.pdf", mime_type="application/pdf")
+    fake.wait_for(lambda: any("isn't an image" in t for t in texts_in(fake, chat)), 20, "not-an-image reply")
+    fake.send_photo(chat, None, photo_bytes(seed=8))
+    fake.wait_for(lambda: any("Got your photo" in t for t in texts_in(fake, chat)), 20, "content accepted")
+    corrupt = photo_bytes(seed=9)[:200]
+    fake.send_document(chat, None, corrupt, file_name="broken.jpg", mime_type="image/jpeg")
+    fake.wait_for(lambda: any("couldn't read that image" in t for t in texts_in(fake, chat)), 20, "corrupt reply")
+    fake.send_text(chat, None, "/style nosuchstyle")
+    fake.wait_for(lambda: any("Unknown style" in t for t in texts_in(fake, chat)), 20, "unknown preset reply")
+    # The pending photo survived all of that: a style now starts the job.
+    fake.send_document(chat, None, photo_bytes(seed=10, fmt="PNG"), file_name="style.png", mime_type="image/png")
+    wait_results(fake, chat, 1)
+
+
+def test_settings_keyboard_persists(fake: FakeTelegram, bot: BotProcess) -> None:
+    chat = fake.private_chat(1007, "Gus")
+    fake.send_text(chat, None, "/settings")
+    menu = fake.wait_for(
+        lambda: next((m for m in fake.bot_messages(chat.id) if m.get("reply_markup")), None), 20, "settings"
+    )
+    fake.press_button(chat, None, menu, "s|strength|high")
+    fake.press_button(chat, None, menu, "s|colors|on")
+    fake.wait_for(lambda: len(fake.answered_callbacks()) >= 2, 20, "answers")
+
+    def ticked() -> list[str]:
+        m = fake.message(chat.id, menu["message_id"]) or {}
+        return [
+            b["text"] for row in m.get("reply_markup", {}).get("inline_keyboard", []) for b in row if "✓" in b["text"]
+        ]
+
+    fake.wait_for(lambda: "✓ Keep photo colours" in ticked(), 20, "colours ticked")
+    assert "✓ Strength: high" in ticked()
+    fake.send_photo(chat, None, photo_bytes(seed=11), caption="stripes")
+    [result] = wait_results(fake, chat, 1)
+    assert "high strength" in result["caption"] and "photo colours" in result["caption"]
+
+
+def test_status_and_cancel(fake: FakeTelegram, bot: BotProcess) -> None:
+    chat = fake.private_chat(1008, "Hal")
+    fake.send_text(chat, None, "/status")
+    fake.wait_for(lambda: any("no jobs" in t for t in texts_in(fake, chat)), 20, "empty status")
+    fake.send_photo(chat, None, photo_bytes(seed=12))
+    fake.wait_for(lambda: any("Got your photo" in t for t in texts_in(fake, chat)), 20, "content accepted")
+    fake.send_text(chat, None, "/cancel")
+    fake.wait_for(lambda: any("forgot your pending photo" in t for t in texts_in(fake, chat)), 20, "cancel pending")
+    fake.send_text(chat, None, "/cancel")
+    fake.wait_for(lambda: any(t == "Nothing to cancel." for t in texts_in(fake, chat)), 20, "nothing to cancel")

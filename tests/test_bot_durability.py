@@ -1,0 +1,150 @@
+"""End to end with long-running jobs: cancel, status, fairness, busy queue, and crashes of bot or worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.bot_harness import BotProcess, decode, make_presets, photo_bytes, result_photos, texts_in, wait_results
+from tests.fake_telegram import Chat, FakeTelegram
+
+pytestmark = pytest.mark.timeout(600)
+SLOW = {"STYLEBOT_STEPS": "3000"}  # minutes: long enough to act while a job runs
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTelegram]:
+    with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    make_presets(tmp_path / "styles")
+    return tmp_path
+
+
+def painting(fake: FakeTelegram, chat: Chat) -> None:
+    """Wait until a job of this chat reports progress."""
+    fake.wait_for(lambda: any(t.startswith("🎨 Painting") for t in texts_in(fake, chat)), 90, "progress")
+
+
+def test_cancel_a_running_job_frees_the_worker(fake: FakeTelegram, data: Path) -> None:
+    bot = BotProcess(fake, data, **SLOW).start()
+    try:
+        chat = fake.private_chat(2001, "Ivy")
+        fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")
+        painting(fake, chat)
+        fake.send_text(chat, None, "/status")
+        fake.wait_for(lambda: any("painting," in t for t in texts_in(fake, chat)), 20, "/status while running")
+        fake.send_text(chat, None, "/cancel")
+        fake.wait_for(lambda: any(t == "🚫 Cancelled." for t in texts_in(fake, chat)), 30, "cancelled status")
+        assert result_photos(fake, chat) == []
+        # The worker is free again: the next job starts at once.
+        fake.send_photo(chat, None, photo_bytes(seed=2), caption="stripes")
+        fake.wait_for(lambda: texts_in(fake, chat)[-1].startswith("🎨"), 60, "the next job starting")
+    finally:
+        bot.stop()
+
+
+def test_two_users_are_served_fairly(fake: FakeTelegram, data: Path) -> None:
+    bot = BotProcess(fake, data, STYLEBOT_STEPS="60").start()
+    try:
+        ann, bob = fake.private_chat(2101, "Ann"), fake.private_chat(2102, "Bob")
+        for seed in range(3):
+            fake.send_photo(ann, None, photo_bytes(seed=seed), caption="dots")
+        fake.wait_for(lambda: sum(t.startswith(("⏳", "🎨")) for t in texts_in(fake, ann)) >= 3, 30, "ann queued")
+        fake.send_photo(bob, None, photo_bytes(seed=9), caption="stripes")
+        wait_results(fake, ann, 3, timeout=240)
+        wait_results(fake, bob, 1, timeout=240)
+        order = [c.params["chat_id"] for c in fake.calls_of("sendPhoto") if c.ok]
+        order = [int(o) for o in order]
+        # Bob's single job must not wait behind all of Ann's: it runs no later than Ann's second.
+        assert order.index(bob.id) <= 2, order
+    finally:
+        bot.stop()
+
+
+def test_full_queue_says_busy_and_keeps_the_photo(fake: FakeTelegram, data: Path) -> None:
+    bot = BotProcess(fake, data, STYLEBOT_QUEUE_LENGTH="1", STYLEBOT_JOBS_PER_USER="5", **SLOW).start()
+    try:
+        chat = fake.private_chat(2201, "Cat")
+        fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")  # runs
+        painting(fake, chat)
+        fake.send_photo(chat, None, photo_bytes(seed=2), caption="dots")  # waits
+        fake.wait_for(lambda: any(t.startswith("⏳ Queued") for t in texts_in(fake, chat)), 30, "second queued")
+        fake.send_photo(chat, None, photo_bytes(seed=3))
+        fake.wait_for(lambda: any("Got your photo" in t for t in texts_in(fake, chat)), 30, "content kept")
+        fake.send_text(chat, None, "/style stripes")
+        fake.wait_for(lambda: any("busy" in t for t in texts_in(fake, chat)), 30, "busy reply")
+        fake.send_text(chat, None, "/cancel")
+        fake.wait_for(lambda: any("forgot your pending photo" in t for t in texts_in(fake, chat)), 30, "kept")
+    finally:
+        bot.stop()
+
+
+def test_bot_killed_mid_job_delivers_exactly_one_result_after_restart(fake: FakeTelegram, data: Path) -> None:
+    bot = BotProcess(fake, data, STYLEBOT_STEPS="150").start()
+    chat = fake.private_chat(2301, "Dan")
+    fake.send_photo(chat, None, photo_bytes(seed=1))
+    fake.wait_for(lambda: any("Got your photo" in t for t in texts_in(fake, chat)), 30, "content accepted")
+    fake.send_photo(chat, None, photo_bytes(seed=2))
+    painting(fake, chat)
+    workers = bot.worker_pids()
+    bot.kill()
+    bot.start()
+    try:
+        [result] = wait_results(fake, chat, 1, timeout=240)
+        assert decode(fake.message_file_bytes(result)).size == (48, 32)
+        fake.wait_for(lambda: any(t.startswith("✅ Done") for t in texts_in(fake, chat)), 30, "done status")
+        assert any("restarted" in c.params.get("text", "") for c in fake.calls_of("editMessageText"))
+        bot.stop()
+        assert len(result_photos(fake, chat)) == 1
+        for pid in workers:  # the orphaned worker noticed its bot was gone and exited
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+    finally:
+        bot.stop()
+
+
+def test_worker_killed_mid_job_is_retried_and_delivered(fake: FakeTelegram, data: Path) -> None:
+    bot = BotProcess(fake, data, STYLEBOT_STEPS="150").start()
+    try:
+        chat = fake.private_chat(2401, "Eve")
+        fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")
+        painting(fake, chat)
+        [worker] = bot.worker_pids()
+        os.kill(worker, signal.SIGKILL)
+        fake.wait_for(lambda: any("retrying" in c.params.get("text", "") for c in fake.calls_of("editMessageText")),
+                      60, "retry notice")  # fmt: skip
+        [result] = wait_results(fake, chat, 1, timeout=240)
+        assert decode(fake.message_file_bytes(result)).size == (48, 32)
+        assert "died" in bot.log_text()
+    finally:
+        bot.stop()
+
+
+def test_quality_setting_changes_the_result_size(fake: FakeTelegram, data: Path) -> None:
+    env = dict(os.environ)
+    bot = BotProcess(fake, data, STYLEBOT_STEPS="1")
+    bot.env.pop("STYLEBOT_MAX_SIDE")  # the real tiers: preview 256 px, standard 512 px
+    del env
+    bot.start()
+    try:
+        chat = fake.private_chat(2501, "Flo")
+        fake.send_text(chat, None, "/settings")
+        menu = fake.wait_for(
+            lambda: next((m for m in fake.bot_messages(chat.id) if m.get("reply_markup")), None), 20, "settings"
+        )
+        fake.press_button(chat, None, menu, "s|quality|preview")
+        fake.wait_for(lambda: fake.answered_callbacks(), 20, "answer")
+        fake.send_photo(chat, None, photo_bytes((120, 80), seed=1), caption="dots")
+        [result] = wait_results(fake, chat, 1, timeout=240)
+        assert decode(fake.message_file_bytes(result)).size == (256, 171)
+        assert "preview" in result["caption"]
+    finally:
+        bot.stop()
