@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -78,7 +79,17 @@ async def _post_init(app: App) -> None:
     app.bot_data["service"] = StyleService(storage, runner, files, presets, settings)
     await runner.start()
     await _register_commands(app)
+    if not presets.names():
+        app.bot_data["fetch_task"] = asyncio.create_task(_fetch_catalogue(settings))
     log.info("stylebot started: %d worker(s), %d preset(s)", settings.workers, len(presets.names()))
+
+
+async def _fetch_catalogue(settings: Settings) -> None:
+    """First start with no presets: download the default catalogue in the background."""
+    from bot.fetch_styles import fetch_catalogue
+
+    report = await asyncio.to_thread(fetch_catalogue, settings.styles_dir)
+    log.info("preset catalogue: %s", report.summary())
 
 
 async def _register_commands(app: App) -> None:

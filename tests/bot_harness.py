@@ -101,7 +101,7 @@ class BotProcess:
         """Process ids of the bot's worker processes."""
         assert self.proc is not None
         out = subprocess.run(
-            ["pgrep", "-P", str(self.proc.pid), "-f", "spawn_main"], capture_output=True, text=True
+            ["pgrep", "-P", str(self.proc.pid), "-f", "spawn_main"], check=False, capture_output=True, text=True
         ).stdout
         return [int(p) for p in out.split()]
 

@@ -129,10 +129,8 @@ def test_worker_killed_mid_job_is_retried_and_delivered(fake: FakeTelegram, data
 
 
 def test_quality_setting_changes_the_result_size(fake: FakeTelegram, data: Path) -> None:
-    env = dict(os.environ)
     bot = BotProcess(fake, data, STYLEBOT_STEPS="1")
     bot.env.pop("STYLEBOT_MAX_SIDE")  # the real tiers: preview 256 px, standard 512 px
-    del env
     bot.start()
     try:
         chat = fake.private_chat(2501, "Flo")
@@ -141,7 +139,7 @@ def test_quality_setting_changes_the_result_size(fake: FakeTelegram, data: Path)
             lambda: next((m for m in fake.bot_messages(chat.id) if m.get("reply_markup")), None), 20, "settings"
         )
         fake.press_button(chat, None, menu, "s|quality|preview")
-        fake.wait_for(lambda: fake.answered_callbacks(), 20, "answer")
+        fake.wait_for(fake.answered_callbacks, 20, "answer")
         fake.send_photo(chat, None, photo_bytes((120, 80), seed=1), caption="dots")
         [result] = wait_results(fake, chat, 1, timeout=240)
         assert decode(fake.message_file_bytes(result)).size == (256, 171)

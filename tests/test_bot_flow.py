@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.bot_harness import BotProcess, decode, make_presets, photo_bytes, texts_in, wait_results
 from tests.fake_telegram import FakeTelegram
@@ -23,7 +25,7 @@ def fake() -> Iterator[FakeTelegram]:
 def bot(fake: FakeTelegram, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
     data = tmp_path_factory.mktemp("bot")
     make_presets(data / "styles")
-    process = BotProcess(fake, data, STYLEBOT_ADMIN_IDS="7").start()
+    process = BotProcess(fake, data, STYLEBOT_ADMIN_IDS="7", STYLEBOT_MAX_UPLOAD_MB="1").start()
     yield process
     process.stop()
 
@@ -137,3 +139,74 @@ def test_status_and_cancel(fake: FakeTelegram, bot: BotProcess) -> None:
     fake.wait_for(lambda: any("forgot your pending photo" in t for t in texts_in(fake, chat)), 20, "cancel pending")
     fake.send_text(chat, None, "/cancel")
     fake.wait_for(lambda: any(t == "Nothing to cancel." for t in texts_in(fake, chat)), 20, "nothing to cancel")
+
+
+def test_styles_gallery(fake: FakeTelegram, bot: BotProcess) -> None:
+    chat = fake.private_chat(1009, "Ida")
+    fake.send_text(chat, None, "/styles")
+    fake.wait_for(lambda: any("Preset paintings" in t for t in texts_in(fake, chat)), 30, "gallery keyboard")
+    [album] = [c for c in fake.calls_of("sendMediaGroup") if int(c.params["chat_id"]) == chat.id]
+    captions = [m.get("caption", "") for m in album.params["media"]]
+    assert captions == ["dots – Dots", "stripes – Stripes — Test, 2026"]
+    assert all(decode(data).size[0] <= 320 for data in album.uploads.values())
+
+
+def test_admin_adds_and_removes_a_preset(fake: FakeTelegram, bot: BotProcess) -> None:
+    admin, other = fake.private_chat(7, "Admin"), fake.private_chat(1010, "Jo")
+    photo = fake.send_photo(admin, None, photo_bytes(seed=20))
+    fake.wait_for(lambda: any("Got your photo" in t for t in texts_in(fake, admin)), 20, "photo accepted")
+    fake.send_text(admin, None, "/addstyle waves", reply_to=photo["message_id"])
+    fake.wait_for(lambda: any(t == "Added preset waves." for t in texts_in(fake, admin)), 20, "preset added")
+    fake.send_photo(other, None, photo_bytes(seed=21), caption="waves")
+    [result] = wait_results(fake, other, 1)
+    assert "Waves" in result["caption"]
+    fake.send_text(other, None, "/delstyle waves")
+    fake.wait_for(lambda: any("Only the bot's admins" in t for t in texts_in(fake, other)), 20, "refused")
+    fake.send_text(admin, None, "/delstyle waves")
+    fake.wait_for(lambda: any(t == "Removed preset waves." for t in texts_in(fake, admin)), 20, "removed")
+
+
+def test_telegram_errors_are_retried(fake: FakeTelegram, bot: BotProcess) -> None:
+    chat = fake.private_chat(1011, "Kim")
+    fake.fail_next("sendPhoto", 1, error_code=429, retry_after=1)
+    fake.fail_next("getFile", 1, error_code=502)
+    fake.send_photo(chat, None, photo_bytes(seed=22), caption="dots")
+    [result] = wait_results(fake, chat, 1)
+    assert decode(fake.message_file_bytes(result)).size == (48, 32)
+
+
+def test_hd_comes_as_a_document_plus_a_photo(fake: FakeTelegram, bot: BotProcess) -> None:
+    chat = fake.private_chat(1012, "Lee")
+    fake.send_text(chat, None, "/settings")
+    menu = fake.wait_for(
+        lambda: next((m for m in fake.bot_messages(chat.id) if m.get("reply_markup")), None), 20, "settings"
+    )
+    fake.press_button(chat, None, menu, "s|quality|hd")
+    fake.wait_for(fake.answered_callbacks, 20, "answer")  # updates are handled in order
+    fake.send_photo(chat, None, photo_bytes(seed=23), caption="dots")
+    [result] = wait_results(fake, chat, 1)
+    document = next(m for m in fake.bot_messages(chat.id) if m.get("document"))
+    full = decode(fake.message_file_bytes(document))
+    assert full.format == "PNG" and full.size == (48, 32)
+    assert "HD" in result["caption"]
+
+
+def test_oversized_upload_is_refused(fake: FakeTelegram, bot: BotProcess) -> None:
+    chat = fake.private_chat(1013, "Max")
+    noise = np.random.default_rng(0).integers(0, 255, (800, 800, 3), dtype=np.uint8)
+    big = io.BytesIO()
+    Image.fromarray(noise).save(big, "PNG")
+    assert len(big.getvalue()) > 1_000_000
+    fake.send_document(chat, None, big.getvalue(), file_name="big.png", mime_type="image/png")
+    fake.wait_for(lambda: any("the limit is 1 MB" in t for t in texts_in(fake, chat)), 20, "size limit reply")
+
+
+def test_result_refused_as_photo_goes_as_document(fake: FakeTelegram, bot: BotProcess) -> None:
+    chat = fake.private_chat(1014, "Ned")
+    fake.fail_next("sendPhoto", 1, error_code=400, description="Bad Request: IMAGE_PROCESS_FAILED")
+    fake.send_photo(chat, None, photo_bytes(seed=24), caption="stripes")
+    document = fake.wait_for(
+        lambda: next((m for m in fake.bot_messages(chat.id) if m.get("document")), None), 120, "document result"
+    )
+    assert decode(fake.message_file_bytes(document)).size == (48, 32)
+    assert document["caption"].startswith("🎨")

@@ -1,0 +1,24 @@
+# GPU deployment: TensorFlow's CUDA image, VGG19 weights and the preset catalogue baked in.
+# docker build -t stylebot . && docker run --gpus all -e TELEGRAM_BOT_TOKEN=... -v stylebot-data:/data stylebot
+FROM tensorflow/tensorflow:2.17.0-gpu
+
+RUN useradd --create-home --uid 10001 stylebot && mkdir -p /data && chown stylebot /data
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY engine ./engine
+COPY bot ./bot
+# TensorFlow comes from the base image (it satisfies the project's range, so pip keeps it).
+RUN pip install --no-cache-dir . && rm -rf /root/.cache
+
+USER stylebot
+ENV KERAS_HOME=/home/stylebot/.keras \
+    STYLEBOT_DATA_DIR=/data \
+    STYLEBOT_STYLES_DIR=/data/styles \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    PYTHONUNBUFFERED=1
+# Fetch once at build time, so containers start without downloading anything.
+RUN python -c "import keras; keras.applications.VGG19(include_top=False, weights='imagenet')" \
+ && stylebot fetch-styles --styles-dir /data/styles
+
+VOLUME /data
+CMD ["stylebot"]
