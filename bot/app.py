@@ -94,9 +94,10 @@ async def _fetch_catalogue(settings: Settings) -> None:
 
 async def _register_commands(app: App) -> None:
     """The command menu, per scope."""
-    private = [BotCommand(name, description) for name, description, _ in handlers.COMMANDS]
+    private = [BotCommand(name, description) for name, description in handlers.PRIVATE_COMMANDS]
+    groups = [BotCommand(name, description) for name, description in handlers.GROUP_COMMANDS]
     await app.bot.set_my_commands(private, scope=BotCommandScopeAllPrivateChats())
-    await app.bot.set_my_commands(private, scope=BotCommandScopeAllGroupChats())
+    await app.bot.set_my_commands(groups, scope=BotCommandScopeAllGroupChats())
 
 
 async def _post_shutdown(app: App) -> None:

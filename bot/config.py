@@ -38,6 +38,7 @@ class Settings:
     queue_length: int = 100
     session_ttl_s: int = 24 * 3600
     status_interval_s: float = 3.0
+    keep_files_s: int = 48 * 3600
     poll_timeout_s: int = 30
 
     @property
@@ -82,6 +83,7 @@ class Settings:
             queue_length=_int(env, "STYLEBOT_QUEUE_LENGTH", 100, 1, 100_000),
             session_ttl_s=_int(env, "STYLEBOT_SESSION_TTL_S", 24 * 3600, 60, 30 * 24 * 3600),
             status_interval_s=float(_int(env, "STYLEBOT_STATUS_INTERVAL_S", 3, 0, 60)),
+            keep_files_s=_int(env, "STYLEBOT_KEEP_FILES_H", 48, 1, 24 * 365) * 3600,
             poll_timeout_s=_int(env, "STYLEBOT_POLL_TIMEOUT_S", 30, 0, 60),
         )
 

@@ -74,6 +74,14 @@ MIGRATIONS: list[str] = [
     CREATE INDEX jobs_user_created ON jobs (user_id, created_at);
     CREATE INDEX jobs_chat_result_message ON jobs (chat_id, result_message_id);
     """,
+    # 2: Telegram file ids of preset thumbnails, so inline mode can offer presets as cached photos.
+    """
+    CREATE TABLE preset_files (
+        name TEXT PRIMARY KEY,
+        file_id TEXT NOT NULL,
+        updated_at REAL
+    );
+    """,
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

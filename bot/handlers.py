@@ -4,24 +4,34 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from telegram import InputMediaPhoto, Message, Update
-from telegram.constants import ChatAction
+from telegram import (
+    InlineQueryResult,
+    InlineQueryResultArticle,
+    InlineQueryResultCachedPhoto,
+    InputMediaPhoto,
+    InputTextMessageContent,
+    Message,
+    Update,
+)
+from telegram.constants import ChatMemberStatus, ChatType
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    InlineQueryHandler,
     MessageHandler,
     filters,
 )
 
 from bot import keyboards, texts
-from bot.models import QueueFullError
+from bot.models import Job, QueueFullError
 from bot.presets import PresetError
-from bot.service import IncomingImage, StyleService, UserFacingError, Who
+from bot.service import IncomingImage, Outcome, StyleService, UserFacingError, Who
 from bot.telegram_io import FileTooLargeError
 from engine.errors import InvalidImageError
 
@@ -67,7 +77,7 @@ def _who(update: Update) -> Who:
     """Chat and user of an update."""
     chat, user = update.effective_chat, update.effective_user
     assert chat is not None and user is not None
-    return Who(chat.id, user.id, user.first_name)
+    return Who(chat.id, user.id, user.first_name, is_group=chat.type in (ChatType.GROUP, ChatType.SUPERGROUP))
 
 
 def incoming_image(message: Message) -> IncomingImage | None:
@@ -95,7 +105,7 @@ async def start(update: Update, context: Context) -> None:
 
 async def help_command(update: Update, context: Context) -> None:
     """/help: the commands."""
-    await _reply(update, texts.HELP)
+    await _reply(update, texts.HELP.format(bot=context.bot.username))
 
 
 @replies_errors
@@ -106,11 +116,104 @@ async def image(update: Update, context: Context) -> None:
     incoming = incoming_image(message)
     if incoming is None:
         return
-    await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING)
-    outcome = await service(context).receive_image(_who(update), incoming, message.caption)
-    if outcome.kind == "ask_style":
-        names = service(context).presets.names()
-        await _reply(update, outcome.text, reply_markup=keyboards.presets(names) if names else None)
+    spec = _stylize_args(message.caption or "", context.bot.username)
+    if spec is not None:  # a photo captioned /stylize: the style for the replied photo, or content + presets
+        target = incoming_image(message.reply_to_message) if message.reply_to_message else None
+        if target is not None:
+            outcome = await service(context).stylize_reply(_who(update), target, spec, style=incoming)
+        else:
+            outcome = await service(context).stylize_reply(_who(update), incoming, spec)
+    else:
+        reply_to = message.reply_to_message.message_id if message.reply_to_message else None
+        outcome = await service(context).receive_image(_who(update), incoming, message.caption, reply_to)
+    await _ask_style_if_needed(update, context, outcome)
+
+
+async def _ask_style_if_needed(update: Update, context: Context, outcome: Outcome) -> None:
+    """Show the preset keyboard when the service waits for a style (owned by the user in groups)."""
+    if outcome.kind != "ask_style":
+        return
+    who = _who(update)
+    names = service(context).presets.names()
+    owner = who.user_id if who.is_group else None
+    await _reply(update, outcome.text, reply_markup=keyboards.presets(names, owner) if names else None)
+
+
+def _stylize_args(caption: str, bot_username: str) -> str | None:
+    """The arguments of a '/stylize[@bot] ...' caption, or None if it is not one addressed to us."""
+    match = STYLIZE_CAPTION.match(caption)
+    if match is None or (match.group(1) and match.group(1).lower() != bot_username.lower()):
+        return None
+    return (match.group(2) or "").strip()
+
+
+@replies_errors
+async def stylize(update: Update, context: Context) -> None:
+    """/stylize [NAME ...] in reply to a photo."""
+    message = update.effective_message
+    assert message is not None
+    target = incoming_image(message.reply_to_message) if message.reply_to_message else None
+    if target is None:
+        raise UserFacingError(texts.STYLIZE_USAGE)
+    outcome = await service(context).stylize_reply(_who(update), target, " ".join(context.args or []))
+    await _ask_style_if_needed(update, context, outcome)
+
+
+@replies_errors
+async def reply_text(update: Update, context: Context) -> None:
+    """Text in reply to a result: a preset name (or blend) restyles the result's original photo."""
+    message = update.effective_message
+    assert message is not None and message.reply_to_message is not None
+    await service(context).restyle_result(_who(update), message.reply_to_message.message_id, message.text or "")
+
+
+@replies_errors
+async def again(update: Update, context: Context) -> None:
+    """/again: the last job once more with a new seed."""
+    await service(context).again(_who(update))
+
+
+@replies_errors
+async def group_settings(update: Update, context: Context) -> None:
+    """/groupsettings: admins cap the group's quality tier."""
+    who = _who(update)
+    if not who.is_group:
+        raise UserFacingError("/groupsettings works in groups; use /settings here.")
+    if not await _is_admin(context, who):
+        raise UserFacingError(texts.GROUP_ADMINS_ONLY)
+    current = await service(context).storage.get_group_max_quality(who.chat_id)
+    await _reply(update, texts.GROUP_SETTINGS, reply_markup=keyboards.group_settings(current))
+
+
+async def _is_admin(context: Context, who: Who) -> bool:
+    """Whether the user administers the chat."""
+    member = await context.bot.get_chat_member(who.chat_id, who.user_id)
+    return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+
+
+@replies_errors
+async def inline_query(update: Update, context: Context) -> None:
+    """Inline mode: the user's recent results as cached photos, then the presets."""
+    query = update.inline_query
+    assert query is not None
+    jobs, presets = await service(context).inline_results(query.from_user.id, query.query)
+    results: list[InlineQueryResult] = [
+        InlineQueryResultCachedPhoto(f"r{job.id}", job.result_file_id or "", caption=_share_caption(job, context))
+        for job in jobs
+    ]
+    for preset, file_id in presets:
+        text = texts.INLINE_PRESET.format(label=preset.label, bot=context.bot.username)
+        if file_id:
+            results.append(InlineQueryResultCachedPhoto(f"p{preset.name}", file_id, caption=text))
+        else:
+            results.append(InlineQueryResultArticle(f"p{preset.name}", preset.label, InputTextMessageContent(text)))
+    await query.answer(results[:50], cache_time=0, is_personal=True)
+
+
+def _share_caption(job: Job, context: Context) -> str:
+    """Caption of a shared result: the style and where it was made."""
+    styles = " + ".join(r.name.replace("_", " ").title() if r.name else "a style photo" for r in job.styles)
+    return f"🎨 {styles} · made with @{context.bot.username}"
 
 
 @replies_errors
@@ -120,9 +223,29 @@ async def callback(update: Update, context: Context) -> None:
     assert query is not None and query.data is not None
     kind, *args = keyboards.parse(query.data)
     svc = service(context)
+    who = _who(update)
     if kind == keyboards.PRESET and args:
-        outcome = await svc.pick_style(_who(update), args[0])
+        if len(args) > 1 and args[1] != str(who.user_id):
+            await query.answer(texts.NOT_YOUR_MENU, show_alert=True)
+            return
+        outcome = await svc.pick_style(who, args[0])
         await query.answer(outcome.text[:200] if outcome.kind == "default_set" else "Queued!")
+    elif kind == keyboards.REMIX and len(args) == 2 and args[0] in keyboards.REMIX_ACTIONS:
+        await svc.remix(who, int(args[1]), args[0])
+        await query.answer("Queued!")
+    elif kind == keyboards.MAKING_OF and args:
+        animation = await svc.making_of(who, int(args[0]))
+        await query.answer()
+        message = query.message
+        reply_to = message.message_id if message is not None else None
+        await context.bot.send_animation(
+            who.chat_id, animation, filename="making_of.gif", reply_to_message_id=reply_to,
+            allow_sending_without_reply=True, caption="🎬 How this painting took shape",
+        )  # fmt: skip
+    elif kind == keyboards.GROUP and args:
+        quality = await svc.set_group_quality(who, args[0], await _is_admin(context, who))
+        await query.answer(texts.SETTINGS_SAVED)
+        await query.edit_message_reply_markup(keyboards.group_settings(quality))
     elif kind == keyboards.SETTING and len(args) == 2:
         settings = await svc.change_setting(_who(update).user_id, args[0], args[1])
         await query.answer(texts.SETTINGS_SAVED)
@@ -141,12 +264,16 @@ async def styles(update: Update, context: Context) -> None:
         return
     chat_id = _who(update).chat_id
     media = [InputMediaPhoto(presets.thumbnail(p.name), caption=f"{p.name} – {p.label}") for p in items]
+    sent: list[Message] = []
     for i in range(0, len(media), GALLERY_CHUNK):
         chunk = media[i : i + GALLERY_CHUNK]
         if len(chunk) == 1:
-            await context.bot.send_photo(chat_id, chunk[0].media, caption=chunk[0].caption)
+            sent.append(await context.bot.send_photo(chat_id, chunk[0].media, caption=chunk[0].caption))
         else:
-            await context.bot.send_media_group(chat_id, chunk)
+            sent.extend(await context.bot.send_media_group(chat_id, chunk))
+    await service(context).remember_gallery(
+        [(p.name, m.photo[-1].file_id) for p, m in zip(items, sent, strict=False) if m.photo]
+    )
     await _reply(update, texts.STYLES_HEADER, reply_markup=keyboards.presets([p.name for p in items]))
 
 
@@ -212,24 +339,49 @@ async def on_error(update: object, context: Context) -> None:
             log.warning("could not tell the user about the error")
 
 
-COMMANDS: list[tuple[str, str, Handler]] = [
-    ("start", "How to use the bot", start),
-    ("help", "Commands", help_command),
-    ("styles", "Preset paintings", styles),
-    ("style", "Pick a painting: /style NAME", style),
-    ("settings", "Quality, strength, colours", settings),
-    ("status", "Your jobs", status),
-    ("cancel", "Cancel what is pending or running", cancel),
+HANDLERS: dict[str, Handler] = {
+    "start": start,
+    "help": help_command,
+    "styles": styles,
+    "style": style,
+    "stylize": stylize,
+    "settings": settings,
+    "groupsettings": group_settings,
+    "status": status,
+    "again": again,
+    "cancel": cancel,
+    "addstyle": addstyle,
+    "delstyle": delstyle,
+}
+# The command menus per scope: what makes sense in a private chat and in a group.
+PRIVATE_COMMANDS = [
+    ("start", "How to use the bot"),
+    ("styles", "Preset paintings"),
+    ("style", "Pick a painting: /style NAME"),
+    ("settings", "Quality, strength, colours"),
+    ("again", "Your last picture again, new seed"),
+    ("status", "Your jobs"),
+    ("cancel", "Cancel what is pending or running"),
+    ("help", "Commands"),
 ]
-ADMIN_COMMANDS: list[tuple[str, Handler]] = [("addstyle", addstyle), ("delstyle", delstyle)]
+GROUP_COMMANDS = [
+    ("stylize", "Reply to a photo: /stylize NAME"),
+    ("styles", "Preset paintings"),
+    ("again", "Your last picture again, new seed"),
+    ("status", "Your jobs"),
+    ("cancel", "Cancel your jobs"),
+    ("groupsettings", "Admins: highest quality here"),
+    ("help", "Commands"),
+]
+STYLIZE_CAPTION = re.compile(r"^/stylize(?:@(\w+))?(?:\s+(.*))?$", re.DOTALL | re.IGNORECASE)
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Attach every handler to the application."""
-    for name, _, handler in COMMANDS:
+    for name, handler in HANDLERS.items():
         app.add_handler(CommandHandler(name, handler))
-    for name, handler in ADMIN_COMMANDS:
-        app.add_handler(CommandHandler(name, handler))
-    app.add_handler(MessageHandler((filters.PHOTO | filters.Document.ALL) & ~filters.COMMAND, image))
+    app.add_handler(MessageHandler(filters.PHOTO | filters.Document.ALL, image))
+    app.add_handler(MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND, reply_text))
     app.add_handler(CallbackQueryHandler(callback))
+    app.add_handler(InlineQueryHandler(inline_query))
     app.add_error_handler(on_error)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot import texts
+from bot import keyboards, texts
 from bot.config import Settings
 from bot.executor import WorkerPool
 from bot.files import FileStore
@@ -33,6 +33,7 @@ from bot.telegram_io import TelegramGateway
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 2  # a job whose worker crashed is retried once
+PURGE_INTERVAL_S = 3600
 
 
 class JobRunner:
@@ -66,6 +67,7 @@ class JobRunner:
         self._tasks = [
             asyncio.create_task(self._dispatch_loop(), name="dispatch"),
             asyncio.create_task(self._event_loop(), name="events"),
+            asyncio.create_task(self._purge_loop(), name="purge"),
         ]
         for job in recovered:
             position = await self._storage.queue_position(job.id) or 1
@@ -197,6 +199,15 @@ class JobRunner:
         assert ref.file_id is not None
         return await self._files.fetch_image(ref.file_id)
 
+    async def _purge_loop(self) -> None:
+        """Hourly: delete job files (making-of animations) past their keep time, and expired sessions."""
+        while True:
+            removed = await asyncio.to_thread(purge_old_dirs, self._settings.jobs_dir, self._settings.keep_files_s)
+            sessions = await self._storage.purge_expired_sessions()
+            if removed or sessions:
+                log.info("purged %d old job folder(s) and %d expired session(s)", removed, sessions)
+            await asyncio.sleep(PURGE_INTERVAL_S)
+
     def _job_dir(self, job_id: int) -> Path:
         """Scratch directory of a job."""
         return self._settings.jobs_dir / str(job_id)
@@ -250,13 +261,23 @@ class JobRunner:
             return
         photo = Path(event.photo_path).read_bytes()
         document = Path(event.document_path).read_bytes() if event.document_path else None
+        markup = keyboards.result(job.id, job.params.keep_colors, job.params.quality == "hd")
         message = await self._gateway.send_result(
-            job.chat_id, photo, self._caption(job, event), document=document, reply_to=job.reply_to_message_id
+            job.chat_id,
+            photo,
+            self._caption(job, event),
+            document=document,
+            reply_to=job.reply_to_message_id,
+            markup=markup,
         )
         file_id = message.photo[-1].file_id if message.photo else message.document.file_id  # type: ignore[union-attr]
-        await self._storage.mark_done(job.id, file_id, message.message_id)
+        await self._storage.mark_done(job.id, file_id, message.message_id, making_of_path=event.making_of_path)
         await self._status(job, texts.DONE.format(seconds=texts.duration(event.seconds)), force=True)
-        self._cleanup(job.id)
+        # The result now lives in Telegram; the making-of stays with the job's files until they expire.
+        for path in (event.photo_path, event.document_path):
+            if path:
+                Path(path).unlink(missing_ok=True)
+        self._last_text.pop(job.id, None)
 
     def _caption(self, job: Job, event: JobDone) -> str:
         """Style, quality, strength and time taken."""
@@ -266,9 +287,10 @@ class JobRunner:
             names.append(label if len(job.styles) == 1 else f"{label} {ref.weight:.0%}")
         quality = TIERS[job.params.quality].label
         colours = " · photo colours" if job.params.keep_colors else ""
+        credit = f"\nfor {job.user_name}" if job.chat_id < 0 and job.user_name else ""
         return (
             f"🎨 {' + '.join(names)}\n{quality} {event.size[0]}×{event.size[1]} · {job.params.strength} strength"
-            f"{colours} · {texts.duration(event.seconds)}"
+            f"{colours} · {texts.duration(event.seconds)}{credit}"
         )
 
     async def _failed(self, event: JobFailed) -> None:
@@ -329,3 +351,14 @@ class JobRunner:
 def _title(name: str) -> str:
     """starry_night -> Starry Night."""
     return name.replace("_", " ").title()
+
+
+def purge_old_dirs(root: Path, max_age_s: float) -> int:
+    """Delete the sub-folders of `root` not modified for `max_age_s` seconds; returns how many."""
+    if not root.is_dir():
+        return 0
+    cutoff = time.time() - max_age_s
+    old = [d for d in root.iterdir() if d.is_dir() and d.stat().st_mtime < cutoff]
+    for directory in old:
+        shutil.rmtree(directory, ignore_errors=True)
+    return len(old)

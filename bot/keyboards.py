@@ -10,13 +10,52 @@ from bot.models import QUALITIES, STRENGTHS, UserSettings
 
 PRESET = "p"
 SETTING = "s"
+REMIX = "r"
+MAKING_OF = "m"
+GROUP = "g"
+REMIX_ACTIONS = ("again", "stronger", "weaker", "colors", "hd")
 QUALITY_LABELS = {"preview": "Preview 256px", "standard": "Standard 512px", "hd": "HD 1024px"}
 
 
-def presets(names: Sequence[str], per_row: int = 2) -> InlineKeyboardMarkup:
-    """One button per preset; tapping it starts a job with the pending photo."""
-    buttons = [InlineKeyboardButton(_title(n), callback_data=f"{PRESET}|{n}") for n in names]
+def presets(names: Sequence[str], owner: int | None = None, per_row: int = 2) -> InlineKeyboardMarkup:
+    """One button per preset; tapping it starts a job with the pending photo (of `owner` only, if set)."""
+    suffix = f"|{owner}" if owner is not None else ""
+    buttons = [InlineKeyboardButton(_title(n), callback_data=f"{PRESET}|{n}{suffix}") for n in names]
     return InlineKeyboardMarkup([buttons[i : i + per_row] for i in range(0, len(buttons), per_row)])
+
+
+def result(job_id: int, keep_colors: bool, hd: bool) -> InlineKeyboardMarkup:
+    """Remix buttons, the making-of, and a Share button that opens inline mode on this result."""
+
+    def remix(label: str, action: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(label, callback_data=f"{REMIX}|{action}|{job_id}")
+
+    colours = "🎨 Use style colours" if keep_colors else "🖼 Keep colours"
+    second = [remix(colours, "colors")] + ([] if hd else [remix("🔍 HD", "hd")])
+    return InlineKeyboardMarkup(
+        [
+            [remix("🔁 Again", "again"), remix("➕ Stronger", "stronger"), remix("➖ Weaker", "weaker")],
+            second,
+            [
+                InlineKeyboardButton("🎬 Making of", callback_data=f"{MAKING_OF}|{job_id}"),
+                InlineKeyboardButton("↗️ Share", switch_inline_query=f"#{job_id}"),
+            ],
+        ]
+    )
+
+
+def group_settings(current: str) -> InlineKeyboardMarkup:
+    """The highest quality a group allows."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    ("✓ " if q == current else "") + f"Max {QUALITY_LABELS[q]}", callback_data=f"{GROUP}|{q}"
+                )
+                for q in QUALITIES
+            ]
+        ]
+    )
 
 
 def settings(current: UserSettings) -> InlineKeyboardMarkup:

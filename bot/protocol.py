@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -58,7 +58,7 @@ class JobDone:
     job_id: int
     photo_path: str
     document_path: str | None
-    frames: tuple[str, ...] = field(default_factory=tuple)
+    making_of_path: str | None = None
     seconds: float = 0.0
     size: tuple[int, int] = (0, 0)
 

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from bot import texts
 from bot.config import Settings
 from bot.files import FileStore
 from bot.jobs import JobRunner
-from bot.models import Job, JobParams, StyleRef, UserSettings
-from bot.presets import PresetError, PresetLibrary
+from bot.models import QUALITIES, STRENGTHS, Job, JobParams, StyleRef, UserSettings, parse_quality
+from bot.presets import Preset, PresetError, PresetLibrary
 from bot.storage import Storage
 
 log = logging.getLogger(__name__)
+INLINE_RESULTS = 20
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
@@ -29,6 +34,7 @@ class Who:
     chat_id: int
     user_id: int
     name: str | None = None
+    is_group: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,7 @@ class IncomingImage:
 class Outcome:
     """What happened: a job started, or the bot now waits for a style."""
 
-    kind: Literal["started", "ask_style", "default_set"]
+    kind: Literal["started", "ask_style", "default_set", "ignored"]
     job: Job | None = None
     text: str = ""
 
@@ -67,10 +73,18 @@ class StyleService:
             storage, runner, files, presets, settings,
         )  # fmt: skip
 
-    async def receive_image(self, who: Who, image: IncomingImage, caption: str | None = None) -> Outcome:
+    async def receive_image(
+        self, who: Who, image: IncomingImage, caption: str | None = None, reply_to: int | None = None
+    ) -> Outcome:
         """A photo arrived: the style of a pending photo, a photo with a preset caption, or new content."""
+        source = await self.storage.job_by_result_message(who.chat_id, reply_to) if reply_to else None
+        if source is None and who.is_group:
+            return Outcome("ignored")  # in groups only commands and replies to results are for us
         await self.validate(image)
         await self.storage.remember_user(who.user_id, who.name)
+        if source is not None:  # a style photo in reply to a result: restyle that result's original
+            refs = [StyleRef("file", file_id=image.file_id)]
+            return await self._start(who, source.content_file_id, refs, image.message_id, parent=source)
         session = await self.storage.get_session(who.chat_id, who.user_id)
         caption_styles = self._caption_styles(caption)
         if caption_styles:
@@ -97,6 +111,78 @@ class StyleService:
             ttl_s=self.settings.session_ttl_s,
         )
         return Outcome("ask_style", text=texts.GOT_CONTENT if self.presets.names() else texts.NO_PRESETS)
+
+    async def stylize_reply(
+        self, who: Who, target: IncomingImage, spec: str = "", style: IncomingImage | None = None
+    ) -> Outcome:
+        """/stylize in reply to a photo: with presets, with a style photo, or ask which (for this user only)."""
+        await self.validate(target)
+        await self.storage.remember_user(who.user_id, who.name)
+        if style is not None:
+            await self.validate(style)
+            return await self._start(who, target.file_id, [StyleRef("file", file_id=style.file_id)], target.message_id)
+        if spec.strip():
+            return await self._start(who, target.file_id, self._preset_refs(spec), target.message_id)
+        await self.storage.save_session(
+            who.chat_id, who.user_id, target.file_id, content_message_id=target.message_id,
+            ttl_s=self.settings.session_ttl_s,
+        )  # fmt: skip
+        return Outcome("ask_style", text=texts.PICK_FOR.format(name=who.name or "you"))
+
+    async def restyle_result(self, who: Who, reply_to: int, spec: str) -> Outcome:
+        """A preset name in reply to a result: the same original content, a new style."""
+        source = await self.storage.job_by_result_message(who.chat_id, reply_to)
+        if source is None:
+            return Outcome("ignored")
+        return await self._start(who, source.content_file_id, self._preset_refs(spec), reply_to, parent=source)
+
+    async def again(self, who: Who) -> Outcome:
+        """/again: the user's last job once more, with a new seed."""
+        last = await self.storage.last_job(who.user_id, who.chat_id)
+        if last is None:
+            raise UserFacingError(texts.NOTHING_TO_REPEAT)
+        return await self.remix(who, last.id, "again")
+
+    async def remix(self, who: Who, job_id: int, action: str) -> Outcome:
+        """A button under a result: the same job with one setting changed and a new seed."""
+        source = await self.storage.get_job(job_id)
+        if source is None or source.chat_id != who.chat_id:
+            raise UserFacingError(texts.REMIX_GONE)
+        params = remixed(source.params, action, seed=secrets.randbelow(2**31 - 1) + 1)
+        return await self._start(
+            who, source.content_file_id, list(source.styles), source.reply_to_message_id, parent=source, params=params
+        )
+
+    async def making_of(self, who: Who, job_id: int) -> bytes:
+        """The making-of animation of a result, while the job's files are kept."""
+        job = await self.storage.get_job(job_id)
+        # The worker writes it into the job's folder; a tap can come before the bot has recorded the path.
+        path = Path(job.making_of_path or self.settings.jobs_dir / str(job_id) / "making_of.gif") if job else None
+        if job is None or job.chat_id != who.chat_id or path is None or not path.is_file():
+            raise UserFacingError(texts.MAKING_OF_GONE)
+        return await asyncio.to_thread(path.read_bytes)
+
+    async def set_group_quality(self, who: Who, quality: str, is_admin: bool) -> str:
+        """/groupsettings: admins cap the quality tier of the group."""
+        if not is_admin:
+            raise UserFacingError(texts.GROUP_ADMINS_ONLY)
+        await self.storage.set_group_max_quality(who.chat_id, parse_quality(quality))
+        return quality
+
+    async def inline_results(self, user_id: int, query: str) -> tuple[list[Job], list[tuple[Preset, str | None]]]:
+        """The user's recent results (a '#id' query first) and the presets with their thumbnail file ids."""
+        jobs = await self.storage.recent_results(user_id, limit=INLINE_RESULTS)
+        wanted = query.strip().lstrip("#")
+        jobs.sort(key=lambda j: str(j.id) != wanted)  # stable: the rest stay newest first
+        files = await self.storage.preset_files()
+        words = query.lower().split() if not query.startswith("#") else []
+        presets = [(p, files.get(p.name)) for p in self.presets.all() if all(w in p.name for w in words)]
+        return jobs, presets
+
+    async def remember_gallery(self, sent: list[tuple[str, str]]) -> None:
+        """Keep the file ids of preset thumbnails Telegram now has, for inline mode."""
+        for name, file_id in sent:
+            await self.storage.remember_preset_file(name, file_id)
 
     async def pick_style(self, who: Who, spec: str) -> Outcome:
         """A preset (or blend) chosen: start with the pending photo, or remember it for the next one."""
@@ -187,11 +273,47 @@ class StyleService:
         """Parse `starry_night:0.7 the_scream:0.3` into style refs (PresetError if wrong)."""
         return [StyleRef("preset", name=p.name, weight=w) for p, w in self.presets.parse_spec(spec)]
 
-    async def _start(self, who: Who, content_file_id: str, styles: list[StyleRef], reply_to: int | None) -> Outcome:
-        """Queue a job with the user's settings."""
-        user = await self.storage.get_settings(who.user_id)
-        params = JobParams(quality=user.quality, strength=user.strength, keep_colors=user.keep_colors, seed=0)
+    async def _start(
+        self,
+        who: Who,
+        content_file_id: str,
+        styles: list[StyleRef],
+        reply_to: int | None,
+        *,
+        parent: Job | None = None,
+        params: JobParams | None = None,
+    ) -> Outcome:
+        """Queue a job with the user's settings (or given ones), capped by the group's quality limit."""
+        if params is None:
+            user = await self.storage.get_settings(who.user_id)
+            params = JobParams(quality=user.quality, strength=user.strength, keep_colors=user.keep_colors, seed=0)
+        if who.is_group:
+            cap = await self.storage.get_group_max_quality(who.chat_id)
+            params = dataclasses.replace(params, quality=min(params.quality, cap, key=QUALITIES.index))
         job = await self.runner.submit(
-            who.chat_id, who.user_id, who.name, content_file_id, styles, params, reply_to=reply_to
+            who.chat_id,
+            who.user_id,
+            who.name,
+            content_file_id,
+            styles,
+            params,
+            reply_to=reply_to,
+            parent_job_id=parent.id if parent else None,
         )
         return Outcome("started", job=job)
+
+
+def remixed(params: JobParams, action: str, seed: int) -> JobParams:
+    """Job parameters after a remix button: one setting moved, always a new seed."""
+    if action == "stronger":
+        strength = STRENGTHS[min(STRENGTHS.index(params.strength) + 1, len(STRENGTHS) - 1)]
+        return dataclasses.replace(params, strength=strength, seed=seed)
+    if action == "weaker":
+        return dataclasses.replace(params, strength=STRENGTHS[max(STRENGTHS.index(params.strength) - 1, 0)], seed=seed)
+    if action == "colors":
+        return dataclasses.replace(params, keep_colors=not params.keep_colors, seed=seed)
+    if action == "hd":
+        return dataclasses.replace(params, quality="hd", seed=seed)
+    if action == "again":
+        return dataclasses.replace(params, seed=seed)
+    raise UserFacingError(texts.REMIX_GONE)

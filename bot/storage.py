@@ -479,6 +479,19 @@ class Storage:
             "ORDER BY finished_at DESC, id DESC LIMIT ?",
         )
 
+    async def remember_preset_file(self, name: str, file_id: str) -> None:
+        """Record the Telegram file id of a preset's thumbnail."""
+        await self._write(
+            "INSERT INTO preset_files (name, file_id, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET file_id = excluded.file_id, updated_at = excluded.updated_at",
+            (name, file_id, self._clock()),
+        )
+
+    async def preset_files(self) -> dict[str, str]:
+        """Thumbnail file ids by preset name."""
+        rows = await self._fetch_all("SELECT name, file_id FROM preset_files")
+        return {row["name"]: row["file_id"] for row in rows}
+
     async def job_by_result_message(self, chat_id: int, message_id: int) -> Job | None:
         """Return the job whose result was sent as this message in this chat."""
         jobs = await self._fetch_jobs(

@@ -11,11 +11,24 @@ HELP = """Commands
 /style NAME – pick a painting (blend: /style starry_night:0.7 the_scream:0.3)
 /settings – quality, strength, colours
 /status – your jobs
+/again – your last picture once more, with a new seed
 /cancel – cancel what is pending or running
 /help – this list
 
 How it works: send a photo (as a photo or as an image file), then send a style photo or tap a painting.
-An album of two photos works too: the first is the content, the second the style."""
+An album of two photos works too: the first is the content, the second the style.
+Reply to a result with a painting's name or a style photo to restyle it.
+In groups: reply to any photo with /stylize NAME (or /stylize to choose).
+Share results anywhere by typing @{bot} in any chat."""
+PICK_FOR = "{name}, pick a painting for this photo:"
+NOT_YOUR_MENU = "This menu is for someone else. Reply to a photo with /stylize to get your own."
+STYLIZE_USAGE = "Reply to a photo with /stylize NAME, or with /stylize to choose a painting."
+NOTHING_TO_REPEAT = "There is nothing to repeat yet: send me a photo first."
+REMIX_GONE = "I can't find that picture any more; send the photo again."
+MAKING_OF_GONE = "The making-of of that picture is no longer kept."
+GROUP_ADMINS_ONLY = "Only the group's admins can change its settings."
+GROUP_SETTINGS = "Highest quality allowed in this group:"
+INLINE_PRESET = "🎨 {label}\nRepaint your photo like this: send it to @{bot}"
 GOT_CONTENT = "Got your photo. Now send a style image, or pick a painting:"
 NO_PRESETS = "Got your photo. Now send a style image (no preset paintings are installed yet)."
 NEED_CONTENT = "First send me the photo you want repainted."

@@ -22,6 +22,7 @@ from bot.protocol import (
 
 log = logging.getLogger(__name__)
 PHOTO_SIDE_LIMIT = 1280  # Telegram recompresses photos beyond this anyway; HD goes as a document
+FRAME_MS, LAST_FRAME_MS = 120, 1500
 
 
 def worker_main(conn: Connection, worker_id: int, backbone: str, weights: str, env: dict[str, str]) -> None:
@@ -110,11 +111,28 @@ def _write_result(job: RunJob, result: Any, frames: list[str]) -> JobDone:
     if job.hd:
         document_path = out / "result_hd.png"
         document_path.write_bytes(encode_image(image, "png"))
+    making_of = _making_of(frames, image, out / "making_of.gif")
     return JobDone(
         job.job_id,
         str(photo_path),
         str(document_path) if document_path else None,
-        tuple(frames),
+        str(making_of) if making_of else None,
         result.stats.seconds,
         image.size,
     )
+
+
+def _making_of(frames: list[str], final: Any, path: Path) -> Path | None:
+    """An animated GIF of the previews, ending on the result; the frames are deleted afterwards."""
+    from PIL import Image
+
+    if not frames:
+        return None
+    size = Image.open(frames[-1]).size
+    images = [Image.open(f).convert("RGB").resize(size) for f in frames]
+    images.append(final.convert("RGB").resize(size, Image.Resampling.LANCZOS))
+    durations = [FRAME_MS] * (len(images) - 1) + [LAST_FRAME_MS]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=True)
+    for frame in frames:
+        Path(frame).unlink(missing_ok=True)
+    return path
