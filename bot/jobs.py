@@ -159,6 +159,15 @@ class JobRunner:
                 except Exception:  # one job's problem must not stop the dispatcher
                     log.exception("could not start job %d", job.id)
                     await self._fail(job, texts.FAILED_INTERNAL)
+            await self._refresh_positions()
+
+    async def _refresh_positions(self) -> None:
+        """Tell waiting users their new queue position (edits throttled per chat, unchanged ones skipped)."""
+        for position, job_id in enumerate(await self._storage.queue_order(), start=1):
+            job = await self._storage.get_job(job_id)
+            if job is not None:
+                eta = texts.eta(await self._queue_eta(position))
+                await self._status(job, texts.QUEUED.format(position=position, eta=eta))
 
     async def _launch(self, job: Job) -> None:
         """Fetch the inputs and hand the job to a worker."""

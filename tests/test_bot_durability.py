@@ -65,6 +65,11 @@ def test_two_users_are_served_fairly(fake: FakeTelegram, data: Path) -> None:
         order = [int(o) for o in order]
         # Bob's single job must not wait behind all of Ann's: it runs no later than Ann's second.
         assert order.index(bob.id) <= 2, order
+        # Waiting jobs' status messages followed the queue as it moved.
+        edits = [
+            c.params.get("text", "") for c in fake.calls_of("editMessageText") if int(c.params["chat_id"]) == ann.id
+        ]
+        assert any(t.startswith("⏳ Queued – position 1") for t in edits), edits
     finally:
         bot.stop()
 
