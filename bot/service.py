@@ -134,7 +134,13 @@ class StyleService:
         source = await self.storage.job_by_result_message(who.chat_id, reply_to)
         if source is None:
             return Outcome("ignored")
-        return await self._start(who, source.content_file_id, self._preset_refs(spec), reply_to, parent=source)
+        try:
+            refs = self._preset_refs(spec)
+        except PresetError:
+            if who.is_group:  # people answer results with "wow!" in groups; only style names are for us
+                return Outcome("ignored")
+            raise
+        return await self._start(who, source.content_file_id, refs, reply_to, parent=source)
 
     async def again(self, who: Who) -> Outcome:
         """/again: the user's last job once more, with a new seed."""

@@ -210,3 +210,13 @@ def test_result_refused_as_photo_goes_as_document(fake: FakeTelegram, bot: BotPr
     )
     assert decode(fake.message_file_bytes(document)).size == (48, 32)
     assert document["caption"].startswith("🎨")
+
+
+def test_token_never_logged(fake: FakeTelegram, bot: BotProcess) -> None:
+    chat = fake.private_chat(1015, "Oz")
+    fake.fail_next("getFile", 1, error_code=500)
+    fake.send_photo(chat, None, photo_bytes(seed=25), caption="dots")
+    wait_results(fake, chat, 1)
+    log = bot.log_text()
+    assert "getFile" in log or "retrying" in log  # the failure was logged ...
+    assert fake.token not in log and fake.token.split(":")[1] not in log  # ... without the token

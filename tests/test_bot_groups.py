@@ -102,7 +102,13 @@ def test_reply_with_preset_with_style_photo_and_botname(fake: FakeTelegram, bot:
     fake.send_text(chat, cy, "/stylize dots:0.5 stripes:0.5", reply_to=photo["message_id"])
     results = wait_results(fake, chat, 3)
     assert "Dots 50%" in results[2]["caption"] and "Stripes 50%" in results[2]["caption"]
-    assert len(result_photos(fake, chat)) == 3
+    # Chatter in reply to a result is not a style request; a style name is.
+    fake.send_text(chat, cy, "wow!", reply_to=results[0]["message_id"])
+    fake.send_text(chat, cy, "stripes", reply_to=results[0]["message_id"])
+    results = wait_results(fake, chat, 4)
+    assert "Stripes" in results[3]["caption"]
+    assert not any("Unknown style" in t for t in texts_in(fake, chat))
+    assert len(result_photos(fake, chat)) == 4
 
 
 def test_group_admin_caps_quality(fake: FakeTelegram, bot: BotProcess) -> None:
