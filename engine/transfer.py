@@ -212,6 +212,7 @@ class _Run:
         shape = tuple(x.shape)
         content_t, grams = targets
         last: dict[str, tf.Tensor] = {}
+        reported: list[int] = []  # steps the callback reported, so the final report is not a duplicate
 
         def fun(flat: np.ndarray) -> tuple[float, np.ndarray]:
             self._check_stop()
@@ -224,6 +225,7 @@ class _Run:
             self.clock.tick(size[0] * size[1])
             if self.clock.step % self.report_every == 0:
                 self._report(last["losses"], tf.constant(xk.reshape(shape), tf.float32), level, size)
+                reported.append(self.clock.step)
 
         pixels = int(np.prod(shape[1:3]))
         bounds = Bounds(np.tile(PIXEL_MIN, pixels).astype(np.float64), np.tile(PIXEL_MAX, pixels))
@@ -237,7 +239,8 @@ class _Run:
             options={"maxiter": steps, "maxfun": steps * 2, "ftol": 0.0, "gtol": 0.0},
         )
         final = result.x.reshape(shape).astype(np.float32)
-        self._report(last["losses"], tf.constant(final), level, size)
+        if not reported or reported[-1] != self.clock.step:
+            self._report(last["losses"], tf.constant(final), level, size)
         return final, float(result.fun)
 
     def _check_stop(self) -> None:
@@ -277,9 +280,9 @@ def level_sides(max_side: int, levels: int) -> list[int]:
 
 def split_steps(steps: int, levels: int) -> list[int]:
     """Share `steps` between levels as evenly as possible, the finest level taking any remainder."""
-    base = [steps // levels] * levels
-    base[-1] += steps - sum(base)
-    return [max(1, n) for n in base]
+    base = [max(1, steps // levels)] * levels
+    base[-1] = max(1, steps - sum(base[:-1]))
+    return base
 
 
 def _as_list(styles: ImageInput | Sequence[ImageInput]) -> list[ImageInput]:
