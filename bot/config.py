@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.config import backbone_from_env, weights_from_env
+
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
 TELEGRAM_FILE_API_URL = "https://api.telegram.org/file/bot"
 
@@ -71,8 +73,8 @@ class Settings:
             file_api_url=env.get("TELEGRAM_FILE_API_URL", TELEGRAM_FILE_API_URL),
             data_dir=data_dir,
             styles_dir=Path(env.get("STYLEBOT_STYLES_DIR", str(data_dir / "styles"))).expanduser(),
-            weights=env.get("STYLEBOT_WEIGHTS", "imagenet"),
-            backbone=env.get("STYLEBOT_BACKBONE", "vgg19"),
+            weights=weights_from_env(env),
+            backbone=backbone_from_env(env),
             workers=_int(env, "STYLEBOT_WORKERS", max(1, gpus), 1, 64),
             gpus=gpus,
             max_side=_optional_int(env, "STYLEBOT_MAX_SIDE", 16, 4096),

@@ -29,6 +29,7 @@ from telegram.ext import (
 )
 
 from bot import keyboards, texts
+from bot.jobs import UnavailableError
 from bot.models import Job, QueueFullError
 from bot.presets import PresetError
 from bot.service import IncomingImage, Outcome, StyleService, UserFacingError, Who
@@ -53,7 +54,7 @@ def replies_errors(handler: Handler) -> Handler:
     async def wrapper(update: Update, context: Context) -> None:
         try:
             await handler(update, context)
-        except (UserFacingError, PresetError, QueueFullError) as exc:
+        except (UserFacingError, PresetError, QueueFullError, UnavailableError) as exc:
             await _reply(update, str(exc))
         except InvalidImageError as exc:
             await _reply(update, texts.CORRUPT_IMAGE.format(reason=exc))

@@ -32,6 +32,12 @@ from bot.storage import Storage
 from bot.telegram_io import TelegramGateway
 
 log = logging.getLogger(__name__)
+
+
+class UnavailableError(Exception):
+    """The painting workers cannot run at all; the message is for the user."""
+
+
 MAX_ATTEMPTS = 2  # a job whose worker crashed is retried once
 PURGE_INTERVAL_S = 3600
 
@@ -95,6 +101,8 @@ class JobRunner:
         parent_job_id: int | None = None,
     ) -> Job:
         """Queue a job (QueueFullError when a cap is reached) and post its status message."""
+        if self._pool.fatal is not None:
+            raise UnavailableError(texts.UNAVAILABLE)
         job = await self._storage.enqueue(
             chat_id,
             user_id,
@@ -236,6 +244,7 @@ class JobRunner:
             self._wake.set()
         elif isinstance(event, WorkerFatal):
             log.critical("a worker cannot start: %s", event.message)
+            await self._fail_everything()
         elif isinstance(event, JobProgress):
             await self._progress(event)
         elif isinstance(event, JobDone):
@@ -253,6 +262,15 @@ class JobRunner:
             self._wake.set()
         elif isinstance(event, WorkerCrashed):
             await self._crashed(event)
+
+    async def _fail_everything(self) -> None:
+        """No worker can run (e.g. the model weights are missing): tell everyone waiting instead of hanging."""
+        for job in await self._storage.running_jobs():
+            await self._fail(job, texts.UNAVAILABLE)
+        for job_id in await self._storage.queue_order():
+            queued = await self._storage.get_job(job_id)
+            if queued is not None:
+                await self._fail(queued, texts.UNAVAILABLE)
 
     async def _progress(self, event: JobProgress) -> None:
         """Store progress and edit the status message, throttled per chat."""

@@ -57,6 +57,7 @@ DONE = "✅ Done in {seconds}."
 FAILED = "❌ Sorry, that didn't work: {reason}"
 FAILED_INTERNAL = "❌ Sorry, that failed twice on my side. Please try again later."
 CANCELLED_STATUS = "🚫 Cancelled."
+UNAVAILABLE = "❌ Sorry, painting is unavailable right now (the bot's admin has been told). Please try later."
 RESTARTED = "⏳ I restarted; your job is queued again – position {position}."
 RETRYING = "⏳ A worker crashed; retrying your job."
 

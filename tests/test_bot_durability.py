@@ -151,3 +151,15 @@ def test_quality_setting_changes_the_result_size(fake: FakeTelegram, data: Path)
         assert "preview" in result["caption"]
     finally:
         bot.stop()
+
+
+def test_missing_model_weights_tell_users_instead_of_hanging(fake: FakeTelegram, data: Path) -> None:
+    bot = BotProcess(fake, data, STYLEBOT_WEIGHTS=str(data / "missing.weights.h5")).start()
+    try:
+        chat = fake.private_chat(2601, "Gil")
+        fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")
+        fake.wait_for(lambda: any("unavailable right now" in t for t in texts_in(fake, chat)), 90, "unavailable")
+        fake.wait_for(lambda: "missing.weights.h5" in bot.log_text(), 30, "the reason in the log")
+        assert result_photos(fake, chat) == []
+    finally:
+        bot.stop()
