@@ -217,12 +217,15 @@ class JobRunner:
         return await self._files.fetch_image(ref.file_id)
 
     async def _purge_loop(self) -> None:
-        """Hourly: delete job files (making-of animations) past their keep time, and expired sessions."""
+        """Hourly: delete job files (making-of animations) and cached downloads past their keep time."""
         while True:
-            removed = await asyncio.to_thread(purge_old_dirs, self._settings.jobs_dir, self._settings.keep_files_s)
+            keep = self._settings.keep_files_s
+            removed = await asyncio.to_thread(purge_old, self._settings.jobs_dir, keep)
+            # Cached downloads can always be fetched again by file_id, so they expire the same way.
+            removed += await asyncio.to_thread(purge_old, self._settings.files_dir, keep)
             sessions = await self._storage.purge_expired_sessions()
             if removed or sessions:
-                log.info("purged %d old job folder(s) and %d expired session(s)", removed, sessions)
+                log.info("purged %d old file(s) or folder(s) and %d expired session(s)", removed, sessions)
             await asyncio.sleep(PURGE_INTERVAL_S)
 
     def _job_dir(self, job_id: int) -> Path:
@@ -380,12 +383,15 @@ def _title(name: str) -> str:
     return name.replace("_", " ").title()
 
 
-def purge_old_dirs(root: Path, max_age_s: float) -> int:
-    """Delete the sub-folders of `root` not modified for `max_age_s` seconds; returns how many."""
+def purge_old(root: Path, max_age_s: float) -> int:
+    """Delete the entries (files or folders) of `root` not modified for `max_age_s` seconds; returns how many."""
     if not root.is_dir():
         return 0
     cutoff = time.time() - max_age_s
-    old = [d for d in root.iterdir() if d.is_dir() and d.stat().st_mtime < cutoff]
-    for directory in old:
-        shutil.rmtree(directory, ignore_errors=True)
+    old = [entry for entry in root.iterdir() if entry.stat().st_mtime < cutoff]
+    for entry in old:
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
     return len(old)

@@ -163,3 +163,25 @@ def test_missing_model_weights_tell_users_instead_of_hanging(fake: FakeTelegram,
         assert result_photos(fake, chat) == []
     finally:
         bot.stop()
+
+
+def test_a_job_that_kills_its_worker_twice_fails_with_a_message(fake: FakeTelegram, data: Path) -> None:
+    bot = BotProcess(fake, data, STYLEBOT_STEPS="300").start()
+    try:
+        chat = fake.private_chat(2701, "Hana")
+        fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")
+
+        def last_status() -> str:
+            return (texts_in(fake, chat) or [""])[-1]
+
+        for attempt in (1, 2):
+            fake.wait_for(lambda: last_status().startswith("🎨 Painting"), 90, f"attempt {attempt} running")
+            [worker] = bot.worker_pids()
+            os.kill(worker, signal.SIGKILL)
+            if attempt == 1:
+                fake.wait_for(lambda: "retrying" in last_status(), 60, "the retry notice")
+        fake.wait_for(lambda: "failed twice" in last_status(), 60, "failure message")
+        assert result_photos(fake, chat) == []
+        fake.wait_for(lambda: len(bot.worker_pids()) == 1, 60, "a fresh worker")  # the pool is healthy again
+    finally:
+        bot.stop()

@@ -170,10 +170,14 @@ def test_remix_buttons_again_making_of_and_sharing(fake: FakeTelegram, bot: BotP
     wait_results(fake, chat, 7)
     assert job_params(bot)[-1]["seed"] not in {p["seed"] for p in params}
 
-    # A reply to a result with a preset name restyles the original photo.
+    # A reply to a result with a preset name, or with a style photo, restyles the original photo.
     fake.send_text(chat, None, "stripes", reply_to=first["message_id"])
     results = wait_results(fake, chat, 8)
     assert "Stripes" in results[-1]["caption"]
+    fake.send_photo(chat, None, photo_bytes(seed=7), reply_to=first["message_id"])
+    results = wait_results(fake, chat, 9)
+    assert "your style photo" in results[-1]["caption"]
+    assert not any("Got your photo" in t for t in texts_in(fake, chat))
 
     # Inline mode: the user's results come back as cached photos, the shared one first.
     fake.inline_query(flo, share["switch_inline_query"])
