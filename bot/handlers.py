@@ -258,24 +258,22 @@ async def callback(update: Update, context: Context) -> None:
 @replies_errors
 async def styles(update: Update, context: Context) -> None:
     """/styles: an album of thumbnails, then a keyboard."""
-    presets = service(context).presets
-    items = presets.all()
-    if not items:
+    svc = service(context)
+    gallery = await svc.gallery()
+    if not gallery:
         await _reply(update, "No preset paintings are installed yet.")
         return
     chat_id = _who(update).chat_id
-    media = [InputMediaPhoto(presets.thumbnail(p.name), caption=f"{p.name} – {p.label}") for p in items]
     sent: list[Message] = []
-    for i in range(0, len(media), GALLERY_CHUNK):
-        chunk = media[i : i + GALLERY_CHUNK]
+    for i in range(0, len(gallery), GALLERY_CHUNK):
+        chunk = gallery[i : i + GALLERY_CHUNK]
         if len(chunk) == 1:
-            sent.append(await context.bot.send_photo(chat_id, chunk[0].media, caption=chunk[0].caption))
+            sent.append(await context.bot.send_photo(chat_id, chunk[0].thumbnail, caption=chunk[0].caption))
         else:
-            sent.extend(await context.bot.send_media_group(chat_id, chunk))
-    await service(context).remember_gallery(
-        [(p.name, m.photo[-1].file_id) for p, m in zip(items, sent, strict=False) if m.photo]
-    )
-    await _reply(update, texts.STYLES_HEADER, reply_markup=keyboards.presets([p.name for p in items]))
+            media = [InputMediaPhoto(item.thumbnail, caption=item.caption) for item in chunk]
+            sent.extend(await context.bot.send_media_group(chat_id, media))
+    await svc.remember_gallery([(g.name, m.photo[-1].file_id) for g, m in zip(gallery, sent, strict=False) if m.photo])
+    await _reply(update, texts.STYLES_HEADER, reply_markup=keyboards.presets([g.name for g in gallery]))
 
 
 @replies_errors

@@ -289,8 +289,8 @@ class JobRunner:
         if job is None or job.status != "running":
             self._cleanup(event.job_id)
             return
-        photo = Path(event.photo_path).read_bytes()
-        document = Path(event.document_path).read_bytes() if event.document_path else None
+        photo = await asyncio.to_thread(Path(event.photo_path).read_bytes)
+        document = await asyncio.to_thread(Path(event.document_path).read_bytes) if event.document_path else None
         markup = keyboards.result(job.id, job.params.keep_colors, job.params.quality == "hd")
         message = await self._gateway.send_result(
             job.chat_id,

@@ -26,8 +26,6 @@ TIERS: dict[Quality, Tier] = {
     "hd": Tier("HD", 1024, 200, 2),
 }
 STRENGTH_KNOB: dict[Strength, float] = {"low": 0.25, "medium": 0.5, "high": 0.75}
-# A little smoothing removes the high-frequency speckle L-BFGS leaves without blurring brush strokes.
-TV_WEIGHT = 1e-2
 
 
 def style_params(
@@ -46,5 +44,4 @@ def style_params(
         seed=job.seed,
         init_noise=0.1 if job.seed else 0.0,
         optimizer="lbfgs",
-        tv_weight=TV_WEIGHT,
     )

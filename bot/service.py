@@ -50,6 +50,15 @@ class IncomingImage:
 
 
 @dataclass(frozen=True)
+class GalleryItem:
+    """A preset as /styles shows it."""
+
+    name: str
+    caption: str
+    thumbnail: bytes
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What happened: a job started, or the bot now waits for a style."""
 
@@ -185,6 +194,16 @@ class StyleService:
         presets = [(p, files.get(p.name)) for p in self.presets.all() if all(w in p.name for w in words)]
         return jobs, presets
 
+    async def gallery(self) -> list[GalleryItem]:
+        """Every preset with a thumbnail and a caption, for /styles."""
+        return await asyncio.to_thread(self._gallery)
+
+    def _gallery(self) -> list[GalleryItem]:
+        """Thumbnails are made (and cached) on disk: a thread's job, not the event loop's."""
+        return [
+            GalleryItem(p.name, f"{p.name} – {p.label}", self.presets.thumbnail(p.name)) for p in self.presets.all()
+        ]
+
     async def remember_gallery(self, sent: list[tuple[str, str]]) -> None:
         """Keep the file ids of preset thumbnails Telegram now has, for inline mode."""
         for name, file_id in sent:
@@ -252,13 +271,13 @@ class StyleService:
         """Admins: make a photo a preset."""
         self._require_admin(user_id)
         path = await self.files.fetch_image(image.file_id, image.file_size)
-        preset = self.presets.add(name, path.read_bytes())
+        preset = await asyncio.to_thread(lambda: self.presets.add(name, path.read_bytes()))
         return texts.STYLE_ADDED.format(name=preset.name)
 
     async def remove_preset(self, user_id: int, name: str) -> str:
         """Admins: delete a preset."""
         self._require_admin(user_id)
-        self.presets.remove(name)
+        await asyncio.to_thread(self.presets.remove, name)
         return texts.STYLE_REMOVED.format(name=name.lower())
 
     def _require_admin(self, user_id: int) -> None:
