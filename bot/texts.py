@@ -72,4 +72,6 @@ def duration(seconds: float) -> str:
 
 def eta(seconds: float | None) -> str:
     """' – about 2 min left', or nothing when unknown."""
-    return f" – about {duration(seconds)} left" if seconds is not None else ""
+    if seconds is None:
+        return ""
+    return " – almost done" if seconds < 1 else f" – about {duration(seconds)} left"
