@@ -22,7 +22,8 @@ from bot.protocol import (
 
 log = logging.getLogger(__name__)
 PHOTO_SIDE_LIMIT = 1280  # Telegram recompresses photos beyond this anyway; HD goes as a document
-FRAME_MS, LAST_FRAME_MS = 120, 1500
+FRAME_MS, LAST_FRAME_MS = 150, 2000
+FRAME_GROWTH = 1.3  # frame k shows step ~1.3**k: about 20 frames for 150 steps
 
 
 def worker_main(conn: Connection, worker_id: int, backbone: str, weights: str, env: dict[str, str]) -> None:
@@ -70,9 +71,10 @@ def _serve(conn: Connection, stylizer: Any, job: RunJob, parent: int) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     def on_progress(p: Any) -> None:
-        """Forward progress and keep a small frame for the making-of animation."""
-        conn.send(JobProgress(job.job_id, p.fraction, p.eta_s, p.step, p.total))
-        if p.preview is not None:
+        """Forward progress every few steps, and keep frames for the making-of animation."""
+        if p.step % job.report_every == 0 or p.step == p.total:
+            conn.send(JobProgress(job.job_id, p.fraction, p.eta_s, p.step, p.total))
+        if p.preview is not None and p.step in frame_steps(p.total):
             path = out / f"frame_{p.step:05d}.jpg"
             p.preview.save(path, quality=80)
             frames.append(str(path))
@@ -85,7 +87,7 @@ def _serve(conn: Connection, stylizer: Any, job: RunJob, parent: int) -> None:
             params,
             on_progress,
             should_stop,
-            report_every=job.report_every,
+            report_every=1,  # every step reaches on_progress, which picks what to send and what to keep
             preview_side=job.preview_side,
         )
         conn.send(_write_result(job, result, frames))
@@ -111,7 +113,7 @@ def _write_result(job: RunJob, result: Any, frames: list[str]) -> JobDone:
     if job.hd:
         document_path = out / "result_hd.png"
         document_path.write_bytes(encode_image(image, "png"))
-    making_of = _making_of(frames, image, out / "making_of.gif")
+    making_of = _making_of(job.content_path, frames, image, out / "making_of.gif")
     return JobDone(
         job.job_id,
         str(photo_path),
@@ -122,14 +124,26 @@ def _write_result(job: RunJob, result: Any, frames: list[str]) -> JobDone:
     )
 
 
-def _making_of(frames: list[str], final: Any, path: Path) -> Path | None:
-    """An animated GIF of the previews, ending on the result; the frames are deleted afterwards."""
+def frame_steps(total: int) -> frozenset[int]:
+    """Steps worth a making-of frame: dense at first, where the picture changes most, then sparser."""
+    steps, k = {total}, 0.0
+    while (step := round(FRAME_GROWTH**k)) < total:
+        steps.add(step)
+        k += 1
+    return frozenset(steps)
+
+
+def _making_of(content_path: str, frames: list[str], final: Any, path: Path) -> Path | None:
+    """An animated GIF from the photo through the previews to the result; the frames are deleted afterwards."""
     from PIL import Image
+
+    from engine.imaging import load_image
 
     if not frames:
         return None
     size = Image.open(frames[-1]).size
-    images = [Image.open(f).convert("RGB").resize(size) for f in frames]
+    images = [load_image(content_path).resize(size, Image.Resampling.LANCZOS)]
+    images += [Image.open(f).convert("RGB").resize(size) for f in frames]
     images.append(final.convert("RGB").resize(size, Image.Resampling.LANCZOS))
     durations = [FRAME_MS] * (len(images) - 1) + [LAST_FRAME_MS]
     images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=True)

@@ -72,3 +72,12 @@ def test_missing_token_is_a_one_line_error() -> None:
     assert done.returncode == 1
     assert done.stderr.strip().startswith("error: TELEGRAM_BOT_TOKEN is not set")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_making_of_frames_are_dense_early_and_end_on_the_last_step() -> None:
+    from bot.worker import frame_steps
+
+    steps = sorted(frame_steps(150))
+    assert steps[:5] == [1, 2, 3, 4, 5] and steps[-1] == 150
+    assert 12 <= len(steps) <= 25  # a short animation whatever the budget
+    assert sorted(frame_steps(3)) == [1, 2, 3]
