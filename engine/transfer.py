@@ -92,8 +92,7 @@ class Stylizer:
         content_img = load_image(content)
         style_imgs = [load_image(s) for s in _as_list(styles)]
         blend = params.blend_for(len(style_imgs))
-        run = _Run(self, params, content_img, style_imgs, blend, on_progress, should_stop)
-        run.report_every, run.preview_side = max(1, report_every), preview_side
+        run = _Run(self, params, content_img, style_imgs, blend, on_progress, should_stop, report_every, preview_side)
         return run.execute()
 
 
@@ -109,11 +108,12 @@ class _Run:
         blend: tuple[float, ...],
         on_progress: ProgressCallback | None,
         should_stop: StopPredicate | None,
+        report_every: int,
+        preview_side: int | None,
     ) -> None:
         self.s, self.p, self.content, self.styles, self.blend = stylizer, params, content, styles, blend
         self.on_progress, self.should_stop = on_progress, should_stop
-        self.report_every = 10
-        self.preview_side: int | None = None
+        self.report_every, self.preview_side = max(1, report_every), preview_side
         self.sides = level_sides(params.max_side, params.levels)
         self.steps = split_steps(params.steps, len(self.sides))
         self.sizes = [fit_longest_side(content, side).size for side in self.sides]
