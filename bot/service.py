@@ -106,9 +106,9 @@ class StyleService:
             outcome = await self._start(who, session.content_file_id, style, session.content_message_id)
             await self.storage.delete_session(who.chat_id, who.user_id)  # only once the job is safely queued
             return outcome
-        user = await self.storage.get_settings(who.user_id)
-        if user.default_style and image.media_group_id is None:
-            outcome = await self._start(who, image.file_id, self._preset_refs(user.default_style), image.message_id)
+        default = await self._default_style(who.user_id)
+        if default and image.media_group_id is None:
+            outcome = await self._start(who, image.file_id, default, image.message_id)
             await self.storage.update_settings(who.user_id, default_style=None)  # a one-shot choice
             return outcome
         await self.storage.save_session(
@@ -284,6 +284,17 @@ class StyleService:
         """Only STYLEBOT_ADMIN_IDS may change presets."""
         if user_id not in self.settings.admin_ids:
             raise UserFacingError(texts.ADMIN_ONLY)
+
+    async def _default_style(self, user_id: int) -> list[StyleRef]:
+        """The style chosen with /style for the next photo; forgotten if its preset was removed since."""
+        spec = (await self.storage.get_settings(user_id)).default_style
+        if not spec:
+            return []
+        try:
+            return self._preset_refs(spec)
+        except PresetError:
+            await self.storage.update_settings(user_id, default_style=None)
+            return []
 
     def _caption_styles(self, caption: str | None) -> list[StyleRef]:
         """Presets named by a caption, or nothing if the caption is not a style spec."""
