@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, environment
 
 log = logging.getLogger("stylebot")
 
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(environment())
     except ConfigError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1

@@ -94,6 +94,25 @@ class Settings:
         return text.replace(self.token, "<token>") if self.token else text
 
 
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a .env file (comments and blank lines skipped, quotes stripped)."""
+    if not path.is_file():
+        return {}
+    values = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key and not key.startswith("#"):
+            values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def environment(env_file: Path = Path(".env")) -> dict[str, str]:
+    """The process environment over the values of a .env file, which fill in only what is unset or empty."""
+    merged = {k: v for k, v in read_env_file(env_file).items() if v}
+    merged.update({k: v for k, v in os.environ.items() if v or k not in merged})
+    return merged
+
+
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     """An integer variable within [low, high], or the default when unset."""
     raw = env.get(name, "").strip()

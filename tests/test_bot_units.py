@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -64,10 +65,10 @@ def test_the_bot_process_never_imports_tensorflow() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
-def test_missing_token_is_a_one_line_error() -> None:
-    env = {"PATH": "/usr/bin:/bin"}
+def test_missing_token_is_a_one_line_error(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     done = subprocess.run(
-        [sys.executable, "-m", "bot"], env=env, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 1
     assert done.stderr.strip().startswith("error: TELEGRAM_BOT_TOKEN is not set")
@@ -81,3 +82,16 @@ def test_making_of_frames_are_dense_early_and_end_on_the_last_step() -> None:
     assert steps[:5] == [1, 2, 3, 4, 5] and steps[-1] == 150
     assert 12 <= len(steps) <= 25  # a short animation whatever the budget
     assert sorted(frame_steps(3)) == [1, 2, 3]
+
+
+def test_a_dot_env_file_fills_in_unset_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.config import environment
+
+    env_file = tmp_path / ".env"
+    env_file.write_text('# comment\nTELEGRAM_BOT_TOKEN="1:FROMFILE"\nSTYLEBOT_STEPS=7\nSTYLEBOT_MAX_SIDE=\n')
+    monkeypatch.setenv("STYLEBOT_STEPS", "9")
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    settings = Settings.from_env(environment(env_file))
+    assert settings.token == "1:FROMFILE"  # from the file
+    assert settings.steps == 9  # the real environment wins
+    assert settings.max_side is None
