@@ -115,6 +115,13 @@ def texts_in(fake: FakeTelegram, chat: Chat) -> list[str]:
     return [m.get("text") or m.get("caption") or "" for m in fake.bot_messages(chat.id)]
 
 
+def said(fake: FakeTelegram, chat: Chat, fragment: str, timeout: float = 30) -> str:
+    """Wait until one of the bot's messages in the chat contains `fragment`; return that text."""
+    return fake.wait_for(
+        lambda: next((t for t in texts_in(fake, chat) if fragment in t), None), timeout, f"a message with {fragment!r}"
+    )
+
+
 def result_photos(fake: FakeTelegram, chat: Chat) -> list[dict[str, Any]]:
     """The bot's result photos in a chat (photos with a caption starting with the palette)."""
     return [m for m in fake.bot_messages(chat.id) if m.get("photo") and (m.get("caption") or "").startswith("🎨")]

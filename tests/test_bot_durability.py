@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot_harness import BotProcess, decode, make_presets, photo_bytes, result_photos, texts_in, wait_results
+from tests.bot_harness import BotProcess, decode, make_presets, photo_bytes, result_photos, said, texts_in, wait_results
 from tests.fake_telegram import Chat, FakeTelegram
 
 pytestmark = pytest.mark.timeout(600)
@@ -40,7 +40,7 @@ def test_cancel_a_running_job_frees_the_worker(fake: FakeTelegram, data: Path) -
         fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")
         painting(fake, chat)
         fake.send_text(chat, None, "/status")
-        fake.wait_for(lambda: any("painting," in t for t in texts_in(fake, chat)), 20, "/status while running")
+        said(fake, chat, "painting,", 20)
         fake.send_text(chat, None, "/cancel")
         fake.wait_for(lambda: any(t == "🚫 Cancelled." for t in texts_in(fake, chat)), 30, "cancelled status")
         assert result_photos(fake, chat) == []
@@ -83,11 +83,11 @@ def test_full_queue_says_busy_and_keeps_the_photo(fake: FakeTelegram, data: Path
         fake.send_photo(chat, None, photo_bytes(seed=2), caption="dots")  # waits
         fake.wait_for(lambda: any(t.startswith("⏳ Queued") for t in texts_in(fake, chat)), 30, "second queued")
         fake.send_photo(chat, None, photo_bytes(seed=3))
-        fake.wait_for(lambda: any("Got your photo" in t for t in texts_in(fake, chat)), 30, "content kept")
+        said(fake, chat, "Got your photo", 30)
         fake.send_text(chat, None, "/style stripes")
-        fake.wait_for(lambda: any("busy" in t for t in texts_in(fake, chat)), 30, "busy reply")
+        said(fake, chat, "busy", 30)
         fake.send_text(chat, None, "/cancel")
-        fake.wait_for(lambda: any("forgot your pending photo" in t for t in texts_in(fake, chat)), 30, "kept")
+        said(fake, chat, "forgot your pending photo", 30)
     finally:
         bot.stop()
 
@@ -96,7 +96,7 @@ def test_bot_killed_mid_job_delivers_exactly_one_result_after_restart(fake: Fake
     bot = BotProcess(fake, data, STYLEBOT_STEPS="150").start()
     chat = fake.private_chat(2301, "Dan")
     fake.send_photo(chat, None, photo_bytes(seed=1))
-    fake.wait_for(lambda: any("Got your photo" in t for t in texts_in(fake, chat)), 30, "content accepted")
+    said(fake, chat, "Got your photo", 30)
     fake.send_photo(chat, None, photo_bytes(seed=2))
     painting(fake, chat)
     workers = bot.worker_pids()
@@ -158,7 +158,7 @@ def test_missing_model_weights_tell_users_instead_of_hanging(fake: FakeTelegram,
     try:
         chat = fake.private_chat(2601, "Gil")
         fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")
-        fake.wait_for(lambda: any("unavailable right now" in t for t in texts_in(fake, chat)), 90, "unavailable")
+        said(fake, chat, "unavailable right now", 90)
         fake.wait_for(lambda: "missing.weights.h5" in bot.log_text(), 30, "the reason in the log")
         assert result_photos(fake, chat) == []
     finally:

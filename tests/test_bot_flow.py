@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.bot_harness import BotProcess, decode, make_presets, photo_bytes, texts_in, wait_results
+from tests.bot_harness import BotProcess, decode, make_presets, photo_bytes, said, texts_in, wait_results
 from tests.fake_telegram import FakeTelegram
 
 pytestmark = pytest.mark.timeout(600)
@@ -34,7 +34,7 @@ def test_two_photo_flow(fake: FakeTelegram, bot: BotProcess) -> None:
     chat = fake.private_chat(1001, "Ann")
     content = photo_bytes((96, 64), seed=1)
     fake.send_photo(chat, None, content)
-    fake.wait_for(lambda: any("Got your photo" in t for t in texts_in(fake, chat)), 30, "the ask-for-style reply")
+    said(fake, chat, "Got your photo", 30)
     asked = next(m for m in fake.bot_messages(chat.id) if "Got your photo" in (m.get("text") or ""))
     buttons = [b["text"] for row in asked["reply_markup"]["inline_keyboard"] for b in row]
     assert buttons == ["Dots", "Stripes"]
@@ -53,9 +53,9 @@ def test_commands_registered_and_start_help(fake: FakeTelegram, bot: BotProcess)
     assert {"start", "help", "styles", "style", "settings", "status", "cancel"} <= names
     chat = fake.private_chat(1002, "Ben")
     fake.send_text(chat, None, "/start")
-    fake.wait_for(lambda: any("Send me a photo" in t for t in texts_in(fake, chat)), 20, "/start reply")
+    said(fake, chat, "Send me a photo", 20)
     fake.send_text(chat, None, "/help")
-    fake.wait_for(lambda: any("/settings" in t for t in texts_in(fake, chat)), 20, "/help reply")
+    said(fake, chat, "/settings", 20)
 
 
 def test_preset_by_keyboard(fake: FakeTelegram, bot: BotProcess) -> None:
@@ -76,7 +76,7 @@ def test_preset_by_caption_and_blend(fake: FakeTelegram, bot: BotProcess) -> Non
     [result] = wait_results(fake, chat, 1)
     assert "Dots" in result["caption"]
     fake.send_text(chat, None, "/style dots:0.7 stripes:0.3")
-    fake.wait_for(lambda: any("next photo" in t for t in texts_in(fake, chat)), 20, "default style set")
+    said(fake, chat, "next photo", 20)
     fake.send_photo(chat, None, photo_bytes(seed=5))
     results = wait_results(fake, chat, 2)
     assert "Dots 70%" in results[1]["caption"] and "Stripes 30%" in results[1]["caption"]
@@ -93,14 +93,14 @@ def test_album_of_two(fake: FakeTelegram, bot: BotProcess) -> None:
 def test_bad_inputs_get_friendly_replies_and_keep_the_session(fake: FakeTelegram, bot: BotProcess) -> None:
     chat = fake.private_chat(1006, "Fay")
     fake.send_document(chat, None, b"%PDF-1.4\n1 0 obj<<>>endobj\n", file_name="doc.pdf", mime_type="application/pdf")
-    fake.wait_for(lambda: any("isn't an image" in t for t in texts_in(fake, chat)), 20, "not-an-image reply")
+    said(fake, chat, "isn't an image", 20)
     fake.send_photo(chat, None, photo_bytes(seed=8))
-    fake.wait_for(lambda: any("Got your photo" in t for t in texts_in(fake, chat)), 20, "content accepted")
+    said(fake, chat, "Got your photo", 20)
     corrupt = photo_bytes(seed=9)[:200]
     fake.send_document(chat, None, corrupt, file_name="broken.jpg", mime_type="image/jpeg")
-    fake.wait_for(lambda: any("couldn't read that image" in t for t in texts_in(fake, chat)), 20, "corrupt reply")
+    said(fake, chat, "couldn't read that image", 20)
     fake.send_text(chat, None, "/style nosuchstyle")
-    fake.wait_for(lambda: any("Unknown style" in t for t in texts_in(fake, chat)), 20, "unknown preset reply")
+    said(fake, chat, "Unknown style", 20)
     # The pending photo survived all of that: a style now starts the job.
     fake.send_document(chat, None, photo_bytes(seed=10, fmt="PNG"), file_name="style.png", mime_type="image/png")
     wait_results(fake, chat, 1)
@@ -132,11 +132,11 @@ def test_settings_keyboard_persists(fake: FakeTelegram, bot: BotProcess) -> None
 def test_status_and_cancel(fake: FakeTelegram, bot: BotProcess) -> None:
     chat = fake.private_chat(1008, "Hal")
     fake.send_text(chat, None, "/status")
-    fake.wait_for(lambda: any("no jobs" in t for t in texts_in(fake, chat)), 20, "empty status")
+    said(fake, chat, "no jobs", 20)
     fake.send_photo(chat, None, photo_bytes(seed=12))
-    fake.wait_for(lambda: any("Got your photo" in t for t in texts_in(fake, chat)), 20, "content accepted")
+    said(fake, chat, "Got your photo", 20)
     fake.send_text(chat, None, "/cancel")
-    fake.wait_for(lambda: any("forgot your pending photo" in t for t in texts_in(fake, chat)), 20, "cancel pending")
+    said(fake, chat, "forgot your pending photo", 20)
     fake.send_text(chat, None, "/cancel")
     fake.wait_for(lambda: any(t == "Nothing to cancel." for t in texts_in(fake, chat)), 20, "nothing to cancel")
 
@@ -144,7 +144,7 @@ def test_status_and_cancel(fake: FakeTelegram, bot: BotProcess) -> None:
 def test_styles_gallery(fake: FakeTelegram, bot: BotProcess) -> None:
     chat = fake.private_chat(1009, "Ida")
     fake.send_text(chat, None, "/styles")
-    fake.wait_for(lambda: any("Preset paintings" in t for t in texts_in(fake, chat)), 30, "gallery keyboard")
+    said(fake, chat, "Preset paintings", 30)
     [album] = [c for c in fake.calls_of("sendMediaGroup") if int(c.params["chat_id"]) == chat.id]
     captions = [m.get("caption", "") for m in album.params["media"]]
     assert captions == ["dots – Dots", "stripes – Stripes — Test, 2026"]
@@ -154,14 +154,14 @@ def test_styles_gallery(fake: FakeTelegram, bot: BotProcess) -> None:
 def test_admin_adds_and_removes_a_preset(fake: FakeTelegram, bot: BotProcess) -> None:
     admin, other = fake.private_chat(7, "Admin"), fake.private_chat(1010, "Jo")
     photo = fake.send_photo(admin, None, photo_bytes(seed=20))
-    fake.wait_for(lambda: any("Got your photo" in t for t in texts_in(fake, admin)), 20, "photo accepted")
+    said(fake, admin, "Got your photo", 20)
     fake.send_text(admin, None, "/addstyle waves", reply_to=photo["message_id"])
     fake.wait_for(lambda: any(t == "Added preset waves." for t in texts_in(fake, admin)), 20, "preset added")
     fake.send_photo(other, None, photo_bytes(seed=21), caption="waves")
     [result] = wait_results(fake, other, 1)
     assert "Waves" in result["caption"]
     fake.send_text(other, None, "/delstyle waves")
-    fake.wait_for(lambda: any("Only the bot's admins" in t for t in texts_in(fake, other)), 20, "refused")
+    said(fake, other, "Only the bot's admins", 20)
     fake.send_text(admin, None, "/delstyle waves")
     fake.wait_for(lambda: any(t == "Removed preset waves." for t in texts_in(fake, admin)), 20, "removed")
 
@@ -198,7 +198,7 @@ def test_oversized_upload_is_refused(fake: FakeTelegram, bot: BotProcess) -> Non
     Image.fromarray(noise).save(big, "PNG")
     assert len(big.getvalue()) > 1_000_000
     fake.send_document(chat, None, big.getvalue(), file_name="big.png", mime_type="image/png")
-    fake.wait_for(lambda: any("the limit is 1 MB" in t for t in texts_in(fake, chat)), 20, "size limit reply")
+    said(fake, chat, "the limit is 1 MB", 20)
 
 
 def test_result_refused_as_photo_goes_as_document(fake: FakeTelegram, bot: BotProcess) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.bot_harness import BotProcess, decode, make_presets, photo_bytes, result_photos, texts_in, wait_results
+from tests.bot_harness import BotProcess, decode, make_presets, photo_bytes, result_photos, said, texts_in, wait_results
 from tests.fake_telegram import Chat, FakeTelegram, User
 
 pytestmark = pytest.mark.timeout(600)
@@ -116,7 +116,7 @@ def test_group_admin_caps_quality(fake: FakeTelegram, bot: BotProcess) -> None:
     admin, member = fake.user(34, "Dee"), fake.user(35, "Eli")
     fake.set_admin(chat.id, admin.id)
     fake.send_text(chat, member, "/groupsettings")
-    fake.wait_for(lambda: any("Only the group's admins" in t for t in texts_in(fake, chat)), 20, "refused")
+    said(fake, chat, "Only the group's admins", 20)
     fake.send_text(chat, admin, "/groupsettings")
     menu = fake.wait_for(
         lambda: next((m for m in fake.bot_messages(chat.id) if "Highest quality" in (m.get("text") or "")), None),
