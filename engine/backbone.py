@@ -41,6 +41,7 @@ class Extractor:
     weights: str
     n_style: int
     n_content: int
+    pooling: str = "max"
 
 
 def keras_cache_dir() -> Path:
@@ -80,24 +81,57 @@ def check_backbone(backbone: str) -> str:
     return backbone
 
 
-def get_extractor(backbone: str = "vgg19", weights: str | os.PathLike[str] = "imagenet") -> Extractor:
-    """Return the process-wide feature extractor for this backbone and weights, building it once."""
-    return _build_extractor(check_backbone(backbone), normalise_weights(weights))
+def get_extractor(
+    backbone: str = "vgg19",
+    weights: str | os.PathLike[str] = "imagenet",
+    style_layers: tuple[str, ...] = STYLE_LAYERS,
+    content_layers: tuple[str, ...] = CONTENT_LAYERS,
+    pooling: str = "max",
+) -> Extractor:
+    """Return the process-wide feature extractor for this configuration, building it once."""
+    return _build_extractor(
+        check_backbone(backbone), normalise_weights(weights), tuple(style_layers), tuple(content_layers), pooling
+    )
 
 
-@functools.lru_cache(maxsize=4)
-def _build_extractor(backbone: str, weights: str) -> Extractor:
-    """Build the truncated VGG model whose outputs are the style and content layers."""
-    import keras
-
+@functools.lru_cache(maxsize=2)
+def _base_vgg(backbone: str, weights: str) -> Any:
+    """The VGG with its weights loaded, once per process, shared by every layer configuration."""
     vgg = _load_vgg(backbone, weights)
     vgg.trainable = False
-    outputs = [vgg.get_layer(name).output for name in (*STYLE_LAYERS, *CONTENT_LAYERS)]
-    # Keras prunes the layers after block5_conv2, so they cost nothing.
-    model = keras.Model(inputs=vgg.input, outputs=outputs, name=f"{backbone}_features")
+    return vgg
+
+
+@functools.lru_cache(maxsize=8)
+def _build_extractor(
+    backbone: str, weights: str, style_layers: tuple[str, ...], content_layers: tuple[str, ...], pooling: str
+) -> Extractor:
+    """Build the truncated VGG whose outputs are the style and content layers."""
+    import keras
+
+    vgg = _base_vgg(backbone, weights)
+    wanted = (*style_layers, *content_layers)
+    known = [layer.name for layer in vgg.layers[1:]]
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        raise InvalidParamsError(f"{backbone} has no layer {', '.join(unknown)}; its layers are {', '.join(known)}")
+    # Walk the (sequential) VGG once, reusing its layers and so its weights; stopping after the deepest
+    # wanted layer prunes the rest, and pooling layers are swapped when average pooling is asked for.
+    x = inputs = keras.Input(shape=(None, None, 3))
+    found: dict[str, Any] = {}
+    for layer in vgg.layers[1:]:
+        if pooling == "avg" and isinstance(layer, keras.layers.MaxPooling2D):
+            # Deviation (option): average pooling, which Gatys et al. found gives slightly smoother results.
+            x = keras.layers.AveragePooling2D(layer.pool_size, layer.strides, layer.padding, name=layer.name)(x)
+        else:
+            x = layer(x)
+        found[layer.name] = x
+        if all(name in found for name in wanted):
+            break
+    model = keras.Model(inputs, [found[name] for name in wanted], name=f"{backbone}_features")
     model.trainable = False
-    log.info("built %s feature extractor (weights: %s)", backbone, weights)
-    return Extractor(model, backbone, weights, len(STYLE_LAYERS), len(CONTENT_LAYERS))
+    log.info("built %s feature extractor (weights: %s, %s pooling)", backbone, weights, pooling)
+    return Extractor(model, backbone, weights, len(style_layers), len(content_layers), pooling)
 
 
 def _load_vgg(backbone: str, weights: str) -> Any:

@@ -59,6 +59,11 @@ class Job:
     report_every: int
 
 
+def _names(text: str) -> tuple[str, ...]:
+    """'block1_conv1,block2_conv1' -> a tuple of layer names."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
 def parse_style_arg(arg: str) -> tuple[str, float | None]:
     """``path`` -> (path, None); ``path:0.7`` -> (path, 0.7).
 
@@ -157,6 +162,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="Adam learning rate (pixels per step)",
     )
     style.add_argument("--levels", type=int, default=d.levels, help="coarse-to-fine levels (1..4)")
+    style.add_argument(
+        "--style-layers", type=_names, default=",".join(d.style_layers), metavar="L1,L2", help="VGG layers for style"
+    )
+    style.add_argument(
+        "--content-layers",
+        type=_names,
+        default=",".join(d.content_layers),
+        metavar="L1,L2",
+        help="VGG layers for content",
+    )
+    style.add_argument("--pooling", choices=("max", "avg"), default=d.pooling, help="VGG pooling")
 
     engine = parser.add_argument_group("engine")
     engine.add_argument(
@@ -249,6 +265,9 @@ def prepare(args: argparse.Namespace) -> Job:
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,
         levels=args.levels,
+        style_layers=tuple(args.style_layers),
+        content_layers=tuple(args.content_layers),
+        pooling=args.pooling,
     )
     backbone = check_backbone(args.backbone)
     weights = normalise_weights(args.weights)

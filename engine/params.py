@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, fields
 from typing import Literal
 
+from engine.backbone import CONTENT_LAYERS, STYLE_LAYERS
 from engine.errors import InvalidParamsError
 
 Init = Literal["content", "noise"]
 Optimizer = Literal["adam", "lbfgs"]
+Pooling = Literal["max", "avg"]
+LAYER_NAME = re.compile(r"^block[1-5]_(conv[1-4]|pool)$")
 
 # The seed recipe (TensorFlow's "Neural Style Transfer with Eager Execution"): these defaults reproduce it.
 SEED_STEPS = 1000
@@ -52,6 +56,11 @@ class StyleParams:
     learning_rate: float = SEED_LEARNING_RATE
     # Deviation (option): coarse-to-fine schedule; each level doubles the side up to max_side.
     levels: int = 1
+    # Options (jcjohnson/neural-style's -style_layers, -content_layers, -pooling); defaults are the seed's.
+    style_layers: tuple[str, ...] = STYLE_LAYERS
+    content_layers: tuple[str, ...] = CONTENT_LAYERS
+    # Deviation (option): average pooling instead of VGG's max pooling.
+    pooling: Pooling = "max"
 
     def __post_init__(self) -> None:
         """Check every field against its allowed range."""
@@ -68,6 +77,9 @@ class StyleParams:
         _int_in(self, "levels", 1, 4)
         _choice(self, "init", ("content", "noise"))
         _choice(self, "optimizer", ("adam", "lbfgs"))
+        _choice(self, "pooling", ("max", "avg"))
+        _layers(self, "style_layers")
+        _layers(self, "content_layers")
         if not isinstance(self.keep_colors, bool):
             raise InvalidParamsError(f"keep_colors must be true or false; got {self.keep_colors!r}")
         if self.content_weight == 0 and self.style_weight == 0:
@@ -115,6 +127,17 @@ def _choice(params: StyleParams, name: str, allowed: tuple[str, ...]) -> None:
     value = getattr(params, name)
     if value not in allowed:
         raise InvalidParamsError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _layers(params: StyleParams, name: str) -> None:
+    """A non-empty tuple of distinct VGG layer names such as block4_conv2."""
+    value = getattr(params, name)
+    ok = isinstance(value, tuple) and 0 < len(value) <= 16 and len(set(value)) == len(value)
+    if not ok or not all(isinstance(v, str) and LAYER_NAME.match(v) for v in value):
+        raise InvalidParamsError(
+            f"{name} must be 1 to 16 distinct VGG layer names like block1_conv1 (blockN_convM or blockN_pool); "
+            f"got {value!r}"
+        )
 
 
 def _check_blend(blend: tuple[float, ...]) -> None:

@@ -73,8 +73,17 @@ class Stylizer:
 
     def __init__(self, backbone: str = "vgg19", weights: str | os.PathLike[str] = "imagenet") -> None:
         configure_devices()
+        self.backbone, self.weights = backbone, weights
+        # The seed's layers are built at once; other layer choices are built (and traced) on first use.
         self.extractor: Extractor = get_extractor(backbone, weights)
         self.compiled: CompiledSteps = compiled_for(self.extractor)
+
+    def steps_for(self, params: StyleParams) -> tuple[Extractor, CompiledSteps]:
+        """The extractor and compiled steps for the layers and pooling a run asks for."""
+        extractor = get_extractor(
+            self.backbone, self.weights, params.style_layers, params.content_layers, params.pooling
+        )
+        return extractor, compiled_for(extractor)
 
     def run(
         self,
@@ -112,6 +121,7 @@ class _Run:
         preview_side: int | None,
     ) -> None:
         self.s, self.p, self.content, self.styles, self.blend = stylizer, params, content, styles, blend
+        self.extractor, self.compiled = stylizer.steps_for(params)
         self.on_progress, self.should_stop = on_progress, should_stop
         self.report_every, self.preview_side = max(1, report_every), preview_side
         self.sides = level_sides(params.max_side, params.levels)
@@ -144,8 +154,8 @@ class _Run:
             size=image.size,
             levels=len(self.sides),
             optimizer=self.p.optimizer,
-            backbone=self.s.extractor.backbone,
-            weights=os.path.basename(self.s.extractor.weights),
+            backbone=self.extractor.backbone,
+            weights=os.path.basename(self.extractor.weights),
         )
         log.info("stylized %dx%d in %.1fs (%d steps)", *image.size, stats.seconds, stats.steps)
         return StyleResult(image, stats)
@@ -160,13 +170,13 @@ class _Run:
             content = colors.gray_rgb(colors.luminance(content))
         grams: list[tf.Tensor] | None = None
         for style, weight in zip(styles, self.blend, strict=True):
-            style_grams, _ = self.s.compiled.targets(preprocess(np.asarray(style)))
+            style_grams, _ = self.compiled.targets(preprocess(np.asarray(style)))
             scaled = [weight * g for g in style_grams]
             grams = scaled if grams is None else [a + b for a, b in zip(grams, scaled, strict=True)]
         # Deviation (option): several styles blend their Gram matrices; with weights summing to 1 this
         # has the same gradient as a weighted sum of per-style losses, at the cost of one.
         assert grams is not None
-        _, content_feats = self.s.compiled.targets(preprocess(np.asarray(content)))
+        _, content_feats = self.compiled.targets(preprocess(np.asarray(content)))
         return tuple(content_feats), tuple(grams)
 
     def _initial(self, size: tuple[int, int], previous: np.ndarray | None) -> tf.Tensor:
@@ -195,7 +205,7 @@ class _Run:
         content_t, grams = targets
         for i in range(steps):
             self._check_stop()
-            x, m, v, best_x, best_loss, losses = self.s.compiled.adam_step(
+            x, m, v, best_x, best_loss, losses = self.compiled.adam_step(
                 x, m, v, tf.constant(float(i)), best_x, best_loss, content_t, grams, self.weights, adam
             )
             self.clock.tick(size[0] * size[1])
@@ -217,7 +227,7 @@ class _Run:
         def fun(flat: np.ndarray) -> tuple[float, np.ndarray]:
             self._check_stop()
             image = tf.constant(flat.reshape(shape), tf.float32)
-            losses, grad = self.s.compiled.loss_and_grad(image, content_t, grams, self.weights)
+            losses, grad = self.compiled.loss_and_grad(image, content_t, grams, self.weights)
             last["losses"], last["x"] = losses, image
             return float(losses[0]), grad.numpy().astype(np.float64).ravel()
 

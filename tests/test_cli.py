@@ -318,6 +318,15 @@ def test_parser_defaults_follow_params_and_env(monkeypatch: pytest.MonkeyPatch) 
     assert args.content_weight == d.content_weight and args.style_weight == d.style_weight
     assert args.init == d.init and args.optimizer == d.optimizer and args.levels == d.levels
     assert args.keep_colors is False and args.preview_dir is None and args.report_every == 10
+    assert args.style_layers == d.style_layers and args.content_layers == d.content_layers
+    assert args.pooling == d.pooling
+
+
+def test_layers_and_pooling_flags() -> None:
+    argv = ["c.jpg", "s.jpg", "-o", "o.png", "--style-layers", "block1_conv1, block3_conv1", "--pooling", "avg"]
+    args = cli.build_parser().parse_args([*argv, "--content-layers", "block4_conv2"])
+    assert args.style_layers == ("block1_conv1", "block3_conv1")
+    assert args.content_layers == ("block4_conv2",) and args.pooling == "avg"
 
 
 # --- the progress display ----------------------------------------------------------------------------------

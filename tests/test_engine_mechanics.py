@@ -347,8 +347,8 @@ def test_random_weights_log_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     # get_extractor caches per process (the session stylizer may have built it already): call the
     # uncached builder so the warning is emitted here.
     with caplog.at_level(logging.WARNING, logger="engine.backbone"):
-        extractor = backbone._build_extractor.__wrapped__("vgg16", "random")
-    assert extractor.backbone == "vgg16"
+        vgg = backbone._load_vgg("vgg16", "random")
+    assert vgg.get_layer("block5_conv3") is not None
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "engine.backbone"]
     assert len(warnings) == 1
     assert "RANDOM VGG16 WEIGHTS" in warnings[0].getMessage()
@@ -405,3 +405,26 @@ def test_imagenet_weights_unavailable_offline_is_a_clear_error(tmp_path: Path) -
     assert "save it as" in message  # ... and where to put a copy
     assert "https://storage.googleapis.com/" in message  # ... and where to get one
     assert "\n" not in message
+
+
+def test_layers_and_pooling_are_options(random_stylizer: Stylizer, content_image, style_image) -> None:
+    base = StyleParams(steps=6, **LOUD)
+    default, _ = _run_collect(random_stylizer, content_image, style_image, base)
+    avg, seen = _run_collect(random_stylizer, content_image, style_image, base.replace(pooling="avg"), report_every=1)
+    assert seen[-1].losses.total < seen[0].losses.total
+    assert np.asarray(avg.image).tolist() != np.asarray(default.image).tolist()
+    shallow = base.replace(style_layers=("block1_conv1", "block2_conv1"), content_layers=("block3_conv2",))
+    result, seen = _run_collect(random_stylizer, content_image, style_image, shallow, report_every=1)
+    assert result.image.size == default.image.size and seen[-1].losses.total < seen[0].losses.total
+    # The seed's configuration keeps its single trace; each other configuration gets its own.
+    assert random_stylizer.compiled.trace_counts()["adam_step"] == 1
+    assert random_stylizer.steps_for(shallow)[1].trace_counts()["adam_step"] == 1
+
+
+def test_unknown_layers_are_refused_with_the_choices(random_stylizer: Stylizer, content_image, style_image) -> None:
+    from engine.errors import InvalidParamsError
+
+    with pytest.raises(InvalidParamsError, match="layer names like block1_conv1"):
+        StyleParams(style_layers=("relu1_1",))
+    with pytest.raises(InvalidParamsError, match="has no layer block1_conv3; its layers are block1_conv1"):
+        random_stylizer.run(content_image, style_image, StyleParams(steps=1, content_layers=("block1_conv3",)))

@@ -61,12 +61,11 @@ MIN_LUMA_CORRELATION = 0.75
 
 @pytest.fixture(scope="module")
 def probe(pretrained_vgg16: Stylizer) -> Any:
-    """The pretrained extractor's style layers plus block4_conv2, as one Keras model."""
-    import keras
+    """The pretrained network's style layers plus block4_conv2, as one Keras model (same weights)."""
+    from engine.backbone import get_extractor
 
-    model = pretrained_vgg16.extractor.model
-    names = [*STYLE_LAYERS, PROBE_CONTENT_LAYER]
-    return keras.Model(model.input, [model.get_layer(name).output for name in names])
+    extractor = pretrained_vgg16.extractor
+    return get_extractor(extractor.backbone, extractor.weights, STYLE_LAYERS, (PROBE_CONTENT_LAYER,)).model
 
 
 def _features(probe: Any, image: Image.Image) -> list[np.ndarray]:
