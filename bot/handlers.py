@@ -231,6 +231,9 @@ async def callback(update: Update, context: Context) -> None:
             return
         outcome = await svc.pick_style(who, args[0])
         await query.answer(outcome.text[:200] if outcome.kind == "default_set" else "Queued!")
+        if outcome.kind == "started" and query.message is not None:
+            # The photo this keyboard asked about is on its way: a second tap would mean nothing.
+            await query.edit_message_reply_markup(None)
     elif kind == keyboards.REMIX and len(args) == 2 and args[0] in keyboards.REMIX_ACTIONS:
         await svc.remix(who, int(args[1]), args[0])
         await query.answer("Queued!")

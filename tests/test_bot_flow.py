@@ -66,6 +66,7 @@ def test_preset_by_keyboard(fake: FakeTelegram, bot: BotProcess) -> None:
     )
     fake.press_button(chat, None, asked, "p|stripes")
     [result] = wait_results(fake, chat, 1)
+    fake.wait_for(lambda: not (fake.message(chat.id, asked["message_id"]) or {}).get("reply_markup"), 20, "used")
     assert decode(fake.message_file_bytes(result)).size == (32, 48)
     assert "Stripes" in result["caption"]
 
