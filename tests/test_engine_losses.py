@@ -170,3 +170,20 @@ def test_matched_style_luminance_has_content_mean_and_spread(make_image: ImageFa
     target = colors.luminance(content)
     assert matched.mean() == pytest.approx(target.mean(), abs=3.0)
     assert matched.std() == pytest.approx(target.std(), rel=0.1)
+
+
+def test_gram_gradient_matches_autodiff_of_the_formula() -> None:
+    features = tf.random.stateless_normal([1, 7, 5, 6], seed=[3, 4])
+    upstream = tf.random.stateless_normal([6, 6], seed=[5, 6])
+
+    def plain(f: tf.Tensor) -> tf.Tensor:
+        flat = tf.reshape(f, [-1, 6])
+        return tf.matmul(flat, flat, transpose_a=True) / 35.0
+
+    grads = []
+    for fn in (gram_matrix, plain):
+        with tf.GradientTape() as tape:
+            tape.watch(features)
+            value = tf.reduce_sum(fn(features) * upstream)
+        grads.append(tape.gradient(value, features).numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-5, atol=1e-6)
