@@ -185,3 +185,21 @@ def test_a_job_that_kills_its_worker_twice_fails_with_a_message(fake: FakeTelegr
         fake.wait_for(lambda: len(bot.worker_pids()) == 1, 60, "a fresh worker")  # the pool is healthy again
     finally:
         bot.stop()
+
+
+def test_two_workers_paint_two_jobs_at_once(fake: FakeTelegram, data: Path) -> None:
+    bot = BotProcess(fake, data, STYLEBOT_WORKERS="2", STYLEBOT_STEPS="200").start()
+    try:
+        ann, bob = fake.private_chat(2801, "Ann"), fake.private_chat(2802, "Bob")
+        fake.send_photo(ann, None, photo_bytes(seed=1), caption="dots")
+        fake.send_photo(bob, None, photo_bytes(seed=2), caption="stripes")
+
+        def both_painting() -> bool:
+            return all((texts_in(fake, c) or [""])[-1].startswith("🎨 Painting") for c in (ann, bob))
+
+        fake.wait_for(both_painting, 120, "both jobs painting at the same time")
+        assert len(bot.worker_pids()) == 2
+        wait_results(fake, ann, 1, timeout=240)
+        wait_results(fake, bob, 1, timeout=240)
+    finally:
+        bot.stop()
