@@ -10,6 +10,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from telegram.error import TelegramError
+
 from bot import keyboards, texts
 from bot.config import Settings
 from bot.executor import WorkerPool
@@ -248,6 +250,7 @@ class JobRunner:
         elif isinstance(event, WorkerFatal):
             log.critical("a worker cannot start: %s", event.message)
             await self._fail_everything()
+            await self._tell_admins(texts.ADMIN_WORKERS_DOWN.format(reason=event.message))
         elif isinstance(event, JobProgress):
             await self._progress(event)
         elif isinstance(event, JobDone):
@@ -265,6 +268,14 @@ class JobRunner:
             self._wake.set()
         elif isinstance(event, WorkerCrashed):
             await self._crashed(event)
+
+    async def _tell_admins(self, text: str) -> None:
+        """Message every admin; one who never started a chat with the bot is skipped."""
+        for admin in sorted(self._settings.admin_ids):
+            try:
+                await self._gateway.send_text(admin, self._settings.redact(text))
+            except TelegramError as exc:
+                log.warning("could not tell admin %s: %s", admin, exc)
 
     async def _fail_everything(self) -> None:
         """No worker can run (e.g. the model weights are missing): tell everyone waiting instead of hanging."""

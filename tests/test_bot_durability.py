@@ -154,8 +154,10 @@ def test_quality_setting_changes_the_result_size(fake: FakeTelegram, data: Path)
 
 
 def test_missing_model_weights_tell_users_instead_of_hanging(fake: FakeTelegram, data: Path) -> None:
-    bot = BotProcess(fake, data, STYLEBOT_WEIGHTS=str(data / "missing.weights.h5")).start()
+    admin = fake.private_chat(42, "Root")
+    bot = BotProcess(fake, data, STYLEBOT_WEIGHTS=str(data / "missing.weights.h5"), STYLEBOT_ADMIN_IDS="42").start()
     try:
+        said(fake, admin, "missing.weights.h5", 90)  # the admins learn why
         chat = fake.private_chat(2601, "Gil")
         fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")
         said(fake, chat, "unavailable right now", 90)
