@@ -165,7 +165,22 @@ async def reply_text(update: Update, context: Context) -> None:
     """Text in reply to a result: a preset name (or blend) restyles the result's original photo."""
     message = update.effective_message
     assert message is not None and message.reply_to_message is not None
-    await service(context).restyle_result(_who(update), message.reply_to_message.message_id, message.text or "")
+    who, text = _who(update), message.text or ""
+    outcome = await service(context).restyle_result(who, message.reply_to_message.message_id, text)
+    if outcome.kind == "ignored" and not who.is_group:  # a reply to something else: read it as plain text
+        outcome = await service(context).plain_text(who, text)
+    if outcome.text:
+        await _reply(update, outcome.text)
+
+
+@replies_errors
+async def private_text(update: Update, context: Context) -> None:
+    """Text in a private chat: a painting's name, or a hint about what to send."""
+    message = update.effective_message
+    assert message is not None
+    outcome = await service(context).plain_text(_who(update), message.text or "")
+    if outcome.text:
+        await _reply(update, outcome.text)
 
 
 @replies_errors
@@ -384,6 +399,7 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         app.add_handler(CommandHandler(name, handler))
     app.add_handler(MessageHandler(filters.PHOTO | filters.Document.ALL, image))
     app.add_handler(MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND, reply_text))
+    app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, private_text))
     app.add_handler(CallbackQueryHandler(callback))
     app.add_handler(InlineQueryHandler(inline_query))
     app.add_error_handler(on_error)

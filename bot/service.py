@@ -204,6 +204,15 @@ class StyleService:
             GalleryItem(p.name, f"{p.name} – {p.label}", self.presets.thumbnail(p.name)) for p in self.presets.all()
         ]
 
+    async def plain_text(self, who: Who, text: str) -> Outcome:
+        """A private message that is not a command: a painting's name picks it, anything else gets a hint."""
+        try:
+            self._preset_refs(text)
+        except PresetError:
+            pending = await self.storage.get_session(who.chat_id, who.user_id)
+            return Outcome("ignored", text=texts.PICK_HINT if pending else texts.NEED_CONTENT)
+        return await self.pick_style(who, text)
+
     async def remember_gallery(self, sent: list[tuple[str, str]]) -> None:
         """Keep the file ids of preset thumbnails Telegram now has, for inline mode."""
         for name, file_id in sent:

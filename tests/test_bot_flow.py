@@ -221,3 +221,18 @@ def test_token_never_logged(fake: FakeTelegram, bot: BotProcess) -> None:
     log = bot.log_text()
     assert "getFile" in log or "retrying" in log  # the failure was logged ...
     assert fake.token not in log and fake.token.split(":")[1] not in log  # ... without the token
+
+
+def test_typing_a_paintings_name_picks_it(fake: FakeTelegram, bot: BotProcess) -> None:
+    chat = fake.private_chat(1016, "Pia")
+    fake.send_text(chat, None, "hello")
+    said(fake, chat, "Send me a photo to repaint")
+    fake.send_photo(chat, None, photo_bytes(seed=26))
+    asked = fake.wait_for(
+        lambda: next((m for m in fake.bot_messages(chat.id) if m.get("reply_markup")), None), 30, "keyboard"
+    )
+    fake.send_text(chat, None, "what now?")
+    said(fake, chat, "type a painting's name")
+    fake.send_text(chat, None, "Stripes", reply_to=asked["message_id"])
+    [result] = wait_results(fake, chat, 1)
+    assert "Stripes" in result["caption"]
