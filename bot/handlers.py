@@ -135,7 +135,7 @@ async def _ask_style_if_needed(update: Update, context: Context, outcome: Outcom
     if outcome.kind != "ask_style":
         return
     who = _who(update)
-    names = service(context).presets.names()
+    names = service(context).preset_names()
     owner = who.user_id if who.is_group else None
     await _reply(update, outcome.text, reply_markup=keyboards.presets(names, owner) if names else None)
 
@@ -197,7 +197,7 @@ async def group_settings(update: Update, context: Context) -> None:
         raise UserFacingError("/groupsettings works in groups; use /settings here.")
     if not await _is_admin(context, who):
         raise UserFacingError(texts.GROUP_ADMINS_ONLY)
-    current = await service(context).storage.get_group_max_quality(who.chat_id)
+    current = await service(context).group_quality(who.chat_id)
     await _reply(update, texts.GROUP_SETTINGS, reply_markup=keyboards.group_settings(current))
 
 
@@ -300,7 +300,7 @@ async def style(update: Update, context: Context) -> None:
     spec = " ".join(context.args or [])
     svc = service(context)
     if not spec:
-        await _reply(update, texts.STYLES_HEADER, reply_markup=keyboards.presets(svc.presets.names()))
+        await _reply(update, texts.STYLES_HEADER, reply_markup=keyboards.presets(svc.preset_names()))
         return
     outcome = await svc.pick_style(_who(update), spec)
     if outcome.kind == "default_set":

@@ -177,6 +177,10 @@ class StyleService:
             raise UserFacingError(texts.MAKING_OF_GONE)
         return await asyncio.to_thread(path.read_bytes)
 
+    async def group_quality(self, chat_id: int) -> str:
+        """The highest quality a group allows."""
+        return await self.storage.get_group_max_quality(chat_id)
+
     async def set_group_quality(self, who: Who, quality: str, is_admin: bool) -> str:
         """/groupsettings: admins cap the quality tier of the group."""
         if not is_admin:
@@ -193,6 +197,10 @@ class StyleService:
         words = query.lower().split() if not query.startswith("#") else []
         presets = [(p, files.get(p.name)) for p in self.presets.all() if all(w in p.name for w in words)]
         return jobs, presets
+
+    def preset_names(self) -> list[str]:
+        """Names of the installed presets (a listing of a small folder)."""
+        return self.presets.names()
 
     async def gallery(self) -> list[GalleryItem]:
         """Every preset with a thumbnail and a caption, for /styles."""
