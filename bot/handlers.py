@@ -33,7 +33,7 @@ from bot.jobs import UnavailableError
 from bot.models import Job, QueueFullError
 from bot.presets import PresetError
 from bot.service import IncomingImage, Outcome, StyleService, UserFacingError, Who
-from bot.telegram_io import FileTooLargeError
+from bot.telegram_io import FileTooLargeError, with_retries
 from engine.errors import InvalidImageError
 
 log = logging.getLogger(__name__)
@@ -69,9 +69,10 @@ async def _reply(update: Update, text: str, **kwargs: Any) -> Message | None:
     if update.callback_query is not None:
         await update.callback_query.answer(text[:200], show_alert=True)
         return None
-    if update.effective_message is None:
+    message = update.effective_message
+    if message is None:
         return None
-    return await update.effective_message.reply_text(text, do_quote=True, **kwargs)
+    return await with_retries(lambda: message.reply_text(text, do_quote=True, **kwargs), "reply")
 
 
 def _who(update: Update) -> Who:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from telegram.error import NetworkError
+
 from bot import texts
 from bot.config import Settings
 from bot.files import FileStore
@@ -245,7 +247,12 @@ class StyleService:
             name_ok = (image.file_name or "").lower().endswith(IMAGE_SUFFIXES)
             if not (mime_ok or name_ok):
                 raise UserFacingError(texts.NOT_AN_IMAGE)
-        await self.files.fetch_image(image.file_id, image.file_size)
+        try:
+            await self.files.fetch_image(image.file_id, image.file_size)
+        except NetworkError as exc:  # Telegram's side (TimedOut included): keep the photo, check it at job time
+            log.warning(
+                "could not download %s to check it (%s); it will be checked when the job starts", image.file_id, exc
+            )
 
     async def get_settings(self, user_id: int) -> UserSettings:
         """A user's settings."""

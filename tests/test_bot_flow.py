@@ -236,3 +236,13 @@ def test_typing_a_paintings_name_picks_it(fake: FakeTelegram, bot: BotProcess) -
     fake.send_text(chat, None, "Stripes", reply_to=asked["message_id"])
     [result] = wait_results(fake, chat, 1)
     assert "Stripes" in result["caption"]
+
+
+def test_a_photo_telegram_cannot_serve_yet_is_kept(fake: FakeTelegram, bot: BotProcess) -> None:
+    chat = fake.private_chat(1017, "Quinn")
+    fake.fail_next("getFile", 5, error_code=502)  # more than the bot's retries
+    fake.send_photo(chat, None, photo_bytes(seed=27))
+    said(fake, chat, "Got your photo", 60)
+    fake.send_text(chat, None, "dots")
+    [result] = wait_results(fake, chat, 1)
+    assert "Dots" in result["caption"]
