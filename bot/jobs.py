@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.executor import WorkerPool
 from bot.files import FileStore
 from bot.models import Job, JobParams, StyleRef
-from bot.presets import PresetLibrary
+from bot.presets import Preset, PresetError, PresetLibrary
 from bot.protocol import (
     Event,
     JobCancelled,
@@ -306,7 +306,7 @@ class JobRunner:
         message = await self._gateway.send_result(
             job.chat_id,
             photo,
-            self._caption(job, event),
+            await self._caption(job, event),
             document=document,
             reply_to=job.reply_to_message_id,
             markup=markup,
@@ -320,19 +320,36 @@ class JobRunner:
                 Path(path).unlink(missing_ok=True)
         self._last_text.pop(job.id, None)
 
-    def _caption(self, job: Job, event: JobDone) -> str:
-        """Style, quality, strength and time taken."""
-        names = []
-        for ref in job.styles:
-            label = _title(ref.name) if ref.kind == "preset" and ref.name else "your style photo"
-            names.append(label if len(job.styles) == 1 else f"{label} {ref.weight:.0%}")
+    async def _caption(self, job: Job, event: JobDone) -> str:
+        """Style (the painting's title and artist), quality, strength and time taken."""
+        titles = await asyncio.to_thread(self._style_titles, job)
         quality = TIERS[job.params.quality].label
         colours = " · photo colours" if job.params.keep_colors else ""
         credit = f"\nfor {job.user_name}" if job.chat_id < 0 and job.user_name else ""
         return (
-            f"🎨 {' + '.join(names)}\n{quality} {event.size[0]}×{event.size[1]} · {job.params.strength} strength"
+            f"🎨 {titles}\n{quality} {event.size[0]}×{event.size[1]} · {job.params.strength} strength"
             f"{colours} · {texts.duration(event.seconds)}{credit}"
         )
+
+    def _style_titles(self, job: Job) -> str:
+        """'The Starry Night — Vincent van Gogh, 1889', or a blend's titles with their shares."""
+        total = sum(ref.weight for ref in job.styles)
+        names = []
+        for ref in job.styles:
+            preset = self._find_preset(ref.name) if ref.kind == "preset" else None
+            if len(job.styles) == 1:
+                names.append(preset.label if preset else _title(ref.name or "") or "your style photo")
+            else:
+                title = preset.title if preset else _title(ref.name or "") or "your style photo"
+                names.append(f"{title} {ref.weight / total:.0%}")
+        return " + ".join(names)
+
+    def _find_preset(self, name: str | None) -> Preset | None:
+        """A preset by name, or None if it was removed since the job started."""
+        try:
+            return self._presets.get(name) if name else None
+        except PresetError:
+            return None
 
     async def _failed(self, event: JobFailed) -> None:
         """A job failed in the engine: the user's input, or our problem (retried once)."""

@@ -68,7 +68,7 @@ def test_preset_by_keyboard(fake: FakeTelegram, bot: BotProcess) -> None:
     [result] = wait_results(fake, chat, 1)
     fake.wait_for(lambda: not (fake.message(chat.id, asked["message_id"]) or {}).get("reply_markup"), 20, "used")
     assert decode(fake.message_file_bytes(result)).size == (32, 48)
-    assert "Stripes" in result["caption"]
+    assert result["caption"].startswith("🎨 Stripes — Test, 2026\n")  # the manifest's title and artist
 
 
 def test_preset_by_caption_and_blend(fake: FakeTelegram, bot: BotProcess) -> None:

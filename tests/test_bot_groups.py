@@ -99,7 +99,7 @@ def test_reply_with_preset_with_style_photo_and_botname(fake: FakeTelegram, bot:
     fake.send_photo(chat, cy, photo_bytes(seed=4), caption="/stylize", reply_to=photo["message_id"])
     results = wait_results(fake, chat, 2)
     assert "your style photo" in results[1]["caption"]
-    fake.send_text(chat, cy, "/stylize dots:0.5 stripes:0.5", reply_to=photo["message_id"])
+    fake.send_text(chat, cy, "/stylize dots stripes", reply_to=photo["message_id"])  # equal shares
     results = wait_results(fake, chat, 3)
     assert "Dots 50%" in results[2]["caption"] and "Stripes 50%" in results[2]["caption"]
     # Chatter in reply to a result is not a style request; a style name is.
