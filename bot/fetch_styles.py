@@ -22,9 +22,9 @@ from engine.errors import InvalidImageError
 
 logger = logging.getLogger(__name__)
 
-# Wikimedia refuses requests without a descriptive User-Agent that says how to reach the operator.
-PROJECT_URL = "https://github.com/stylebot/stylebot"
-USER_AGENT = f"stylebot/0.1 (+{PROJECT_URL})"
+# Wikimedia refuses requests without a descriptive User-Agent, and asks that it say how to reach the
+# operator: deployments set STYLEBOT_HTTP_USER_AGENT to include their site or e-mail address.
+USER_AGENT = os.environ.get("STYLEBOT_HTTP_USER_AGENT") or "stylebot/0.1 (Telegram style-transfer bot; python-urllib)"
 MAX_DOWNLOAD_BYTES = 30 * 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
 # `timeout` bounds each socket wait; this many timeouts bound a whole download, so a trickle cannot hang us.

@@ -185,7 +185,7 @@ def test_fetch_keeps_the_path_and_sends_a_user_agent(gallery: StubServer, tmp_pa
     fetch_catalogue(tmp_path, [ENTRIES[0], ENTRIES[-1]], timeout=1, url_base=gallery.base_url + "/")
     assert gallery.paths() == ["/art/good_one.jpg", "/art/sub%2Cdir/good_two.jpg"]
     assert {agent for _, agent in gallery.requests} == {USER_AGENT}
-    assert USER_AGENT.startswith("stylebot/0.1 (+https://github.com/")
+    assert USER_AGENT.startswith("stylebot/0.1 (")
 
 
 def test_second_run_skips_present_presets_unless_overwriting(gallery: StubServer, tmp_path: Path) -> None:
