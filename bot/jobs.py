@@ -148,9 +148,9 @@ class JobRunner:
             rows.append((job, position, eta))
         return rows
 
-    async def _queue_eta(self, position: int) -> float | None:
-        """Rough wait for a queue position, from recent run times."""
-        average = await self._storage.average_run_seconds()
+    async def _queue_eta(self, position: int, average: float | None = None) -> float | None:
+        """Rough wait for a queue position, from recent run times (looked up unless given)."""
+        average = average if average is not None else await self._storage.average_run_seconds()
         if average is None:
             return None
         return average * position / max(1, self._settings.workers)
@@ -173,10 +173,11 @@ class JobRunner:
 
     async def _refresh_positions(self) -> None:
         """Tell waiting users their new queue position (edits throttled per chat, unchanged ones skipped)."""
+        average = await self._storage.average_run_seconds()
         for position, job_id in enumerate(await self._storage.queue_order(), start=1):
             job = await self._storage.get_job(job_id)
             if job is not None:
-                eta = texts.eta(await self._queue_eta(position))
+                eta = texts.eta(await self._queue_eta(position, average))
                 await self._status(job, texts.QUEUED.format(position=position, eta=eta))
 
     async def _launch(self, job: Job) -> None:
