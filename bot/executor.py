@@ -51,6 +51,11 @@ class _Slot:
     stopping: bool = False
     fds: list[int] = field(default_factory=list)
 
+    @property
+    def idle(self) -> bool:
+        """Ready for a job: model loaded, nothing running, not shutting down."""
+        return self.ready and self.job_id is None and not self.stopping
+
 
 class WorkerPool:
     """Starts workers, hands them jobs, and turns their messages and deaths into events."""
@@ -73,16 +78,12 @@ class WorkerPool:
 
     def idle_workers(self) -> int:
         """Workers that are ready and have no job."""
-        return sum(1 for s in self._slots if s.ready and s.job_id is None and not s.stopping)
-
-    def running_job_ids(self) -> set[int]:
-        """Jobs that are on a worker right now."""
-        return {s.job_id for s in self._slots if s.job_id is not None}
+        return sum(1 for slot in self._slots if slot.idle)
 
     def submit(self, request: RunJob) -> bool:
         """Give a job to an idle worker; False if none is idle."""
         for slot in self._slots:
-            if slot.ready and slot.job_id is None and slot.conn is not None and not slot.stopping:
+            if slot.idle and slot.conn is not None:
                 slot.job_id = request.job_id
                 slot.conn.send(request)
                 return True
@@ -95,17 +96,6 @@ class WorkerPool:
                 slot.conn.send(CancelJob(job_id))
                 return True
         return False
-
-    def worker_pids(self) -> dict[int, int]:
-        """Process ids of live workers, by worker id (tests kill them)."""
-        return {s.worker_id: s.process.pid for s in self._slots if s.process and s.process.pid}
-
-    def job_pid(self, job_id: int) -> int | None:
-        """The process id of the worker running `job_id`."""
-        for slot in self._slots:
-            if slot.job_id == job_id and slot.process is not None:
-                return slot.process.pid
-        return None
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop all workers: a polite Shutdown, then terminate what lingers."""
@@ -161,13 +151,18 @@ class WorkerPool:
         slot.fds = []
 
     def _readable(self, slot: _Slot) -> None:
-        """Read every message waiting on a worker's pipe and pass it on."""
-        conn = slot.conn
-        try:
-            while conn is not None and conn.poll():
-                self._dispatch(slot, conn.recv())
-        except (EOFError, OSError):
+        """Pass on every message waiting on a worker's pipe; a closed pipe means the worker is gone."""
+        if not self._drain(slot):
             self._exited(slot)
+
+    def _drain(self, slot: _Slot) -> bool:
+        """Dispatch the messages waiting on the pipe; False once the pipe is closed."""
+        try:
+            while slot.conn is not None and slot.conn.poll():
+                self._dispatch(slot, slot.conn.recv())
+        except (EOFError, OSError):
+            return False
+        return True
 
     def _dispatch(self, slot: _Slot, event: Event) -> None:
         """Update the slot for an event, then hand the event to the service."""
@@ -184,7 +179,7 @@ class WorkerPool:
         """A worker process ended: report its job and start a fresh one unless stopping."""
         if not slot.fds or slot.process is None:
             return  # already handled (the pipe's EOF and the exit sentinel both lead here)
-        self._readable_drain(slot)
+        self._drain(slot)  # messages a dying worker managed to send before it went
         self._unwatch(slot)
         process, job_id = slot.process, slot.job_id
         process.join(1)
@@ -200,14 +195,6 @@ class WorkerPool:
         self.on_event(WorkerCrashed(slot.worker_id, job_id, process.exitcode))
         if self.fatal is None and self._loop is not None:
             self._loop.call_later(self._config.restart_delay_s, self._respawn, slot)
-
-    def _readable_drain(self, slot: _Slot) -> None:
-        """Deliver messages a dying worker managed to send before it went."""
-        try:
-            while slot.conn is not None and slot.conn.poll():
-                self._dispatch(slot, slot.conn.recv())
-        except (EOFError, OSError):
-            return
 
     def _respawn(self, slot: _Slot) -> None:
         """Start a replacement worker unless the pool is closing."""

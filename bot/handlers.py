@@ -31,7 +31,7 @@ from telegram.ext import (
 from bot import keyboards, texts
 from bot.jobs import UnavailableError
 from bot.models import Job, QueueFullError
-from bot.presets import PresetError
+from bot.presets import PresetError, default_title
 from bot.service import IncomingImage, Outcome, StyleService, UserFacingError, Who
 from bot.telegram_io import FileTooLargeError, with_retries
 from engine.errors import InvalidImageError
@@ -229,7 +229,7 @@ async def inline_query(update: Update, context: Context) -> None:
 
 def _share_caption(job: Job, context: Context) -> str:
     """Caption of a shared result: the style and where it was made."""
-    styles = " + ".join(r.name.replace("_", " ").title() if r.name else "a style photo" for r in job.styles)
+    styles = " + ".join(default_title(r.name) if r.name else "a style photo" for r in job.styles)
     return f"🎨 {styles} · made with @{context.bot.username}"
 
 

@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.executor import WorkerPool
 from bot.files import FileStore
 from bot.models import Job, JobParams, StyleRef
-from bot.presets import Preset, PresetError, PresetLibrary
+from bot.presets import Preset, PresetError, PresetLibrary, default_title
 from bot.protocol import (
     Event,
     JobCancelled,
@@ -339,9 +339,9 @@ class JobRunner:
         for ref in job.styles:
             preset = self._find_preset(ref.name) if ref.kind == "preset" else None
             if len(job.styles) == 1:
-                names.append(preset.label if preset else _title(ref.name or "") or "your style photo")
+                names.append(preset.label if preset else default_title(ref.name or "") or "your style photo")
             else:
-                title = preset.title if preset else _title(ref.name or "") or "your style photo"
+                title = preset.title if preset else default_title(ref.name or "") or "your style photo"
                 names.append(f"{title} {ref.weight / total:.0%}")
         return " + ".join(names)
 
@@ -405,11 +405,6 @@ class JobRunner:
         """Delete a finished job's scratch files."""
         shutil.rmtree(self._job_dir(job_id), ignore_errors=True)
         self._last_text.pop(job_id, None)
-
-
-def _title(name: str) -> str:
-    """starry_night -> Starry Night."""
-    return name.replace("_", " ").title()
 
 
 def purge_old(root: Path, max_age_s: float) -> int:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.models import QUALITIES, STRENGTHS, UserSettings
+from bot.presets import default_title
 
 PRESET = "p"
 SETTING = "s"
@@ -20,7 +21,7 @@ QUALITY_LABELS = {"preview": "Preview 256px", "standard": "Standard 512px", "hd"
 def presets(names: Sequence[str], owner: int | None = None, per_row: int = 2) -> InlineKeyboardMarkup:
     """One button per preset; tapping it starts a job with the pending photo (of `owner` only, if set)."""
     suffix = f"|{owner}" if owner is not None else ""
-    buttons = [InlineKeyboardButton(_title(n), callback_data=f"{PRESET}|{n}{suffix}") for n in names]
+    buttons = [InlineKeyboardButton(default_title(n), callback_data=f"{PRESET}|{n}{suffix}") for n in names]
     return InlineKeyboardMarkup([buttons[i : i + per_row] for i in range(0, len(buttons), per_row)])
 
 
@@ -80,8 +81,3 @@ def settings(current: UserSettings) -> InlineKeyboardMarkup:
 def parse(data: str) -> list[str]:
     """Split callback data into its kind and arguments."""
     return data.split("|")
-
-
-def _title(name: str) -> str:
-    """starry_night -> Starry Night."""
-    return name.replace("_", " ").title()

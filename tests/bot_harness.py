@@ -122,6 +122,13 @@ def said(fake: FakeTelegram, chat: Chat, fragment: str, timeout: float = 30) -> 
     )
 
 
+def keyboard_message(fake: FakeTelegram, chat: Chat, timeout: float = 30) -> dict[str, Any]:
+    """Wait for the first bot message in the chat that carries an inline keyboard."""
+    return fake.wait_for(
+        lambda: next((m for m in fake.bot_messages(chat.id) if m.get("reply_markup")), None), timeout, "a keyboard"
+    )
+
+
 def result_photos(fake: FakeTelegram, chat: Chat) -> list[dict[str, Any]]:
     """The bot's result photos in a chat (photos with a caption starting with the palette)."""
     return [m for m in fake.bot_messages(chat.id) if m.get("photo") and (m.get("caption") or "").startswith("🎨")]

@@ -9,7 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot_harness import BotProcess, decode, make_presets, photo_bytes, result_photos, said, texts_in, wait_results
+from tests.bot_harness import (
+    BotProcess,
+    decode,
+    keyboard_message,
+    make_presets,
+    photo_bytes,
+    result_photos,
+    said,
+    texts_in,
+    wait_results,
+)
 from tests.fake_telegram import Chat, FakeTelegram
 
 pytestmark = pytest.mark.timeout(600)
@@ -140,9 +150,7 @@ def test_quality_setting_changes_the_result_size(fake: FakeTelegram, data: Path)
     try:
         chat = fake.private_chat(2501, "Flo")
         fake.send_text(chat, None, "/settings")
-        menu = fake.wait_for(
-            lambda: next((m for m in fake.bot_messages(chat.id) if m.get("reply_markup")), None), 20, "settings"
-        )
+        menu = keyboard_message(fake, chat, 20)
         fake.press_button(chat, None, menu, "s|quality|preview")
         fake.wait_for(fake.answered_callbacks, 20, "answer")
         fake.send_photo(chat, None, photo_bytes((120, 80), seed=1), caption="dots")

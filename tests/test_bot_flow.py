@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.bot_harness import BotProcess, decode, make_presets, photo_bytes, said, texts_in, wait_results
+from tests.bot_harness import (
+    BotProcess,
+    decode,
+    keyboard_message,
+    make_presets,
+    photo_bytes,
+    said,
+    texts_in,
+    wait_results,
+)
 from tests.fake_telegram import FakeTelegram
 
 pytestmark = pytest.mark.timeout(600)
@@ -61,9 +70,7 @@ def test_commands_registered_and_start_help(fake: FakeTelegram, bot: BotProcess)
 def test_preset_by_keyboard(fake: FakeTelegram, bot: BotProcess) -> None:
     chat = fake.private_chat(1003, "Cy")
     fake.send_photo(chat, None, photo_bytes((64, 96), seed=3))
-    asked = fake.wait_for(
-        lambda: next((m for m in fake.bot_messages(chat.id) if m.get("reply_markup")), None), 30, "preset keyboard"
-    )
+    asked = keyboard_message(fake, chat, 30)
     fake.press_button(chat, None, asked, "p|stripes")
     [result] = wait_results(fake, chat, 1)
     fake.wait_for(lambda: not (fake.message(chat.id, asked["message_id"]) or {}).get("reply_markup"), 20, "used")
@@ -110,9 +117,7 @@ def test_bad_inputs_get_friendly_replies_and_keep_the_session(fake: FakeTelegram
 def test_settings_keyboard_persists(fake: FakeTelegram, bot: BotProcess) -> None:
     chat = fake.private_chat(1007, "Gus")
     fake.send_text(chat, None, "/settings")
-    menu = fake.wait_for(
-        lambda: next((m for m in fake.bot_messages(chat.id) if m.get("reply_markup")), None), 20, "settings"
-    )
+    menu = keyboard_message(fake, chat, 20)
     fake.press_button(chat, None, menu, "s|strength|high")
     fake.press_button(chat, None, menu, "s|colors|on")
     fake.wait_for(lambda: len(fake.answered_callbacks()) >= 2, 20, "answers")
@@ -179,9 +184,7 @@ def test_telegram_errors_are_retried(fake: FakeTelegram, bot: BotProcess) -> Non
 def test_hd_comes_as_a_document_plus_a_photo(fake: FakeTelegram, bot: BotProcess) -> None:
     chat = fake.private_chat(1012, "Lee")
     fake.send_text(chat, None, "/settings")
-    menu = fake.wait_for(
-        lambda: next((m for m in fake.bot_messages(chat.id) if m.get("reply_markup")), None), 20, "settings"
-    )
+    menu = keyboard_message(fake, chat, 20)
     fake.press_button(chat, None, menu, "s|quality|hd")
     fake.wait_for(fake.answered_callbacks, 20, "answer")  # updates are handled in order
     fake.send_photo(chat, None, photo_bytes(seed=23), caption="dots")
@@ -228,9 +231,7 @@ def test_typing_a_paintings_name_picks_it(fake: FakeTelegram, bot: BotProcess) -
     fake.send_text(chat, None, "hello")
     said(fake, chat, "Send me a photo to repaint")
     fake.send_photo(chat, None, photo_bytes(seed=26))
-    asked = fake.wait_for(
-        lambda: next((m for m in fake.bot_messages(chat.id) if m.get("reply_markup")), None), 30, "keyboard"
-    )
+    asked = keyboard_message(fake, chat, 30)
     fake.send_text(chat, None, "what now?")
     said(fake, chat, "type a painting's name")
     fake.send_text(chat, None, "Stripes", reply_to=asked["message_id"])
