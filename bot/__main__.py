@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     """Dispatch the sub-command (default: run the bot)."""
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] == "fetch-styles":
-        from bot.fetch_styles import main as fetch_main
+        from bot.presets.fetch import main as fetch_main
 
         return fetch_main(args[1:])
     if args and args[0] in ("-h", "--help"):
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
-    from bot.app import configure_logging, run
+    from bot.telegram.app import configure_logging, run
 
     configure_logging(settings)
     run(settings)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import texts
 from bot.config import ConfigError, Settings
-from bot.models import JobParams
-from bot.recipes import TIERS, style_params
-from bot.service import UserFacingError, remixed
+from bot.core.models import JobParams
+from bot.core.recipes import TIERS, style_params
+from bot.core.service import UserFacingError, remixed
+from bot.telegram import texts
 
 
 def test_durations_and_etas_read_naturally() -> None:
@@ -61,7 +61,7 @@ def test_settings_come_from_the_environment_and_hide_the_token() -> None:
 
 
 def test_the_bot_process_never_imports_tensorflow() -> None:
-    code = "import sys, bot.app, bot.__main__; assert 'tensorflow' not in sys.modules, 'TF imported'"
+    code = "import sys, bot.telegram.app, bot.__main__; assert 'tensorflow' not in sys.modules, 'TF imported'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
@@ -76,7 +76,7 @@ def test_missing_token_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_making_of_frames_are_dense_early_and_end_on_the_last_step() -> None:
-    from bot.worker import frame_steps
+    from bot.jobs.worker import frame_steps
 
     steps = sorted(frame_steps(150))
     assert steps[:5] == [1, 2, 3, 4, 5] and steps[-1] == 150

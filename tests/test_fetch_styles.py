@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bot import fetch_styles
-from bot.catalogue import CATALOGUE, CatalogueEntry, catalogue_entry
-from bot.fetch_styles import (
+from bot.presets import fetch as fetch_styles
+from bot.presets.catalogue import CATALOGUE, CatalogueEntry, catalogue_entry
+from bot.presets.fetch import (
     USER_AGENT,
     DownloadError,
     FetchReport,
@@ -33,7 +33,7 @@ from bot.fetch_styles import (
     main,
     rewrite_url,
 )
-from bot.presets import NAME_PATTERN, PresetLibrary
+from bot.presets.library import NAME_PATTERN, PresetLibrary
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_STYLES = PROJECT_ROOT.parent / "shared" / "images" / "styles"
@@ -429,7 +429,7 @@ def test_catalogue_matches_the_documented_presets() -> None:
 
 def test_the_bot_modules_do_not_import_tensorflow() -> None:
     code = (
-        "import sys, bot.catalogue, bot.presets, bot.fetch_styles\n"
+        "import sys, bot.presets.catalogue, bot.presets.library, bot.presets.fetch\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras') or m == 'engine.transfer']\n"
         "assert not bad, bad\n"
     )

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot import presets as presets_module
-from bot.presets import (
+from bot.presets import library as presets_module
+from bot.presets.library import (
     MAX_STYLES,
     InvalidPresetNameError,
     InvalidStyleSpecError,
@@ -96,7 +96,7 @@ def test_all_lists_valid_images_sorted_with_manifest_details(library: PresetLibr
 def test_files_with_bad_stems_are_ignored_with_one_warning(
     library: PresetLibrary, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="bot.presets"):
+    with caplog.at_level(logging.WARNING, logger="bot.presets.library"):
         library.names()
         library.names()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -157,7 +157,7 @@ def test_missing_directory_is_an_empty_library(tmp_path: Path) -> None:
 
 def test_broken_manifest_falls_back_to_default_titles(styles_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     (styles_dir / "manifest.json").write_text("{not json")
-    with caplog.at_level(logging.WARNING, logger="bot.presets"):
+    with caplog.at_level(logging.WARNING, logger="bot.presets.library"):
         assert PresetLibrary(styles_dir).get("starry_night").label == "Starry Night"
     assert any("manifest.json" in r.getMessage() for r in caplog.records)
 
@@ -333,7 +333,7 @@ def test_thumbnail_works_when_it_cannot_be_cached(
     library: PresetLibrary, styles_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (styles_dir / ".thumbs").write_text("a file where the cache directory should be")
-    with caplog.at_level(logging.WARNING, logger="bot.presets"):
+    with caplog.at_level(logging.WARNING, logger="bot.presets.library"):
         assert decoded(library.thumbnail("the_scream")).size == (240, 320)
     assert any("cannot cache thumbnail" in r.getMessage() for r in caplog.records)
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot import db
-from bot.db import LATEST_VERSION, DatabaseTooNewError, open_database
-from bot.models import JobParams, QueueFullError, StyleRef, UserSettings
-from bot.storage import Storage, round_robin_order
+from bot.core.models import JobParams, QueueFullError, StyleRef, UserSettings
+from bot.store import db
+from bot.store.db import LATEST_VERSION, DatabaseTooNewError, open_database
+from bot.store.storage import Storage, round_robin_order
 
 STYLES = (
     StyleRef(kind="preset", name="starry_night", weight=0.7),

@@ -9,15 +9,15 @@ from typing import Any
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
 from telegram.ext import Application, ApplicationBuilder
 
-from bot import handlers
 from bot.config import Settings
-from bot.executor import PoolConfig, WorkerPool
-from bot.files import FileStore
-from bot.jobs import JobRunner
-from bot.presets import PresetLibrary
-from bot.service import StyleService
-from bot.storage import Storage
-from bot.telegram_io import TelegramGateway
+from bot.core.service import StyleService
+from bot.jobs.dispatcher import JobRunner
+from bot.jobs.pool import PoolConfig, WorkerPool
+from bot.presets.library import PresetLibrary
+from bot.store.files import FileStore
+from bot.store.storage import Storage
+from bot.telegram import handlers
+from bot.telegram.gateway import TelegramGateway
 
 log = logging.getLogger(__name__)
 App = Application[Any, Any, Any, Any, Any, Any]
@@ -86,7 +86,7 @@ async def _post_init(app: App) -> None:
 
 async def _fetch_catalogue(settings: Settings) -> None:
     """First start with no presets: download the default catalogue in the background."""
-    from bot.fetch_styles import fetch_catalogue
+    from bot.presets.fetch import fetch_catalogue
 
     report = await asyncio.to_thread(fetch_catalogue, settings.styles_dir)
     log.info("preset catalogue: %s", report.summary())

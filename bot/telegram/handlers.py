@@ -28,12 +28,12 @@ from telegram.ext import (
     filters,
 )
 
-from bot import keyboards, texts
-from bot.jobs import UnavailableError
-from bot.models import Job, QueueFullError
-from bot.presets import PresetError, default_title
-from bot.service import IncomingImage, Outcome, StyleService, UserFacingError, Who
-from bot.telegram_io import FileTooLargeError, with_retries
+from bot.core.models import Job, QueueFullError
+from bot.core.service import IncomingImage, Outcome, StyleService, UserFacingError, Who
+from bot.jobs.dispatcher import UnavailableError
+from bot.presets.library import PresetError, default_title
+from bot.telegram import keyboards, texts
+from bot.telegram.gateway import FileTooLargeError, with_retries
 from engine.errors import InvalidImageError
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from bot.telegram_io import TelegramGateway
+from bot.telegram.gateway import TelegramGateway
 from engine.imaging import load_image
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.models import JobParams, Quality, Strength
+from bot.core.models import JobParams, Quality, Strength
 from engine.params import StyleParams
 
 

@@ -12,13 +12,13 @@ from typing import Literal
 
 from telegram.error import NetworkError
 
-from bot import texts
 from bot.config import Settings
-from bot.files import FileStore
-from bot.jobs import JobRunner
-from bot.models import QUALITIES, STRENGTHS, Job, JobParams, StyleRef, UserSettings, parse_quality
-from bot.presets import Preset, PresetError, PresetLibrary
-from bot.storage import Storage
+from bot.core.models import QUALITIES, STRENGTHS, Job, JobParams, StyleRef, UserSettings, parse_quality
+from bot.jobs.dispatcher import JobRunner
+from bot.presets.library import Preset, PresetError, PresetLibrary
+from bot.store.files import FileStore
+from bot.store.storage import Storage
+from bot.telegram import texts
 
 log = logging.getLogger(__name__)
 INLINE_RESULTS = 20

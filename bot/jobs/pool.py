@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from bot.protocol import (
+from bot.jobs.protocol import (
     CancelJob,
     Event,
     JobCancelled,
@@ -22,7 +22,7 @@ from bot.protocol import (
     WorkerCrashed,
     WorkerFatal,
 )
-from bot.worker import worker_main
+from bot.jobs.worker import worker_main
 
 log = logging.getLogger(__name__)
 EventHandler = Callable[[Event], None]

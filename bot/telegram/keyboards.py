@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.models import QUALITIES, STRENGTHS, UserSettings
-from bot.presets import default_title
+from bot.core.models import QUALITIES, STRENGTHS, UserSettings
+from bot.presets.library import default_title
 
 PRESET = "p"
 SETTING = "s"

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot.catalogue import CATALOGUE, CatalogueEntry
-from bot.presets import IMAGE_SUFFIXES, PresetError, PresetLibrary
+from bot.presets.catalogue import CATALOGUE, CatalogueEntry
+from bot.presets.library import IMAGE_SUFFIXES, PresetError, PresetLibrary
 from engine.errors import InvalidImageError
 
 logger = logging.getLogger(__name__)

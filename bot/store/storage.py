@@ -15,8 +15,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.db import open_database
-from bot.models import (
+from bot.core.models import (
     DEFAULT_GROUP_MAX_QUALITY,
     Job,
     JobParams,
@@ -28,6 +27,7 @@ from bot.models import (
     parse_quality,
     parse_strength,
 )
+from bot.store.db import open_database
 
 logger = logging.getLogger(__name__)
 

@@ -12,13 +12,11 @@ from pathlib import Path
 
 from telegram.error import TelegramError
 
-from bot import keyboards, texts
 from bot.config import Settings
-from bot.executor import WorkerPool
-from bot.files import FileStore
-from bot.models import Job, JobParams, StyleRef
-from bot.presets import Preset, PresetError, PresetLibrary, default_title
-from bot.protocol import (
+from bot.core.models import Job, JobParams, StyleRef
+from bot.core.recipes import TIERS, style_params
+from bot.jobs.pool import WorkerPool
+from bot.jobs.protocol import (
     Event,
     JobCancelled,
     JobDone,
@@ -29,9 +27,11 @@ from bot.protocol import (
     WorkerCrashed,
     WorkerFatal,
 )
-from bot.recipes import TIERS, style_params
-from bot.storage import Storage
-from bot.telegram_io import TelegramGateway
+from bot.presets.library import Preset, PresetError, PresetLibrary, default_title
+from bot.store.files import FileStore
+from bot.store.storage import Storage
+from bot.telegram import keyboards, texts
+from bot.telegram.gateway import TelegramGateway
 
 log = logging.getLogger(__name__)
 

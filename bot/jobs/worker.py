@@ -8,7 +8,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from bot.protocol import (
+from bot.jobs.protocol import (
     CancelJob,
     JobCancelled,
     JobDone,
