@@ -42,6 +42,10 @@ class Settings:
     status_interval_s: float = 3.0
     keep_files_s: int = 48 * 3600
     poll_timeout_s: int = 30
+    images_per_minute: int = 20
+    max_document_mp: int = 24
+    cache_mb: int = 2000
+    keep_jobs_days: int = 30
 
     @property
     def database_path(self) -> Path:
@@ -87,6 +91,10 @@ class Settings:
             status_interval_s=float(_int(env, "STYLEBOT_STATUS_INTERVAL_S", 3, 0, 60)),
             keep_files_s=_int(env, "STYLEBOT_KEEP_FILES_H", 48, 1, 24 * 365) * 3600,
             poll_timeout_s=_int(env, "STYLEBOT_POLL_TIMEOUT_S", 30, 0, 60),
+            images_per_minute=_int(env, "STYLEBOT_IMAGES_PER_MINUTE", 20, 1, 1000),
+            max_document_mp=_int(env, "STYLEBOT_MAX_DOCUMENT_MP", 24, 1, 50),
+            cache_mb=_int(env, "STYLEBOT_CACHE_MB", 2000, 10, 1_000_000),
+            keep_jobs_days=_int(env, "STYLEBOT_KEEP_JOBS_DAYS", 30, 1, 3650),
         )
 
     def redact(self, text: str) -> str:

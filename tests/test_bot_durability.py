@@ -163,13 +163,16 @@ def test_quality_setting_changes_the_result_size(fake: FakeTelegram, data: Path)
 
 def test_missing_model_weights_tell_users_instead_of_hanging(fake: FakeTelegram, data: Path) -> None:
     admin = fake.private_chat(42, "Root")
-    bot = BotProcess(fake, data, STYLEBOT_WEIGHTS=str(data / "missing.weights.h5"), STYLEBOT_ADMIN_IDS="42").start()
+    broken = data / "broken.weights.h5"
+    data.mkdir(parents=True, exist_ok=True)
+    broken.write_bytes(b"not an HDF5 file")  # exists, so start-up accepts it; the workers cannot load it
+    bot = BotProcess(fake, data, STYLEBOT_WEIGHTS=str(broken), STYLEBOT_ADMIN_IDS="42").start()
     try:
-        said(fake, admin, "missing.weights.h5", 90)  # the admins learn why
+        said(fake, admin, "broken.weights.h5", 90)  # the admins learn why
         chat = fake.private_chat(2601, "Gil")
         fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")
-        said(fake, chat, "unavailable right now", 90)
-        fake.wait_for(lambda: "missing.weights.h5" in bot.log_text(), 30, "the reason in the log")
+        said(fake, chat, "the operator has to install the model weights (the bot's admins have been told)", 90)
+        fake.wait_for(lambda: "broken.weights.h5" in bot.log_text(), 30, "the reason in the log")
         assert result_photos(fake, chat) == []
     finally:
         bot.stop()

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from bot.jobs.dispatcher import purge_old
+from bot.jobs.purge import purge_old
 
 
 def test_purge_removes_only_entries_past_their_keep_time(tmp_path: Path) -> None:

@@ -7,16 +7,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Quality = Literal["preview", "standard", "hd"]
+from bot.core.errors import UserFacingError
+
+Quality = Literal["instant", "preview", "standard", "hd"]
 Strength = Literal["low", "medium", "high"]
-JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+JobStatus = Literal["queued", "running", "delivering", "done", "failed", "cancelled", "undeliverable"]
 StyleKind = Literal["preset", "file"]
 
 # Ordered from cheapest to most expensive, so an index comparison caps a quality.
-QUALITIES: tuple[Quality, ...] = ("preview", "standard", "hd")
+QUALITIES: tuple[Quality, ...] = ("instant", "preview", "standard", "hd")
 STRENGTHS: tuple[Strength, ...] = ("low", "medium", "high")
-JOB_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "done", "failed", "cancelled")
+JOB_STATUSES: tuple[JobStatus, ...] = (
+    "queued",
+    "running",
+    "delivering",
+    "done",
+    "failed",
+    "cancelled",
+    "undeliverable",
+)
+# A job holds one of its user's slots while it waits or paints; a painted result being delivered does not.
 ACTIVE_STATUSES: tuple[JobStatus, ...] = ("queued", "running")
+FINAL_STATUSES: tuple[JobStatus, ...] = ("done", "failed", "cancelled", "undeliverable")
 STYLE_KINDS: tuple[StyleKind, ...] = ("preset", "file")
 
 DEFAULT_QUALITY: Quality = "standard"
@@ -168,6 +180,10 @@ class Job:
     started_at: float | None
     finished_at: float | None
     cancel_requested: bool
+    result_dir: str | None = None
+    run_seconds: float | None = None
+    deliveries: int = 0
+    deliver_after: float | None = None
 
     @property
     def is_active(self) -> bool:
@@ -175,15 +191,10 @@ class Job:
         return self.status in ACTIVE_STATUSES
 
 
-class QueueFullError(Exception):
+class QueueFullError(UserFacingError):
     """A job was refused because the user's cap or the global queue length is reached."""
 
     def __init__(self, is_global: bool, limit: int) -> None:
+        super().__init__("BUSY" if is_global else "USER_CAP", limit=limit)
         self.is_global = is_global
         self.limit = limit
-        if is_global:
-            message = "The bot is busy right now, please try again in a few minutes."
-        else:
-            jobs = "job" if limit == 1 else "jobs"
-            message = f"You already have {limit} {jobs} waiting; wait for them or /cancel."
-        super().__init__(message)

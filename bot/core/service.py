@@ -10,23 +10,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from telegram.error import NetworkError
-
 from bot.config import Settings
+from bot.core.errors import DownloadUnavailableError, FileTooLargeError, UserFacingError
 from bot.core.models import QUALITIES, STRENGTHS, Job, JobParams, StyleRef, UserSettings, parse_quality
-from bot.jobs.dispatcher import JobRunner
+from bot.core.ratelimit import RateLimiter
+from bot.jobs.dispatcher import Dispatcher
+from bot.jobs.layout import JobFiles
 from bot.presets.library import Preset, PresetError, PresetLibrary
 from bot.store.files import FileStore
 from bot.store.storage import Storage
-from bot.telegram import texts
 
 log = logging.getLogger(__name__)
 INLINE_RESULTS = 20
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
-class UserFacingError(Exception):
-    """Expected bad input; the message tells the user how to fix it."""
+ALBUM_MEMORY = 512  # albums remembered, so the photos after the first two are answered once
+__all__ = ["UserFacingError"]
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,12 @@ class GalleryItem:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened: a job started, or the bot now waits for a style."""
+    """What happened, and what to say about it (`key` names a sentence of the Telegram layer)."""
 
-    kind: Literal["started", "ask_style", "default_set", "ignored"]
+    kind: Literal["started", "ask_style", "default_set", "ignored", "said"]
     job: Job | None = None
-    text: str = ""
+    key: str = ""
+    values: dict[str, object] = dataclasses.field(default_factory=dict)
 
 
 class StyleService:
@@ -75,7 +76,7 @@ class StyleService:
     def __init__(
         self,
         storage: Storage,
-        runner: JobRunner,
+        runner: Dispatcher,
         files: FileStore,
         presets: PresetLibrary,
         settings: Settings,
@@ -83,6 +84,12 @@ class StyleService:
         self.storage, self.runner, self.files, self.presets, self.settings = (
             storage, runner, files, presets, settings,
         )  # fmt: skip
+        self.uploads = RateLimiter(settings.images_per_minute, 60.0)
+        self._albums: dict[str, int] = {}  # media_group_id -> photos seen
+
+    async def seen(self, who: Who) -> None:
+        """Someone wrote: a chat that had blocked the bot can be answered again."""
+        await self.runner.chat_reachable(who.chat_id)
 
     async def receive_image(
         self, who: Who, image: IncomingImage, caption: str | None = None, reply_to: int | None = None
@@ -91,7 +98,10 @@ class StyleService:
         source = await self.storage.job_by_result_message(who.chat_id, reply_to) if reply_to else None
         if source is None and who.is_group:
             return Outcome("ignored")  # in groups only commands and replies to results are for us
-        await self.validate(image)
+        album_index = self._album_index(image)
+        if album_index > 2:  # an album's first two photos are content and style; the rest is answered once
+            return Outcome("said", key="ALBUM_EXTRA") if album_index == 3 else Outcome("ignored")
+        self._check_upload(who, image)
         await self.storage.remember_user(who.user_id, who.name)
         if source is not None:  # a style photo in reply to a result: restyle that result's original
             refs = [StyleRef("file", file_id=image.file_id)]
@@ -100,16 +110,13 @@ class StyleService:
         caption_styles = self._caption_styles(caption)
         if caption_styles:
             return await self._start(who, image.file_id, caption_styles, image.message_id)
-        new_album = image.media_group_id is not None and (
-            session is None or session.media_group_id != image.media_group_id
-        )
-        if session is not None and not new_album:
+        if session is not None and album_index != 1:
             style = [StyleRef("file", file_id=image.file_id)]
             outcome = await self._start(who, session.content_file_id, style, session.content_message_id)
             await self.storage.delete_session(who.chat_id, who.user_id)  # only once the job is safely queued
             return outcome
         default = await self._default_style(who.user_id)
-        if default and image.media_group_id is None:
+        if default and album_index == 0:
             outcome = await self._start(who, image.file_id, default, image.message_id)
             await self.storage.update_settings(who.user_id, default_style=None)  # a one-shot choice
             return outcome
@@ -121,16 +128,41 @@ class StyleService:
             media_group_id=image.media_group_id,
             ttl_s=self.settings.session_ttl_s,
         )
-        return Outcome("ask_style", text=texts.GOT_CONTENT if self.presets.names() else texts.NO_PRESETS)
+        if album_index == 1:
+            return Outcome("ignored")  # the album's second photo, the style, follows at once
+        return Outcome("ask_style", key="GOT_CONTENT" if self.presets.names() else "NO_PRESETS")
+
+    def _album_index(self, image: IncomingImage) -> int:
+        """1, 2, 3... for the photos of an album in the order they arrive; 0 outside albums."""
+        if image.media_group_id is None:
+            return 0
+        index = self._albums.get(image.media_group_id, 0) + 1
+        self._albums[image.media_group_id] = index
+        if len(self._albums) > ALBUM_MEMORY:  # dicts keep insertion order: drop the oldest album
+            del self._albums[next(iter(self._albums))]
+        return index
+
+    def _check_upload(self, who: Who, image: IncomingImage) -> None:
+        """Refuse what is plainly not an image, and senders who flood the bot, before anything is downloaded."""
+        if image.mime_type is not None or image.file_name is not None:
+            mime_ok = (image.mime_type or "").startswith("image/")
+            name_ok = (image.file_name or "").lower().endswith(IMAGE_SUFFIXES)
+            if not (mime_ok or name_ok):
+                raise UserFacingError("NOT_AN_IMAGE")
+        limit = self.settings.max_upload_mb * 1e6
+        if image.file_size is not None and image.file_size > limit:
+            raise FileTooLargeError(image.file_size / 1e6, limit / 1e6)
+        if not self.uploads.allow(who.user_id):
+            raise UserFacingError("TOO_MANY_IMAGES", per_minute=self.settings.images_per_minute)
 
     async def stylize_reply(
         self, who: Who, target: IncomingImage, spec: str = "", style: IncomingImage | None = None
     ) -> Outcome:
         """/stylize in reply to a photo: with presets, with a style photo, or ask which (for this user only)."""
-        await self.validate(target)
+        self._check_upload(who, target)
         await self.storage.remember_user(who.user_id, who.name)
         if style is not None:
-            await self.validate(style)
+            self._check_upload(who, style)
             return await self._start(who, target.file_id, [StyleRef("file", file_id=style.file_id)], target.message_id)
         if spec.strip():
             return await self._start(who, target.file_id, self._preset_refs(spec), target.message_id)
@@ -138,7 +170,7 @@ class StyleService:
             who.chat_id, who.user_id, target.file_id, content_message_id=target.message_id,
             ttl_s=self.settings.session_ttl_s,
         )  # fmt: skip
-        return Outcome("ask_style", text=texts.PICK_FOR.format(name=who.name or "you"))
+        return Outcome("ask_style", key="PICK_FOR", values={"name": who.name or ""})
 
     async def restyle_result(self, who: Who, reply_to: int, spec: str) -> Outcome:
         """A preset name in reply to a result: the same original content, a new style."""
@@ -157,14 +189,14 @@ class StyleService:
         """/again: the user's last job once more, with a new seed."""
         last = await self.storage.last_job(who.user_id, who.chat_id)
         if last is None:
-            raise UserFacingError(texts.NOTHING_TO_REPEAT)
+            raise UserFacingError("NOTHING_TO_REPEAT")
         return await self.remix(who, last.id, "again")
 
     async def remix(self, who: Who, job_id: int, action: str) -> Outcome:
         """A button under a result: the same job with one setting changed and a new seed."""
         source = await self.storage.get_job(job_id)
         if source is None or source.chat_id != who.chat_id:
-            raise UserFacingError(texts.REMIX_GONE)
+            raise UserFacingError("REMIX_GONE")
         params = remixed(source.params, action, seed=secrets.randbelow(2**31 - 1) + 1)
         return await self._start(
             who, source.content_file_id, list(source.styles), source.reply_to_message_id, parent=source, params=params
@@ -176,7 +208,7 @@ class StyleService:
         # The worker writes it into the job's folder; a tap can come before the bot has recorded the path.
         path = Path(job.making_of_path or self.settings.jobs_dir / str(job_id) / "making_of.gif") if job else None
         if job is None or job.chat_id != who.chat_id or path is None or not path.is_file():
-            raise UserFacingError(texts.MAKING_OF_GONE)
+            raise UserFacingError("MAKING_OF_GONE")
         return await asyncio.to_thread(path.read_bytes)
 
     async def group_quality(self, chat_id: int) -> str:
@@ -186,7 +218,7 @@ class StyleService:
     async def set_group_quality(self, who: Who, quality: str, is_admin: bool) -> str:
         """/groupsettings: admins cap the quality tier of the group."""
         if not is_admin:
-            raise UserFacingError(texts.GROUP_ADMINS_ONLY)
+            raise UserFacingError("GROUP_ADMINS_ONLY")
         await self.storage.set_group_max_quality(who.chat_id, parse_quality(quality))
         return quality
 
@@ -220,7 +252,7 @@ class StyleService:
             self._preset_refs(text)
         except PresetError:
             pending = await self.storage.get_session(who.chat_id, who.user_id)
-            return Outcome("ignored", text=texts.PICK_HINT if pending else texts.NEED_CONTENT)
+            return Outcome("ignored", key="PICK_HINT" if pending else "NEED_CONTENT")
         return await self.pick_style(who, text)
 
     async def remember_gallery(self, sent: list[tuple[str, str]]) -> None:
@@ -235,24 +267,18 @@ class StyleService:
         if session is None:
             await self.storage.update_settings(who.user_id, default_style=spec.strip())
             label = ", ".join(r.name or "" for r in refs)
-            return Outcome("default_set", text=texts.STYLE_SET_DEFAULT.format(style=label))
+            return Outcome("default_set", key="STYLE_SET_DEFAULT", values={"style": label})
         outcome = await self._start(who, session.content_file_id, refs, session.content_message_id)
         await self.storage.delete_session(who.chat_id, who.user_id)
         return outcome
 
-    async def validate(self, image: IncomingImage) -> None:
-        """Refuse non-images and unreadable images before they become a session or a job."""
-        if image.mime_type is not None or image.file_name is not None:
-            mime_ok = (image.mime_type or "").startswith("image/")
-            name_ok = (image.file_name or "").lower().endswith(IMAGE_SUFFIXES)
-            if not (mime_ok or name_ok):
-                raise UserFacingError(texts.NOT_AN_IMAGE)
-        try:
-            await self.files.fetch_image(image.file_id, image.file_size)
-        except NetworkError as exc:  # Telegram's side (TimedOut included): keep the photo, check it at job time
-            log.warning(
-                "could not download %s to check it (%s); it will be checked when the job starts", image.file_id, exc
-            )
+    async def _fetch_inputs(self, content_file_id: str, styles: list[StyleRef]) -> None:
+        """Download and check a job's photos before it is queued: a bad one is refused while the user is here."""
+        for file_id in [content_file_id, *(ref.file_id for ref in styles if ref.file_id)]:
+            try:
+                await self.files.fetch_image(file_id)
+            except DownloadUnavailableError as exc:  # Telegram's side: keep the photo, check it at job time
+                log.warning("could not download %s to check it (%s); it is checked when the job starts", file_id, exc)
 
     async def get_settings(self, user_id: int) -> UserSettings:
         """A user's settings."""
@@ -264,50 +290,53 @@ class StyleService:
             return await self.storage.update_settings(user_id, keep_colors=value == "on")
         if key in ("quality", "strength"):
             return await self.storage.update_settings(user_id, **{key: value})
-        raise UserFacingError("That setting no longer exists; send /settings again.")
+        raise UserFacingError("SETTING_GONE")
 
-    async def cancel(self, who: Who) -> str:
+    async def cancel(self, who: Who) -> Outcome:
         """Cancel the pending photo and every active job of this user in this chat."""
         pending = await self.storage.get_session(who.chat_id, who.user_id)
         if pending is not None:
             await self.storage.delete_session(who.chat_id, who.user_id)
         jobs = await self.runner.cancel(who.chat_id, who.user_id)
         if not jobs and pending is None:
-            return texts.NOTHING_TO_CANCEL
-        return texts.CANCELLED.format(jobs=jobs, pending=texts.PENDING_CLEARED if pending else "")
+            return Outcome("said", key="NOTHING_TO_CANCEL")
+        return Outcome("said", key="CANCELLED", values={"jobs": jobs, "pending": pending is not None})
 
-    async def status(self, who: Who) -> str:
-        """A line per active job: state, queue position, progress and ETA."""
-        rows = await self.runner.describe(who.chat_id, who.user_id)
-        if not rows:
-            return texts.NO_JOBS
-        lines = []
-        for job, position, eta in rows:
-            styles = " + ".join(r.name or "photo" for r in job.styles)
-            if job.status == "running":
-                state = f"painting, {round(job.progress * 100)}%"
-            else:
-                state = f"queued, position {position}"
-            lines.append(f"#{job.id} {styles} ({job.params.quality}): {state}{texts.eta(eta)}")
-        return "\n".join(lines)
+    async def status(self, who: Who) -> list[tuple[Job, int | None, float | None]]:
+        """The user's active jobs with queue position and ETA."""
+        return await self.runner.describe(who.chat_id, who.user_id)
 
-    async def add_preset(self, user_id: int, name: str, image: IncomingImage) -> str:
+    async def forget(self, who: Who) -> Outcome:
+        """/forget: cancel the user's jobs and delete their photos, results, settings and job history."""
+        await self.runner.cancel(who.chat_id, who.user_id)
+        jobs = await self.storage.jobs_of_user(who.user_id)
+        file_ids = [job.content_file_id for job in jobs] + [r.file_id for job in jobs for r in job.styles if r.file_id]
+        session = await self.storage.get_session(who.chat_id, who.user_id)
+        if session is not None:
+            file_ids.append(session.content_file_id)
+        photos = await self.files.remove(file_ids)
+        for job in jobs:
+            await asyncio.to_thread(JobFiles.of(self.settings.jobs_dir, job.id).remove)
+        counts = await self.storage.forget_user(who.user_id)
+        return Outcome("said", key="FORGOTTEN", values={"photos": photos, **counts})
+
+    async def add_preset(self, user_id: int, name: str, image: IncomingImage) -> Outcome:
         """Admins: make a photo a preset."""
         self._require_admin(user_id)
         path = await self.files.fetch_image(image.file_id, image.file_size)
         preset = await asyncio.to_thread(lambda: self.presets.add(name, path.read_bytes()))
-        return texts.STYLE_ADDED.format(name=preset.name)
+        return Outcome("said", key="STYLE_ADDED", values={"name": preset.name})
 
-    async def remove_preset(self, user_id: int, name: str) -> str:
+    async def remove_preset(self, user_id: int, name: str) -> Outcome:
         """Admins: delete a preset."""
         self._require_admin(user_id)
         await asyncio.to_thread(self.presets.remove, name)
-        return texts.STYLE_REMOVED.format(name=name.lower())
+        return Outcome("said", key="STYLE_REMOVED", values={"name": name.lower()})
 
     def _require_admin(self, user_id: int) -> None:
         """Only STYLEBOT_ADMIN_IDS may change presets."""
         if user_id not in self.settings.admin_ids:
-            raise UserFacingError(texts.ADMIN_ONLY)
+            raise UserFacingError("ADMIN_ONLY")
 
     async def _default_style(self, user_id: int) -> list[StyleRef]:
         """The style chosen with /style for the next photo; forgotten if its preset was removed since."""
@@ -344,6 +373,7 @@ class StyleService:
         params: JobParams | None = None,
     ) -> Outcome:
         """Queue a job with the user's settings (or given ones), capped by the group's quality limit."""
+        await self._fetch_inputs(content_file_id, styles)
         if params is None:
             user = await self.storage.get_settings(who.user_id)
             params = JobParams(quality=user.quality, strength=user.strength, keep_colors=user.keep_colors, seed=0)
@@ -376,4 +406,4 @@ def remixed(params: JobParams, action: str, seed: int) -> JobParams:
         return dataclasses.replace(params, quality="hd", seed=seed)
     if action == "again":
         return dataclasses.replace(params, seed=seed)
-    raise UserFacingError(texts.REMIX_GONE)
+    raise UserFacingError("REMIX_GONE")

@@ -8,6 +8,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from bot.jobs.layout import JobFiles
 from bot.jobs.protocol import (
     CancelJob,
     JobCancelled,
@@ -67,15 +68,15 @@ def _serve(conn: Connection, stylizer: Any, job: RunJob, parent: int) -> None:
         return False
 
     frames: list[str] = []
-    out = Path(job.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    files = JobFiles(Path(job.out_dir))
+    files.root.mkdir(parents=True, exist_ok=True)
 
     def on_progress(p: Any) -> None:
         """Forward progress every few steps, and keep frames for the making-of animation."""
         if p.step % job.report_every == 0 or p.step == p.total:
             conn.send(JobProgress(job.job_id, p.fraction, p.eta_s, p.step, p.total))
         if p.preview is not None and p.step in frame_steps(p.total):
-            path = out / f"frame_{p.step:05d}.jpg"
+            path = files.frame(p.step)
             p.preview.save(path, quality=80)
             frames.append(str(path))
 
@@ -104,16 +105,16 @@ def _write_result(job: RunJob, result: Any, frames: list[str]) -> JobDone:
     """Save the photo (and for HD the full-size document) and describe them."""
     from engine.imaging import encode_image, fit_longest_side
 
-    out = Path(job.out_dir)
+    files = JobFiles(Path(job.out_dir))
     image = result.image
     photo = image if max(image.size) <= PHOTO_SIDE_LIMIT else fit_longest_side(image, PHOTO_SIDE_LIMIT)
-    photo_path = out / "result.jpg"
+    photo_path = files.photo
     photo_path.write_bytes(encode_image(photo, "jpeg"))
     document_path = None
     if job.hd:
-        document_path = out / "result_hd.png"
+        document_path = files.document
         document_path.write_bytes(encode_image(image, "png"))
-    making_of = _making_of(job.content_path, frames, image, out / "making_of.gif")
+    making_of = _making_of(job.content_path, frames, image, files.making_of)
     return JobDone(
         job.job_id,
         str(photo_path),

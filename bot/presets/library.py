@@ -142,6 +142,13 @@ class PresetLibrary:
         """The preset called `name` (case-insensitive), or UnknownPresetError listing the others."""
         return _lookup(self._scan(), name)
 
+    def find(self, name: str) -> Preset | None:
+        """A preset by name, or None (e.g. removed since a job started)."""
+        try:
+            return self.get(name)
+        except PresetError:
+            return None
+
     def add(
         self,
         name: str,

@@ -10,7 +10,8 @@ import aiosqlite
 
 logger = logging.getLogger(__name__)
 
-BUSY_TIMEOUT_MS = 5000
+# Long enough to ride out another process's long write (a backup, a migration) instead of failing.
+BUSY_TIMEOUT_MS = 30_000
 
 # Append only: each entry moves the schema from version N (its index) to N + 1.
 # Never edit a migration that has shipped; add a new one instead.
@@ -80,6 +81,84 @@ MIGRATIONS: list[str] = [
         name TEXT PRIMARY KEY,
         file_id TEXT NOT NULL,
         updated_at REAL
+    );
+    """,
+    # 3: a painted result waits in 'delivering' until Telegram took it (or the chat is unreachable:
+    # 'undeliverable'), so delivery survives restarts and never reruns a job; the 'instant' quality;
+    # chats that blocked or removed the bot. SQLite cannot change a CHECK, so the tables are rebuilt.
+    """
+    CREATE TABLE jobs_v3 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        chat_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        user_name TEXT,
+        status TEXT NOT NULL CHECK (status IN (
+            'queued', 'running', 'delivering', 'done', 'failed', 'cancelled', 'undeliverable'
+        )),
+        content_file_id TEXT NOT NULL,
+        styles TEXT NOT NULL,
+        params TEXT NOT NULL,
+        reply_to_message_id INTEGER,
+        status_message_id INTEGER,
+        parent_job_id INTEGER REFERENCES jobs_v3(id) ON DELETE SET NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        progress REAL NOT NULL DEFAULT 0,
+        eta_s REAL,
+        error TEXT,
+        result_file_id TEXT,
+        result_message_id INTEGER,
+        making_of_path TEXT,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        cancel_requested INTEGER NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1)),
+        result_dir TEXT,  -- where the painted files wait for delivery
+        run_seconds REAL,
+        deliveries INTEGER NOT NULL DEFAULT 0,  -- delivery attempts that failed for a passing reason
+        deliver_after REAL  -- no delivery attempt before this time (backoff)
+    );
+    INSERT INTO jobs_v3 (
+        id, chat_id, user_id, user_name, status, content_file_id, styles, params, reply_to_message_id,
+        status_message_id, parent_job_id, attempts, progress, eta_s, error, result_file_id, result_message_id,
+        making_of_path, created_at, started_at, finished_at, cancel_requested
+    ) SELECT
+        id, chat_id, user_id, user_name, status, content_file_id, styles, params, reply_to_message_id,
+        status_message_id, parent_job_id, attempts, progress, eta_s, error, result_file_id, result_message_id,
+        making_of_path, created_at, started_at, finished_at, cancel_requested
+    FROM jobs;
+    DROP TABLE jobs;
+    ALTER TABLE jobs_v3 RENAME TO jobs;
+    CREATE INDEX jobs_status_created ON jobs (status, created_at);
+    CREATE INDEX jobs_user_created ON jobs (user_id, created_at);
+    CREATE INDEX jobs_chat_result_message ON jobs (chat_id, result_message_id);
+
+    CREATE TABLE users_v3 (
+        user_id INTEGER PRIMARY KEY,
+        first_name TEXT,
+        quality TEXT NOT NULL DEFAULT 'standard' CHECK (quality IN ('instant', 'preview', 'standard', 'hd')),
+        strength TEXT NOT NULL DEFAULT 'medium' CHECK (strength IN ('low', 'medium', 'high')),
+        keep_colors INTEGER NOT NULL DEFAULT 0 CHECK (keep_colors IN (0, 1)),
+        default_style TEXT,
+        created_at REAL,
+        updated_at REAL
+    );
+    INSERT INTO users_v3 SELECT * FROM users;
+    DROP TABLE users;
+    ALTER TABLE users_v3 RENAME TO users;
+
+    CREATE TABLE group_settings_v3 (
+        chat_id INTEGER PRIMARY KEY,
+        max_quality TEXT NOT NULL DEFAULT 'hd' CHECK (max_quality IN ('instant', 'preview', 'standard', 'hd')),
+        updated_at REAL
+    );
+    INSERT INTO group_settings_v3 SELECT * FROM group_settings;
+    DROP TABLE group_settings;
+    ALTER TABLE group_settings_v3 RENAME TO group_settings;
+
+    CREATE TABLE unreachable_chats (
+        chat_id INTEGER PRIMARY KEY,
+        reason TEXT NOT NULL,
+        since REAL NOT NULL
     );
     """,
 ]

@@ -1,39 +1,113 @@
-"""Telegram files on disk: downloaded once, validated, cached by file_id."""
+"""Telegram files on disk: downloaded once when a job needs them, checked cheaply, cached by file_id, capped."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
+import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 
-from bot.telegram.gateway import TelegramGateway
+from PIL import Image
+
+from engine.errors import InvalidImageError
 from engine.imaging import load_image
+
+log = logging.getLogger(__name__)
+
+
+class Downloader(Protocol):
+    """Fetches a file's bytes by its Telegram file id (the Telegram layer provides it)."""
+
+    async def download(self, file_id: str, size: int | None = None) -> bytes:
+        """The file's bytes; FileTooLargeError or DownloadUnavailableError when it cannot be had."""
 
 
 class FileStore:
-    """Downloads Telegram files into the cache directory and checks that they are images."""
+    """Downloads images into the cache directory, checks they decode, and keeps the cache under a quota."""
 
-    def __init__(self, gateway: TelegramGateway, directory: Path) -> None:
-        self._gateway = gateway
+    def __init__(
+        self, downloader: Downloader, directory: Path, *, quota_bytes: int, max_pixels: int, decode_side: int
+    ) -> None:
+        self._downloader = downloader
         self._dir = directory
+        self._quota = quota_bytes
+        self._max_pixels = max_pixels
+        self._decode_side = decode_side
+        # One decode at a time: a flood of huge images then costs one image's memory, not one per upload.
+        self._decoding = asyncio.Semaphore(1)
 
     def path_for(self, file_id: str) -> Path:
         """Where the file with this id is cached."""
         return self._dir / hashlib.sha256(file_id.encode()).hexdigest()[:32]
 
     async def fetch_image(self, file_id: str, size: int | None = None) -> Path:
-        """The cached path of an image, downloading and validating it first if needed.
+        """The cached path of an image, downloading and checking it first if needed.
 
-        Raises InvalidImageError or FileTooLargeError for images a user must replace.
+        Raises InvalidImageError, FileTooLargeError or DownloadUnavailableError.
         """
         path = self.path_for(file_id)
         if path.is_file():
+            os.utime(path)  # recently used: the quota evicts it last
             return path
-        data = await self._gateway.download(file_id, size)
-        await asyncio.to_thread(load_image, data)  # decoding is CPU work: keep it off the event loop
+        data = await self._downloader.download(file_id, size)
+        async with self._decoding:
+            await asyncio.to_thread(check_image, data, self._max_pixels, self._decode_side)
         await asyncio.to_thread(_write_atomically, path, data)
+        await asyncio.to_thread(enforce_quota, self._dir, self._quota)
         return path
+
+    async def remove(self, file_ids: Iterable[str]) -> int:
+        """Delete cached copies of these files; returns how many existed."""
+        paths = [self.path_for(file_id) for file_id in set(file_ids)]
+        return await asyncio.to_thread(lambda: sum(_unlink(p) for p in paths))
+
+
+def check_image(data: bytes, max_pixels: int, decode_side: int) -> tuple[int, int]:
+    """Refuse what a worker could not paint, decoding no larger than needed; returns the size."""
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Exception:  # not an image at all: let the engine word the refusal
+        load_image(data)
+        raise
+    width, height = image.size
+    if width * height > max_pixels:
+        raise InvalidImageError(
+            f"it has {width * height / 1e6:.0f} megapixels; at most {max_pixels / 1e6:.0f} are accepted"
+        )
+    if image.format == "JPEG":
+        image.draft("RGB", (decode_side, decode_side))  # DCT scaling: decodes at a fraction of the size
+    load_image(image)
+    return width, height
+
+
+def enforce_quota(directory: Path, quota_bytes: int) -> int:
+    """Delete the least recently used cached files until the folder fits its quota; returns how many."""
+    if not directory.is_dir():
+        return 0
+    entries = sorted((e.stat().st_mtime, e.stat().st_size, Path(e.path)) for e in os.scandir(directory) if e.is_file())
+    total = sum(size for _, size, _ in entries)
+    removed = 0
+    for _, size, path in entries:
+        if total <= quota_bytes:
+            break
+        removed += _unlink(path)
+        total -= size
+    if removed:
+        log.info("file cache over its quota: removed %d least recently used file(s)", removed)
+    return removed
+
+
+def _unlink(path: Path) -> int:
+    """Delete a file; 1 if it existed."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return 0
+    return 1
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -89,6 +89,10 @@ def _job_from_row(row: aiosqlite.Row) -> Job:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         cancel_requested=bool(row["cancel_requested"]),
+        result_dir=row["result_dir"],
+        run_seconds=row["run_seconds"],
+        deliveries=row["deliveries"],
+        deliver_after=row["deliver_after"],
     )
 
 
@@ -385,16 +389,65 @@ class Storage:
             (min(max(progress, 0.0), 1.0), eta_s, job_id),
         )
 
-    async def mark_done(
-        self, job_id: int, result_file_id: str, result_message_id: int, making_of_path: str | None = None
-    ) -> bool:
-        """Record a job's result; return False if the job was not active."""
+    async def mark_painted(self, job_id: int, result_dir: str, run_seconds: float, making_of_path: str | None) -> bool:
+        """A worker painted the job: it waits in 'delivering' (slot freed); False if it was not running."""
         changed = await self._write(
-            "UPDATE jobs SET status = 'done', result_file_id = ?, result_message_id = ?, making_of_path = ?, "
-            "progress = 1, eta_s = NULL, finished_at = ? WHERE id = ? AND status IN ('queued', 'running')",
-            (result_file_id, result_message_id, making_of_path, self._clock(), job_id),
+            "UPDATE jobs SET status = 'delivering', result_dir = ?, run_seconds = ?, making_of_path = ?, "
+            "progress = 1, eta_s = NULL, deliveries = 0, deliver_after = NULL "
+            "WHERE id = ? AND status = 'running' AND cancel_requested = 0",
+            (result_dir, run_seconds, making_of_path, job_id),
         )
         return changed > 0
+
+    async def mark_delivered(self, job_id: int, result_file_id: str, result_message_id: int) -> bool:
+        """Telegram has the result: the job is done; False if it was not being delivered."""
+        changed = await self._write(
+            "UPDATE jobs SET status = 'done', result_file_id = ?, result_message_id = ?, finished_at = ? "
+            "WHERE id = ? AND status = 'delivering'",
+            (result_file_id, result_message_id, self._clock(), job_id),
+        )
+        return changed > 0
+
+    async def delivery_postponed(self, job_id: int, retry_at: float) -> int:
+        """Count a failed delivery attempt and set when to try again; returns the attempts so far."""
+        await self._write(
+            "UPDATE jobs SET deliveries = deliveries + 1, deliver_after = ? WHERE id = ? AND status = 'delivering'",
+            (retry_at, job_id),
+        )
+        row = await self._fetch_one("SELECT deliveries FROM jobs WHERE id = ?", (job_id,))
+        return 0 if row is None else int(row[0])
+
+    async def delivering_jobs(self) -> list[Job]:
+        """Painted results waiting for delivery, the most overdue first."""
+        return await self._fetch_jobs("status = 'delivering'", (), "ORDER BY COALESCE(deliver_after, 0), id")
+
+    async def mark_undeliverable(self, job_id: int, reason: str) -> bool:
+        """The chat cannot receive the job's messages: end it; False if it had already ended."""
+        changed = await self._write(
+            "UPDATE jobs SET status = 'undeliverable', error = ?, eta_s = NULL, finished_at = ? "
+            "WHERE id = ? AND status IN ('queued', 'running', 'delivering')",
+            (reason, self._clock(), job_id),
+        )
+        return changed > 0
+
+    async def unfinished_jobs_in_chat(self, chat_id: int) -> list[Job]:
+        """Jobs of a chat that are queued, running or being delivered."""
+        return await self._fetch_jobs("chat_id = ? AND status IN ('queued', 'running', 'delivering')", (chat_id,))
+
+    async def set_chat_unreachable(self, chat_id: int, reason: str) -> None:
+        """Remember that a chat blocked or removed the bot: nothing is sent there until it writes again."""
+        await self._write(
+            "INSERT OR REPLACE INTO unreachable_chats (chat_id, reason, since) VALUES (?, ?, ?)",
+            (chat_id, reason, self._clock()),
+        )
+
+    async def set_chat_reachable(self, chat_id: int) -> bool:
+        """The chat wrote to the bot again; True if it had been marked unreachable."""
+        return await self._write("DELETE FROM unreachable_chats WHERE chat_id = ?", (chat_id,)) > 0
+
+    async def unreachable_chats(self) -> set[int]:
+        """Chats marked unreachable."""
+        return {row[0] for row in await self._fetch_all("SELECT chat_id FROM unreachable_chats")}
 
     async def mark_failed(self, job_id: int, error: str) -> bool:
         """Record that a job failed; return False if the job was not active."""
@@ -424,19 +477,20 @@ class Storage:
             return await _job_by_id(conn, job_id) if changed else None
 
     async def request_cancel(self, job_id: int) -> Job | None:
-        """Cancel a queued job now, or flag a running one for its worker; None if already finished."""
+        """Cancel a queued or running job now; returns the job as it was (None if already finished)."""
         async with self._transaction() as conn:
             row = await _fetch_one(conn, "SELECT status FROM jobs WHERE id = ?", (job_id,))
             if row is None or row["status"] not in ("queued", "running"):
                 return None
-            if row["status"] == "queued":
-                await conn.execute(
-                    "UPDATE jobs SET status = 'cancelled', cancel_requested = 1, finished_at = ? WHERE id = ?",
-                    (self._clock(), job_id),
-                )
-            else:
-                await conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
-            return await _job_by_id(conn, job_id)
+            before = await _job_by_id(conn, job_id)
+            # A running job is cancelled at once too (its user's slot is free); its worker is told to stop,
+            # and whatever the worker still reports for it is dropped.
+            await conn.execute(
+                "UPDATE jobs SET status = 'cancelled', cancel_requested = 1, eta_s = NULL, finished_at = ? "
+                "WHERE id = ?",
+                (self._clock(), job_id),
+            )
+            return before
 
     async def recover_after_restart(self) -> list[Job]:
         """Return interrupted running jobs to the queue and list every queued job, oldest first."""
@@ -448,6 +502,47 @@ class Storage:
         return [_job_from_row(row) for row in rows]
 
     # -- job queries ------------------------------------------------------
+
+    async def jobs_of_user(self, user_id: int) -> list[Job]:
+        """Every job of a user, oldest first."""
+        return await self._fetch_jobs("user_id = ?", (user_id,), "ORDER BY created_at, id")
+
+    async def forget_user(self, user_id: int) -> dict[str, int]:
+        """Delete a user's jobs, sessions and settings; returns how many of each went."""
+        async with self._transaction() as conn:
+            counts = {}
+            for name, sql in (
+                ("jobs", "DELETE FROM jobs WHERE user_id = ?"),
+                ("sessions", "DELETE FROM sessions WHERE user_id = ?"),
+                ("settings", "DELETE FROM users WHERE user_id = ?"),
+            ):
+                async with conn.execute(sql, (user_id,)) as cursor:
+                    counts[name] = cursor.rowcount
+        return counts
+
+    async def prune(self, older_than_s: float) -> dict[str, int]:
+        """Delete finished jobs, expired sessions and users idle for longer than `older_than_s`."""
+        cutoff = self._clock() - older_than_s
+        async with self._transaction() as conn:
+            counts = {}
+            for name, sql, params in (
+                (
+                    "jobs",
+                    "DELETE FROM jobs WHERE status IN ('done', 'failed', 'cancelled', 'undeliverable') "
+                    "AND COALESCE(finished_at, created_at) < ?",
+                    (cutoff,),
+                ),
+                ("sessions", "DELETE FROM sessions WHERE expires_at <= ?", (self._clock(),)),
+                (
+                    "users",
+                    "DELETE FROM users WHERE COALESCE(updated_at, created_at, 0) < ? "
+                    "AND user_id NOT IN (SELECT user_id FROM jobs)",
+                    (cutoff,),
+                ),
+            ):
+                async with conn.execute(sql, params) as cursor:
+                    counts[name] = cursor.rowcount
+        return counts
 
     async def get_job(self, job_id: int) -> Job | None:
         """Return a job by id."""

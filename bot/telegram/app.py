@@ -4,37 +4,52 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
-from telegram.ext import Application, ApplicationBuilder
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 
 from bot.config import Settings
 from bot.core.service import StyleService
-from bot.jobs.dispatcher import JobRunner
+from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.pool import PoolConfig, WorkerPool
+from bot.jobs.purge import purge
+from bot.jobs.supervise import TaskSet
 from bot.presets.library import PresetLibrary
 from bot.store.files import FileStore
 from bot.store.storage import Storage
 from bot.telegram import handlers
-from bot.telegram.gateway import TelegramGateway
+from bot.telegram.gateway import TelegramDownloader
+from bot.telegram.notifier import TelegramNotifier
+from bot.telegram.ratelimit import PerChatRateLimiter
+from bot.telegram.updates import PerSenderUpdateProcessor
 
 log = logging.getLogger(__name__)
 App = Application[Any, Any, Any, Any, Any, Any]
+PURGE_INTERVAL_S = 3600
+LARGEST_TIER_SIDE = 1024  # photos are decoded no larger than the largest tier needs
+CONCURRENT_UPDATES = 256
 
 
 class RedactToken(logging.Filter):
-    """Removes the bot token from every log record (it is part of every Bot API URL)."""
+    """Removes the bot token from every log record, tracebacks included (it is part of every Bot API URL)."""
 
     def __init__(self, token: str) -> None:
         super().__init__()
         self._token = token
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the message with the token replaced."""
+        """Rewrite the message and the formatted traceback with the token replaced."""
         message = record.getMessage()
         if self._token in message:
             record.msg, record.args = message.replace(self._token, "<token>"), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text and self._token in record.exc_text:
+            record.exc_text = record.exc_text.replace(self._token, "<token>")
+        if record.stack_info and self._token in record.stack_info:
+            record.stack_info = record.stack_info.replace(self._token, "<token>")
         return True
 
 
@@ -54,6 +69,9 @@ def build_application(settings: Settings) -> App:
         .token(settings.token)
         .base_url(settings.api_url)
         .base_file_url(settings.file_api_url)
+        .defaults(Defaults(do_quote=True, allow_sending_without_reply=True))
+        .rate_limiter(PerChatRateLimiter())
+        .concurrent_updates(PerSenderUpdateProcessor(CONCURRENT_UPDATES))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         .build()
@@ -63,25 +81,46 @@ def build_application(settings: Settings) -> App:
     return app
 
 
+def protect_data(settings: Settings) -> None:
+    """Photos and results are private: folders 0700 and files 0600, for this process and its workers."""
+    os.umask(0o077)
+    for path in (settings.data_dir, settings.styles_dir):
+        path.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o700)
+
+
 async def _post_init(app: App) -> None:
-    """Open storage, start the workers and the job runner, register the commands."""
+    """Open storage, start the workers and the dispatcher, schedule the purge, register the commands."""
     settings: Settings = app.bot_data["settings"]
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings.styles_dir.mkdir(parents=True, exist_ok=True)
+    protect_data(settings)
     storage = await Storage.open(settings.database_path)
-    gateway = TelegramGateway(app.bot, int(settings.max_upload_mb * 1e6))
-    files = FileStore(gateway, settings.files_dir)
     presets = PresetLibrary(settings.styles_dir)
+    files = FileStore(
+        TelegramDownloader(app.bot, int(settings.max_upload_mb * 1e6)),
+        settings.files_dir,
+        quota_bytes=settings.cache_mb * 1_000_000,
+        max_pixels=settings.max_document_mp * 1_000_000,
+        decode_side=LARGEST_TIER_SIDE,
+    )
+    notifier = TelegramNotifier(app.bot, storage, presets, settings)
     pool = WorkerPool(PoolConfig(settings.workers, settings.backbone, settings.weights, settings.gpus))
-    runner = JobRunner(storage, pool, gateway, files, presets, settings)
-    pool.on_event = runner.on_event
-    app.bot_data.update(storage=storage, runner=runner, pool=pool)
-    app.bot_data["service"] = StyleService(storage, runner, files, presets, settings)
-    await runner.start()
-    await _register_commands(app)
+    dispatcher = Dispatcher(storage, pool, notifier, files, presets, settings)
+    pool.on_event = dispatcher.on_event
+    background = TaskSet()
+    app.bot_data.update(storage=storage, dispatcher=dispatcher, notifier=notifier, background=background)
+    app.bot_data["service"] = StyleService(storage, dispatcher, files, presets, settings)
+    await dispatcher.start()
+    if app.job_queue is not None:
+        app.job_queue.run_repeating(_purge, interval=PURGE_INTERVAL_S, first=60, name="purge")
+    background.spawn(_register_commands(app), name="register-commands")
     if not presets.names():
-        app.bot_data["fetch_task"] = asyncio.create_task(_fetch_catalogue(settings))
+        background.spawn(_fetch_catalogue(settings), name="fetch-catalogue")
     log.info("stylebot started: %d worker(s), %d preset(s)", settings.workers, len(presets.names()))
+
+
+async def _purge(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The JobQueue's hourly clean-up (a failure reaches the error handler and the next run happens anyway)."""
+    await purge(context.bot_data["settings"], context.bot_data["storage"])
 
 
 async def _fetch_catalogue(settings: Settings) -> None:
@@ -93,7 +132,7 @@ async def _fetch_catalogue(settings: Settings) -> None:
 
 
 async def _register_commands(app: App) -> None:
-    """The command menu, per scope."""
+    """The command menu, per scope (in the background: Telegram being slow must not delay the start)."""
     private = [BotCommand(name, description) for name, description in handlers.PRIVATE_COMMANDS]
     groups = [BotCommand(name, description) for name, description in handlers.GROUP_COMMANDS]
     await app.bot.set_my_commands(private, scope=BotCommandScopeAllPrivateChats())
@@ -101,10 +140,16 @@ async def _register_commands(app: App) -> None:
 
 
 async def _post_shutdown(app: App) -> None:
-    """Stop the workers and close the database."""
-    runner: JobRunner | None = app.bot_data.get("runner")
-    if runner is not None:
-        await runner.stop()
+    """Stop the workers, the notifier and the background tasks, and close the database."""
+    background: TaskSet | None = app.bot_data.get("background")
+    if background is not None:
+        await background.cancel_all()
+    dispatcher: Dispatcher | None = app.bot_data.get("dispatcher")
+    if dispatcher is not None:
+        await dispatcher.stop()
+    notifier: TelegramNotifier | None = app.bot_data.get("notifier")
+    if notifier is not None:
+        await notifier.close()
     storage: Storage | None = app.bot_data.get("storage")
     if storage is not None:
         await storage.close()
@@ -112,5 +157,8 @@ async def _post_shutdown(app: App) -> None:
 
 def run(settings: Settings) -> None:
     """Long-poll until interrupted."""
+    # The token lives in the settings object only: worker processes, which decode untrusted images,
+    # are spawned with this environment and must not inherit it.
+    os.environ.pop("TELEGRAM_BOT_TOKEN", None)
     app = build_application(settings)
     app.run_polling(allowed_updates=Update.ALL_TYPES, timeout=settings.poll_timeout_s)

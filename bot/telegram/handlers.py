@@ -6,9 +6,10 @@ import functools
 import logging
 import re
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from telegram import (
+    CallbackQuery,
     InlineQueryResult,
     InlineQueryResultArticle,
     InlineQueryResultCachedPhoto,
@@ -25,15 +26,16 @@ from telegram.ext import (
     ContextTypes,
     InlineQueryHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
-from bot.core.models import Job, QueueFullError
-from bot.core.service import IncomingImage, Outcome, StyleService, UserFacingError, Who
-from bot.jobs.dispatcher import UnavailableError
+from bot.core.errors import UserFacingError
+from bot.core.models import Job
+from bot.core.service import IncomingImage, Outcome, StyleService, Who
 from bot.presets.library import PresetError, default_title
-from bot.telegram import keyboards, texts
-from bot.telegram.gateway import FileTooLargeError, with_retries
+from bot.telegram import callback_data, keyboards, texts
+from bot.telegram.callback_data import ForgedCallbackError, GroupCap, MakingOf, PickPreset, Remix, Setting
 from engine.errors import InvalidImageError
 
 log = logging.getLogger(__name__)
@@ -54,12 +56,14 @@ def replies_errors(handler: Handler) -> Handler:
     async def wrapper(update: Update, context: Context) -> None:
         try:
             await handler(update, context)
-        except (UserFacingError, PresetError, QueueFullError, UnavailableError) as exc:
+        except UserFacingError as exc:
+            await _reply(update, texts.render(exc))
+        except PresetError as exc:
             await _reply(update, str(exc))
         except InvalidImageError as exc:
             await _reply(update, texts.CORRUPT_IMAGE.format(reason=exc))
-        except FileTooLargeError as exc:
-            await _reply(update, texts.TOO_LARGE.format(reason=exc))
+        except ForgedCallbackError:
+            await _reply(update, texts.BUTTON_GONE)
 
     return wrapper
 
@@ -72,14 +76,33 @@ async def _reply(update: Update, text: str, **kwargs: Any) -> Message | None:
     message = update.effective_message
     if message is None:
         return None
-    return await with_retries(lambda: message.reply_text(text, do_quote=True, **kwargs), "reply")
+    return await message.reply_text(text, **kwargs)
+
+
+async def _say(update: Update, outcome: Outcome) -> None:
+    """Reply with what the outcome names, if anything."""
+    if outcome.key:
+        await _reply(update, texts.say(outcome.key, **outcome.values))
 
 
 def _who(update: Update) -> Who:
-    """Chat and user of an update."""
+    """Chat and sender of an update; a channel or an anonymous admin is identified by its sender_chat."""
     chat, user = update.effective_chat, update.effective_user
-    assert chat is not None and user is not None
-    return Who(chat.id, user.id, user.first_name, is_group=chat.type in (ChatType.GROUP, ChatType.SUPERGROUP))
+    message = update.effective_message
+    is_group = chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
+    chat_id = chat.id if chat is not None else (user.id if user is not None else 0)
+    if message is not None and message.sender_chat is not None:
+        sender = message.sender_chat
+        return Who(chat_id, sender.id, sender.title or sender.username, is_group=is_group)
+    if user is None:
+        raise UserFacingError("NEED_CONTENT")
+    return Who(chat_id, user.id, user.first_name, is_group=is_group)
+
+
+async def seen(update: Update, context: Context) -> None:
+    """Every update from a person first: a chat that blocked the bot and writes again can be answered."""
+    if update.effective_chat is not None and update.effective_chat.type != ChatType.CHANNEL:
+        await service(context).seen(_who(update))
 
 
 def incoming_image(message: Message) -> IncomingImage | None:
@@ -134,11 +157,13 @@ async def image(update: Update, context: Context) -> None:
 async def _ask_style_if_needed(update: Update, context: Context, outcome: Outcome) -> None:
     """Show the preset keyboard when the service waits for a style (owned by the user in groups)."""
     if outcome.kind != "ask_style":
+        await _say(update, outcome) if outcome.kind == "said" else None
         return
     who = _who(update)
     names = service(context).preset_names()
     owner = who.user_id if who.is_group else None
-    await _reply(update, outcome.text, reply_markup=keyboards.presets(names, owner) if names else None)
+    text = texts.say(outcome.key, **outcome.values)
+    await _reply(update, text, reply_markup=keyboards.presets(names, owner) if names else None)
 
 
 def _stylize_args(caption: str, bot_username: str) -> str | None:
@@ -156,7 +181,7 @@ async def stylize(update: Update, context: Context) -> None:
     assert message is not None
     target = incoming_image(message.reply_to_message) if message.reply_to_message else None
     if target is None:
-        raise UserFacingError(texts.STYLIZE_USAGE)
+        raise UserFacingError("STYLIZE_USAGE")
     outcome = await service(context).stylize_reply(_who(update), target, " ".join(context.args or []))
     await _ask_style_if_needed(update, context, outcome)
 
@@ -170,8 +195,7 @@ async def reply_text(update: Update, context: Context) -> None:
     outcome = await service(context).restyle_result(who, message.reply_to_message.message_id, text)
     if outcome.kind == "ignored" and not who.is_group:  # a reply to something else: read it as plain text
         outcome = await service(context).plain_text(who, text)
-    if outcome.text:
-        await _reply(update, outcome.text)
+    await _say(update, outcome)
 
 
 @replies_errors
@@ -179,9 +203,7 @@ async def private_text(update: Update, context: Context) -> None:
     """Text in a private chat: a painting's name, or a hint about what to send."""
     message = update.effective_message
     assert message is not None
-    outcome = await service(context).plain_text(_who(update), message.text or "")
-    if outcome.text:
-        await _reply(update, outcome.text)
+    await _say(update, await service(context).plain_text(_who(update), message.text or ""))
 
 
 @replies_errors
@@ -195,9 +217,9 @@ async def group_settings(update: Update, context: Context) -> None:
     """/groupsettings: admins cap the group's quality tier."""
     who = _who(update)
     if not who.is_group:
-        raise UserFacingError("/groupsettings works in groups; use /settings here.")
+        raise UserFacingError("GROUP_SETTINGS_PRIVATE")
     if not await _is_admin(context, who):
-        raise UserFacingError(texts.GROUP_ADMINS_ONLY)
+        raise UserFacingError("GROUP_ADMINS_ONLY")
     current = await service(context).group_quality(who.chat_id)
     await _reply(update, texts.GROUP_SETTINGS, reply_markup=keyboards.group_settings(current))
 
@@ -234,44 +256,77 @@ def _share_caption(job: Job, context: Context) -> str:
 
 
 @replies_errors
-async def callback(update: Update, context: Context) -> None:
-    """Inline-keyboard taps: a preset or a setting."""
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    kind, *args = keyboards.parse(query.data)
-    svc = service(context)
+async def pick_preset(update: Update, context: Context) -> None:
+    """A painting button under a photo."""
+    query, data = _callback(update, PickPreset)
     who = _who(update)
-    if kind == keyboards.PRESET and args:
-        if len(args) > 1 and args[1] != str(who.user_id):
-            await query.answer(texts.NOT_YOUR_MENU, show_alert=True)
-            return
-        outcome = await svc.pick_style(who, args[0])
-        await query.answer(outcome.text[:200] if outcome.kind == "default_set" else "Queued!")
-        if outcome.kind == "started" and query.message is not None:
-            # The photo this keyboard asked about is on its way: a second tap would mean nothing.
-            await query.edit_message_reply_markup(None)
-    elif kind == keyboards.REMIX and len(args) == 2 and args[0] in keyboards.REMIX_ACTIONS:
-        await svc.remix(who, int(args[1]), args[0])
-        await query.answer("Queued!")
-    elif kind == keyboards.MAKING_OF and args:
-        animation = await svc.making_of(who, int(args[0]))
-        await query.answer()
-        message = query.message
-        reply_to = message.message_id if message is not None else None
-        await context.bot.send_animation(
-            who.chat_id, animation, filename="making_of.gif", reply_to_message_id=reply_to,
-            allow_sending_without_reply=True, caption="🎬 How this painting took shape",
-        )  # fmt: skip
-    elif kind == keyboards.GROUP and args:
-        quality = await svc.set_group_quality(who, args[0], await _is_admin(context, who))
-        await query.answer(texts.SETTINGS_SAVED)
-        await query.edit_message_reply_markup(keyboards.group_settings(quality))
-    elif kind == keyboards.SETTING and len(args) == 2:
-        settings = await svc.change_setting(_who(update).user_id, args[0], args[1])
-        await query.answer(texts.SETTINGS_SAVED)
-        await query.edit_message_reply_markup(keyboards.settings(settings))
-    else:
-        await query.answer()
+    if data.owner is not None and data.owner != who.user_id:
+        await query.answer(texts.NOT_YOUR_MENU, show_alert=True)
+        return
+    outcome = await service(context).pick_style(who, data.name)
+    await query.answer(texts.say(outcome.key, **outcome.values)[:200] if outcome.key else texts.QUEUED_TAP)
+    if outcome.kind == "started" and query.message is not None:
+        # The photo this keyboard asked about is on its way: a second tap would mean nothing.
+        await query.edit_message_reply_markup(None)
+
+
+@replies_errors
+async def remix(update: Update, context: Context) -> None:
+    """A remix button under a result."""
+    query, data = _callback(update, Remix)
+    await service(context).remix(_who(update), data.job_id, data.action)
+    await query.answer(texts.QUEUED_TAP)
+
+
+@replies_errors
+async def making_of(update: Update, context: Context) -> None:
+    """The making-of button under a result."""
+    query, data = _callback(update, MakingOf)
+    who = _who(update)
+    animation = await service(context).making_of(who, data.job_id)
+    await query.answer()
+    reply_to = query.message.message_id if query.message is not None else None
+    await context.bot.send_animation(
+        who.chat_id, animation, filename="making_of.gif", reply_to_message_id=reply_to,
+        caption="🎬 How this painting took shape",
+    )  # fmt: skip
+
+
+@replies_errors
+async def group_cap(update: Update, context: Context) -> None:
+    """An admin's tap on /groupsettings."""
+    query, data = _callback(update, GroupCap)
+    who = _who(update)
+    quality = await service(context).set_group_quality(who, data.quality, await _is_admin(context, who))
+    await query.answer(texts.SETTINGS_SAVED)
+    await query.edit_message_reply_markup(keyboards.group_settings(quality))
+
+
+@replies_errors
+async def setting(update: Update, context: Context) -> None:
+    """A tap on /settings."""
+    query, data = _callback(update, Setting)
+    settings = await service(context).change_setting(_who(update).user_id, data.key, data.value)
+    await query.answer(texts.SETTINGS_SAVED)
+    await query.edit_message_reply_markup(keyboards.settings(settings))
+
+
+async def stale_button(update: Update, context: Context) -> None:
+    """Button data this bot does not know (forged, or from an old version): say so, stop the spinner."""
+    if update.callback_query is not None:
+        await update.callback_query.answer(texts.BUTTON_GONE, show_alert=True)
+
+
+CallbackT = TypeVar("CallbackT")
+
+
+def _callback(update: Update, kind: type[CallbackT]) -> tuple[CallbackQuery, CallbackT]:
+    """The query and its decoded data, which the handler's pattern guarantees to be of `kind`."""
+    query = update.callback_query
+    data = callback_data.decode(query.data if query is not None else None)
+    if query is None or not isinstance(data, kind):
+        raise ForgedCallbackError(str(data))
+    return query, data
 
 
 @replies_errors
@@ -305,7 +360,7 @@ async def style(update: Update, context: Context) -> None:
         return
     outcome = await svc.pick_style(_who(update), spec)
     if outcome.kind == "default_set":
-        await _reply(update, outcome.text)
+        await _say(update, outcome)
 
 
 @replies_errors
@@ -318,13 +373,13 @@ async def settings(update: Update, context: Context) -> None:
 @replies_errors
 async def cancel(update: Update, context: Context) -> None:
     """/cancel: pending photo and active jobs."""
-    await _reply(update, await service(context).cancel(_who(update)))
+    await _say(update, await service(context).cancel(_who(update)))
 
 
 @replies_errors
 async def status(update: Update, context: Context) -> None:
     """/status: the user's jobs."""
-    await _reply(update, await service(context).status(_who(update)))
+    await _reply(update, texts.job_lines(await service(context).status(_who(update))))
 
 
 @replies_errors
@@ -335,16 +390,22 @@ async def addstyle(update: Update, context: Context) -> None:
     target = message.reply_to_message
     incoming = incoming_image(target) if target is not None else None
     if not context.args or incoming is None:
-        raise UserFacingError(texts.ADDSTYLE_USAGE)
-    await _reply(update, await service(context).add_preset(_who(update).user_id, context.args[0], incoming))
+        raise UserFacingError("ADDSTYLE_USAGE")
+    await _say(update, await service(context).add_preset(_who(update).user_id, context.args[0], incoming))
+
+
+@replies_errors
+async def forget(update: Update, context: Context) -> None:
+    """/forget: delete everything the bot keeps about the user."""
+    await _say(update, await service(context).forget(_who(update)))
 
 
 @replies_errors
 async def delstyle(update: Update, context: Context) -> None:
     """/delstyle NAME (admins)."""
     if not context.args:
-        raise UserFacingError(texts.DELSTYLE_USAGE)
-    await _reply(update, await service(context).remove_preset(_who(update).user_id, context.args[0]))
+        raise UserFacingError("DELSTYLE_USAGE")
+    await _say(update, await service(context).remove_preset(_who(update).user_id, context.args[0]))
 
 
 async def on_error(update: object, context: Context) -> None:
@@ -368,6 +429,7 @@ HANDLERS: dict[str, Handler] = {
     "status": status,
     "again": again,
     "cancel": cancel,
+    "forget": forget,
     "addstyle": addstyle,
     "delstyle": delstyle,
 }
@@ -380,6 +442,7 @@ PRIVATE_COMMANDS = [
     ("again", "Your last picture again, new seed"),
     ("status", "Your jobs"),
     ("cancel", "Cancel what is pending or running"),
+    ("forget", "Delete your photos, results and settings"),
     ("help", "Commands"),
 ]
 GROUP_COMMANDS = [
@@ -395,12 +458,23 @@ STYLIZE_CAPTION = re.compile(r"^/stylize(?:@(\w+))?(?:\s+(.*))?$", re.DOTALL | r
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """Attach every handler to the application."""
+    """Attach every handler to the application; only new messages from people reach them."""
+    # Edited messages and channel posts are not requests: an edited caption must not start a second job.
+    new = filters.UpdateType.MESSAGE & ~filters.ChatType.CHANNEL
+    app.add_handler(TypeHandler(Update, seen), group=-1)
     for name, handler in HANDLERS.items():
-        app.add_handler(CommandHandler(name, handler))
-    app.add_handler(MessageHandler(filters.PHOTO | filters.Document.ALL, image))
-    app.add_handler(MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND, reply_text))
-    app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, private_text))
-    app.add_handler(CallbackQueryHandler(callback))
+        app.add_handler(CommandHandler(name, handler, filters=new))
+    app.add_handler(MessageHandler(new & (filters.PHOTO | filters.Document.ALL), image))
+    app.add_handler(MessageHandler(new & filters.REPLY & filters.TEXT & ~filters.COMMAND, reply_text))
+    app.add_handler(MessageHandler(new & filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, private_text))
+    for kind, handler in (
+        (PickPreset, pick_preset),
+        (Remix, remix),
+        (MakingOf, making_of),
+        (GroupCap, group_cap),
+        (Setting, setting),
+    ):
+        app.add_handler(CallbackQueryHandler(handler, pattern=callback_data.PATTERNS[kind]))
+    app.add_handler(CallbackQueryHandler(stale_button))
     app.add_handler(InlineQueryHandler(inline_query))
     app.add_error_handler(on_error)

@@ -1,4 +1,4 @@
-"""Inline keyboards and the callback-data format they use."""
+"""Inline keyboards; their button data comes from callback_data."""
 
 from __future__ import annotations
 
@@ -8,20 +8,14 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.core.models import QUALITIES, STRENGTHS, UserSettings
 from bot.presets.library import default_title
+from bot.telegram.callback_data import GroupCap, MakingOf, PickPreset, Remix, Setting, encode
 
-PRESET = "p"
-SETTING = "s"
-REMIX = "r"
-MAKING_OF = "m"
-GROUP = "g"
-REMIX_ACTIONS = ("again", "stronger", "weaker", "colors", "hd")
-QUALITY_LABELS = {"preview": "Preview 256px", "standard": "Standard 512px", "hd": "HD 1024px"}
+QUALITY_LABELS = {"instant": "⚡ Instant", "preview": "Preview 256px", "standard": "Standard 512px", "hd": "HD 1024px"}
 
 
 def presets(names: Sequence[str], owner: int | None = None, per_row: int = 2) -> InlineKeyboardMarkup:
     """One button per preset; tapping it starts a job with the pending photo (of `owner` only, if set)."""
-    suffix = f"|{owner}" if owner is not None else ""
-    buttons = [InlineKeyboardButton(default_title(n), callback_data=f"{PRESET}|{n}{suffix}") for n in names]
+    buttons = [InlineKeyboardButton(default_title(n), callback_data=encode(PickPreset(n, owner))) for n in names]
     return InlineKeyboardMarkup([buttons[i : i + per_row] for i in range(0, len(buttons), per_row)])
 
 
@@ -29,7 +23,7 @@ def result(job_id: int, keep_colors: bool, hd: bool) -> InlineKeyboardMarkup:
     """Remix buttons, the making-of, and a Share button that opens inline mode on this result."""
 
     def remix(label: str, action: str) -> InlineKeyboardButton:
-        return InlineKeyboardButton(label, callback_data=f"{REMIX}|{action}|{job_id}")
+        return InlineKeyboardButton(label, callback_data=encode(Remix(action, job_id)))
 
     colours = "🎨 Use style colours" if keep_colors else "🖼 Keep colours"
     second = [remix(colours, "colors")] + ([] if hd else [remix("🔍 HD", "hd")])
@@ -38,7 +32,7 @@ def result(job_id: int, keep_colors: bool, hd: bool) -> InlineKeyboardMarkup:
             [remix("🔁 Again", "again"), remix("➕ Stronger", "stronger"), remix("➖ Weaker", "weaker")],
             second,
             [
-                InlineKeyboardButton("🎬 Making of", callback_data=f"{MAKING_OF}|{job_id}"),
+                InlineKeyboardButton("🎬 Making of", callback_data=encode(MakingOf(job_id))),
                 InlineKeyboardButton("↗️ Share", switch_inline_query=f"#{job_id}"),
             ],
         ]
@@ -51,7 +45,7 @@ def group_settings(current: str) -> InlineKeyboardMarkup:
         [
             [
                 InlineKeyboardButton(
-                    ("✓ " if q == current else "") + f"Max {QUALITY_LABELS[q]}", callback_data=f"{GROUP}|{q}"
+                    ("✓ " if q == current else "") + f"Max {QUALITY_LABELS[q]}", callback_data=encode(GroupCap(q))
                 )
                 for q in QUALITIES
             ]
@@ -63,7 +57,7 @@ def settings(current: UserSettings) -> InlineKeyboardMarkup:
     """Quality, strength and colour choices, the current ones ticked."""
 
     def button(label: str, key: str, value: str, chosen: bool) -> InlineKeyboardButton:
-        return InlineKeyboardButton(("✓ " if chosen else "") + label, callback_data=f"{SETTING}|{key}|{value}")
+        return InlineKeyboardButton(("✓ " if chosen else "") + label, callback_data=encode(Setting(key, value)))
 
     colors = current.keep_colors
     return InlineKeyboardMarkup(
@@ -76,8 +70,3 @@ def settings(current: UserSettings) -> InlineKeyboardMarkup:
             ],
         ]
     )
-
-
-def parse(data: str) -> list[str]:
-    """Split callback data into its kind and arguments."""
-    return data.split("|")

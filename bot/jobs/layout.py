@@ -1,0 +1,52 @@
+"""Where a job's files live: one source for the worker, the dispatcher and the purge."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class JobFiles:
+    """The scratch folder of one job and the files in it."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, jobs_dir: Path, job_id: int) -> JobFiles:
+        """The files of job `job_id` under the jobs folder."""
+        return cls(jobs_dir / str(job_id))
+
+    @property
+    def photo(self) -> Path:
+        """The result as a photo (at most Telegram's photo size)."""
+        return self.root / "result.jpg"
+
+    @property
+    def document(self) -> Path:
+        """The full-size result, for HD jobs."""
+        return self.root / "result_hd.png"
+
+    @property
+    def making_of(self) -> Path:
+        """The making-of animation."""
+        return self.root / "making_of.gif"
+
+    @property
+    def instant(self) -> Path:
+        """The instant (feed-forward) preview."""
+        return self.root / "instant.jpg"
+
+    def frame(self, step: int) -> Path:
+        """A making-of frame."""
+        return self.root / f"frame_{step:05d}.jpg"
+
+    def drop_results(self) -> None:
+        """Delete the delivered result files; the making-of stays until the files expire."""
+        for path in (self.photo, self.document, self.instant):
+            path.unlink(missing_ok=True)
+
+    def remove(self) -> None:
+        """Delete the whole folder."""
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,94 @@
+"""The notifier port: how the dispatcher tells people about their jobs without knowing it is Telegram."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from bot.core.models import Job
+
+StatusKind = Literal[
+    "queued", "starting", "painting", "retrying", "restarted", "done", "failed", "cancelled", "unavailable"
+]
+FailReason = Literal["input", "internal", "unavailable"]
+FINAL_KINDS: frozenset[StatusKind] = frozenset({"done", "failed", "cancelled", "unavailable"})
+
+
+class DeliveryError(Exception):
+    """A message could not reach its chat; the subclass says whether trying again can help."""
+
+
+class ChatUnreachableError(DeliveryError):
+    """The chat blocked or removed the bot: nothing more can be sent there until it writes again."""
+
+
+class RejectedError(DeliveryError):
+    """Telegram refuses this message as it is (no rights to send media, too big), fallbacks included."""
+
+
+class TransientError(DeliveryError):
+    """Telegram is unreachable or overloaded right now: try again later."""
+
+
+@dataclass(frozen=True)
+class Status:
+    """What a job's status message should say."""
+
+    kind: StatusKind
+    position: int | None = None
+    eta_s: float | None = None
+    percent: int | None = None
+    seconds: float | None = None
+    reason: FailReason | None = None
+    detail: str | None = None  # the engine's words about a bad input
+
+    @property
+    def final(self) -> bool:
+        """Nothing follows a final status; it is never skipped or throttled away."""
+        return self.kind in FINAL_KINDS
+
+
+@dataclass(frozen=True)
+class Result:
+    """A painted result on disk, waiting to be delivered."""
+
+    photo: Path
+    document: Path | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Where a delivered result now lives in Telegram."""
+
+    file_id: str
+    message_id: int
+
+
+UnreachableHandler = Callable[[int, str], Awaitable[None]]
+
+
+class Notifier(Protocol):
+    """Status messages and result delivery; the dispatcher's only way to reach people."""
+
+    on_unreachable: UnreachableHandler | None
+
+    def show(self, job: Job, status: Status) -> None:
+        """Bring the job's status message up to date in the background; never blocks, never raises."""
+
+    async def deliver(self, job: Job, result: Result) -> Receipt:
+        """One attempt to deliver a result; raises ChatUnreachableError, RejectedError or TransientError."""
+
+    async def tell_admins(self, reason: str) -> int:
+        """Tell the operators the workers cannot paint; returns how many were told."""
+
+    def mute(self, chat_id: int) -> None:
+        """Send nothing more to this chat (it blocked the bot)."""
+
+    def unmute(self, chat_id: int) -> None:
+        """The chat wrote again: it can be answered."""
+
+    async def close(self) -> None:
+        """Finish or drop what is still being sent."""

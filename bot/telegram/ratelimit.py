@@ -1,0 +1,87 @@
+"""PTB's AIORateLimiter, with one change: a flood wait holds back only the chat it was for."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from telegram.error import RetryAfter
+from telegram.ext import AIORateLimiter
+
+JSONResult = bool | dict[str, Any] | list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Patience:
+    """`rate_limit_args` of one call: how many flood waits it may sit out (0: fail at once)."""
+
+    retries: int
+
+
+NO_WAIT = Patience(0)  # for progress edits: a stale one is worth skipping, never waiting for
+
+
+class PerChatRateLimiter(AIORateLimiter):
+    """Telegram's overall and per-group rates as AIORateLimiter keeps them, and 429s kept per chat.
+
+    AIORateLimiter pauses every request while any one waits out a 429 (retry_after), so one chat's
+    flood wait would delay every user; here only requests to that chat wait.
+    """
+
+    def __init__(self, max_retries: int = 2) -> None:
+        super().__init__(max_retries=max_retries)
+        self._retries = max_retries
+        self._until: dict[object, float] = {}  # chat id -> loop time its flood wait ends
+
+    async def process_request(  # type: ignore[override]
+        self,
+        callback: Callable[..., Coroutine[Any, Any, JSONResult]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: Patience | None,
+    ) -> JSONResult:
+        """Run the request under the overall and group limits, waiting out this chat's flood waits."""
+        retries = self._retries if rate_limit_args is None else rate_limit_args.retries
+        key = data.get("chat_id")
+        group: int | str | bool = False
+        with contextlib.suppress(ValueError, TypeError):
+            if int(key) < 0:  # type: ignore[arg-type]
+                group = int(key)  # type: ignore[arg-type]
+        loop = asyncio.get_running_loop()
+        for attempt in range(retries + 1):
+            wait = self._until.get(key, 0.0) - loop.time()
+            if wait > 0:
+                if attempt >= retries:
+                    raise RetryAfter(max(1, round(wait)))
+                await asyncio.sleep(wait)
+            try:
+                return await self._run_request(
+                    chat=key is not None,
+                    group=group,
+                    allow_paid_broadcast=bool(data.get("allow_paid_broadcast", False)),
+                    callback=callback,
+                    args=args,
+                    kwargs=kwargs,
+                )
+            except RetryAfter as exc:
+                self._until[key] = loop.time() + retry_after_s(exc) + 0.1
+                self._forget_expired(loop.time())
+                if attempt >= retries:
+                    raise
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _forget_expired(self, now: float) -> None:
+        """Keep the table of flood waits small."""
+        for key in [k for k, until in self._until.items() if until < now]:
+            del self._until[key]
+
+
+def retry_after_s(exc: RetryAfter) -> float:
+    """Seconds to wait; RetryAfter.retry_after is an int or a timedelta depending on PTB's settings."""
+    value: Any = exc.retry_after
+    return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)
