@@ -1628,11 +1628,13 @@ class FakeTelegram:
         duration_s: float | None = None,
         raw_body: bytes | None = None,
     ) -> Fault:
-        """Add a lasting fault rule for ``method`` ("*": any method; DOWNLOAD: file downloads).
+        """Add a lasting fault rule for ``method`` ("*": any Bot API method; DOWNLOAD: file downloads).
 
         The call waits ``delay`` seconds (without holding the fake's lock), then fails with
         ``error_code`` (Telegram's description for it unless ``description``; 429 carries
-        ``retry_after``) or, without ``error_code``, is carried out normally. ``times`` limits it
+        ``retry_after``; ``raw_body`` replaces the JSON body) or, without ``error_code``, is carried
+        out normally: a delay beyond the client's read timeout makes PTB raise ``TimedOut`` while
+        the fake still carries the call out afterwards, as Telegram may. ``times`` limits it
         to that many calls (None: until removed), ``chat_id`` to calls for that chat (getFile and
         downloads: files users sent there; answerCallbackQuery: queries from there), ``file_id``
         to getFile/downloads of that file, ``duration_s`` to that many seconds from now. The
