@@ -34,7 +34,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
 
 from tests.fake_telegram import (
@@ -547,7 +547,7 @@ async def test_fault_error_bodies_are_telegrams(fake: FakeTelegram, bot: Bot) ->
         await bot.send_message(chat.id, "hi")
     assert seconds(retry.value.retry_after) == 20
 
-    expected: list[tuple[int, str | None, str, type[Exception]]] = [
+    expected: list[tuple[int, str | None, str, type[TelegramError]]] = [
         (403, None, "Forbidden: bot was blocked by the user", Forbidden),
         (403, ERR_KICKED_GROUP, "Forbidden: bot was kicked from the group chat", Forbidden),
         (400, ERR_EDIT_NOT_FOUND, "Bad Request: message to edit not found", BadRequest),
