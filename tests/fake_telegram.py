@@ -6,14 +6,28 @@ or in a separate one. Point PTB at it with ``base_url=fake.base_url`` and
 ``base_file_url=fake.base_file_url``.
 
 Tests act as Telegram users through :class:`FakeTelegram` methods (``send_text``, ``send_photo``,
-``press_button``, ``inline_query``...), which queue updates for ``getUpdates``, and inspect what the
-bot did through ``calls``, ``bot_messages`` and ``file_bytes``.
+``send_album`` (2-10 photos), ``edit_message``, ``press_button`` (also with forged ``data=``),
+``inline_query``, ``channel_post``...), which queue updates for ``getUpdates`` (or, with
+``take_updates`` and ``post_update_to``, for a webhook), and inspect what the bot did through
+``calls`` (with start and ``finished`` times), ``first_reply_after``, ``bot_messages``,
+``downloads`` and ``file_bytes``.
+
+Update kinds: ``message``, ``edited_message``, ``channel_post``, ``edited_channel_post``,
+``callback_query``, ``inline_query``, ``chosen_inline_result`` and ``my_chat_member`` (on block or
+kick with ``notify=True``); group messages sent as a channel or by an anonymous admin
+(``sender_chat=``, ``from`` = Channel_Bot / GroupAnonymousBot).
 
 Realistic behaviour that bots must cope with is simulated: privacy mode in groups, parse-mode
 errors (``can't parse entities``), "message is not modified" on identical edits, edits removing an
 inline keyboard unless it is passed again, callback/inline queries answered twice, unknown
 ``file_id``, files too big for ``getFile``, ``409 Conflict`` when a second ``getUpdates`` starts
-while one is still waiting (the older one is terminated), and scheduled errors (``fail_next``).
+while one is still waiting (the older one is terminated), users who blocked the bot and groups
+that kicked it (403 on sends, edits and answers until the test says otherwise), groups without
+media rights (400 on photos/documents/animations/videos, text still works), scheduled errors
+(``fail_next``) and lasting fault rules (``fault``, ``delay_download``): Telegram's exact error
+bodies (429 with ``retry_after``, 403, 400, 502...), and slow calls or downloads (the handler thread
+sleeps without holding the fake's lock, so other calls go on; a delay beyond the client's read
+timeout is a timeout, and the call is still carried out afterwards, as Telegram may do).
 """
 
 from __future__ import annotations
@@ -32,6 +46,8 @@ import sys
 import threading
 import time
 import traceback
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +59,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 T = TypeVar("T")
 
 BOT_ID = 999000
+CHANNEL_BOT_ID = 136817688  # "from" of group messages sent on behalf of a channel
+GROUP_ANONYMOUS_BOT_ID = 1087968824  # "from" of group messages sent by an anonymous admin
+DOWNLOAD = "download"  # pseudo-method of fault rules for file downloads (GET /file/bot<token>/<path>)
 MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
 MAX_DOWNLOAD_SIZE = 20 * 1024 * 1024  # getFile refuses bigger files
@@ -126,6 +145,35 @@ _NOT_MODIFIED = (
 )
 _WRONG_FILE = "Bad Request: wrong file identifier/HTTP URL specified"
 
+# Error descriptions exactly as Telegram sends them (for ``fault(..., description=...)``).
+ERR_BLOCKED = "Forbidden: bot was blocked by the user"
+ERR_KICKED_GROUP = "Forbidden: bot was kicked from the group chat"
+ERR_KICKED_SUPERGROUP = "Forbidden: bot was kicked from the supergroup chat"
+ERR_NOT_IN_CHANNEL = "Forbidden: bot is not a member of the channel chat"
+ERR_NO_PHOTO_RIGHTS = "Bad Request: not enough rights to send photos to the chat"
+ERR_NO_DOCUMENT_RIGHTS = "Bad Request: not enough rights to send documents to the chat"
+ERR_EDIT_NOT_FOUND = "Bad Request: message to edit not found"
+ERR_NOT_MODIFIED = _NOT_MODIFIED
+ERR_QUERY_TOO_OLD = _QUERY_TOO_OLD
+ERR_BAD_GATEWAY = "Bad Gateway"
+_DEFAULT_DESCRIPTIONS = {
+    400: "Bad Request",
+    403: ERR_BLOCKED,
+    404: "Not Found",
+    500: "Internal Server Error",
+    502: ERR_BAD_GATEWAY,
+    504: "Gateway Timeout",
+}
+_RIGHTS_NOUNS = {
+    "photo": "photos",
+    "document": "documents",
+    "animation": "animations",
+    "video": "videos",
+    "audio": "audios",
+    "voice": "voice notes",
+    "sticker": "stickers",
+}
+
 
 # --------------------------------------------------------------------------------------------------
 # Public data types
@@ -153,7 +201,7 @@ class User:
 
 @dataclass(frozen=True)
 class Chat:
-    """A chat: ``private`` (then ``user`` is the other side) or ``supergroup``."""
+    """A chat: ``private`` (then ``user`` is the other side), ``group``, ``supergroup`` or ``channel``."""
 
     id: int
     type: str
@@ -176,6 +224,11 @@ class Chat:
         """True for groups and supergroups."""
         return self.type in ("group", "supergroup")
 
+    @property
+    def is_channel(self) -> bool:
+        """True for channels."""
+        return self.type == "channel"
+
 
 @dataclass(frozen=True)
 class FileRef:
@@ -192,7 +245,7 @@ class FileRef:
 
 @dataclass
 class Call:
-    """One Bot API request made by the bot."""
+    """One Bot API request made by the bot (``time``/``finished``: ``time.time()`` at arrival/answer)."""
 
     method: str
     params: dict[str, Any]
@@ -201,6 +254,12 @@ class Call:
     time: float = 0.0
     result: Any = None
     error: dict[str, Any] | None = None
+    finished: float | None = None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from arrival to answer (None while in progress)."""
+        return None if self.finished is None else self.finished - self.time
 
     @property
     def ok(self) -> bool:
@@ -232,6 +291,7 @@ class _FileEntry:
     file_name: str | None = None
     mime_type: str | None = None
     photo_sizes: list[dict[str, Any]] | None = None  # for photos: the whole PhotoSize group
+    chat_id: int | None = None  # the chat a user sent it in, for per-chat download faults
 
     def ref(self) -> FileRef:
         return FileRef(
@@ -284,6 +344,59 @@ class _ScheduledError:
     remaining: int
     error: ApiError
     raw_body: bytes | None = None
+
+
+def _api_error(error_code: int, description: str | None = None, retry_after: int | None = None) -> ApiError:
+    """An ApiError with Telegram's default description for the code (429: ``retry after N``)."""
+    if description is None:
+        if error_code == 429:
+            description = f"Too Many Requests: retry after {retry_after or 1}"
+        else:
+            description = _DEFAULT_DESCRIPTIONS.get(error_code, "Internal Server Error")
+    parameters = {"retry_after": retry_after or 1} if error_code == 429 or retry_after else None
+    return ApiError(error_code, description, parameters)
+
+
+@dataclass(eq=False)
+class Fault:
+    """A lasting fault rule from :meth:`FakeTelegram.fault`; ``remove()`` (or ``with``) ends it."""
+
+    method: str  # lower-case Bot API method, "*" for all, or DOWNLOAD
+    error: ApiError | None
+    delay: float = 0.0
+    times: int | None = None  # calls left; None: until removed
+    chat_id: int | None = None
+    file_id: str | None = None
+    until: float | None = None  # time.monotonic() deadline
+    raw_body: bytes | None = None
+    hits: int = 0  # calls it applied to so far
+    _fake: FakeTelegram | None = field(default=None, repr=False)
+
+    @property
+    def active(self) -> bool:
+        """Whether the rule still applies to new calls."""
+        fake = self._fake
+        if fake is None or (self.until is not None and time.monotonic() >= self.until):
+            return False
+        with fake._lock:
+            return self in fake._faults
+
+    def remove(self) -> None:
+        """Stop applying the rule (calls already delayed by it still finish their delay)."""
+        if self._fake is not None:
+            with self._fake._lock:
+                if self in self._fake._faults:
+                    self._fake._faults.remove(self)
+
+    def __enter__(self) -> Fault:
+        """Use the rule for a ``with`` block."""
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Remove the rule."""
+        self.remove()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -742,11 +855,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = unquote(url.path)
         if path.startswith("/file/bot"):
             token, _, file_path = path[len("/file/bot") :].partition("/")
-            data = fake._download(token, file_path)
-            if data is None:
-                self._send(404, json.dumps({"ok": False, "error_code": 404, "description": "Not Found"}).encode())
-            else:
-                self._send(200, data, "application/octet-stream")
+            status, payload, content_type = fake._serve_download(token, file_path)
+            self._send(status, payload, content_type)
             return
         if not path.startswith("/bot") or "/" not in path[4:]:
             self._send(404, json.dumps({"ok": False, "error_code": 404, "description": "Not Found"}).encode())
@@ -820,6 +930,11 @@ class FakeTelegram:
         self._inline_queries: dict[str, dict[str, Any]] = {}
         self._inline_messages: dict[str, dict[str, Any]] = {}
         self._errors: dict[str, list[_ScheduledError]] = {}
+        self._faults: list[Fault] = []
+        self._kicked: set[int] = set()
+        self._no_media: set[int] = set()
+        self._stop_event = threading.Event()  # interrupts fault delays on stop()
+        self.downloads: list[Call] = []  # file downloads (method DOWNLOAD, params file_path/file_id)
         self._poll_generation = 0
         self.base_url = ""
         self.base_file_url = ""
@@ -833,6 +948,7 @@ class FakeTelegram:
         """Start serving on 127.0.0.1 with an ephemeral port; returns self."""
         server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = self
+        self._stop_event.clear()
         self._server = server
         port = server.server_address[1]
         self.base_url = f"http://127.0.0.1:{port}/bot"
@@ -848,6 +964,7 @@ class FakeTelegram:
         with self._cond:
             self.stopped = True
             self._cond.notify_all()
+        self._stop_event.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -913,6 +1030,7 @@ class FakeTelegram:
         width: int = 0,
         height: int = 0,
         duration: int = 0,
+        chat_id: int | None = None,
     ) -> _FileEntry:
         file_id, unique_id, n = self._new_ids(kind)
         info = _image_info(data) if kind in ("photo", "animation", "document", "sticker") else None
@@ -946,11 +1064,12 @@ class FakeTelegram:
             duration=duration,
             file_name=file_name,
             mime_type=mime_type,
+            chat_id=chat_id,
         )
         self._files[file_id] = entry
         return entry
 
-    def _store_photo(self, data: bytes) -> list[dict[str, Any]]:
+    def _store_photo(self, data: bytes, chat_id: int | None = None) -> list[dict[str, Any]]:
         """Store a photo as Telegram does: thumbnails (90px, 320px) plus the full size (these bytes)."""
         info = _image_info(data)
         if info is None:
@@ -961,21 +1080,38 @@ class FakeTelegram:
         for limit in (90, 320):
             if max(info.width, info.height) > limit:
                 small, w, h = _thumbnail(data, limit)
-                entries.append(self._store_file(small, "photo", width=w, height=h, mime_type="image/jpeg"))
-        entries.append(self._store_file(data, "photo", width=info.width, height=info.height))
+                entries.append(
+                    self._store_file(small, "photo", width=w, height=h, mime_type="image/jpeg", chat_id=chat_id)
+                )
+        entries.append(self._store_file(data, "photo", width=info.width, height=info.height, chat_id=chat_id))
         sizes = [e.photo_size() for e in entries]
         for e in entries:
             e.photo_sizes = sizes
         return copy.deepcopy(sizes)
 
-    def _download(self, token: str, file_path: str) -> bytes | None:
-        if token != self.token:
-            return None
-        with self._lock:
-            for entry in self._files.values():
-                if entry.file_path == file_path:
-                    return entry.data
-        return None
+    def _serve_download(self, token: str, file_path: str) -> tuple[int, bytes, str]:
+        """Answer ``GET /file/bot<token>/<path>``: status, body, content type (after any fault delay)."""
+        not_found = json.dumps({"ok": False, "error_code": 404, "description": "Not Found"}).encode()
+        with self._cond:
+            entry = next((e for e in self._files.values() if e.file_path == file_path), None)
+            call = Call(DOWNLOAD, {"file_path": file_path, "file_id": entry and entry.file_id}, time=time.time())
+            self.downloads.append(call)
+            fault = None
+            if token == self.token and entry is not None:
+                fault = self._match_fault(DOWNLOAD, entry.chat_id, entry.file_id)
+        if fault is not None and fault.delay > 0:
+            self._stop_event.wait(fault.delay)
+        with self._cond:
+            call.finished = time.time()
+            self._cond.notify_all()
+            if fault is not None and fault.error is not None:
+                call.error = fault.error.to_dict()
+                return fault.error.code, fault.raw_body or json.dumps(call.error).encode(), "application/json"
+            if token != self.token or entry is None:
+                call.error = {"ok": False, "error_code": 404, "description": "Not Found"}
+                return 404, not_found, "application/json"
+            call.result = len(entry.data)
+            return 200, entry.data, "application/octet-stream"
 
     # ------------------------------------------------------------------ users and chats
 
@@ -1000,11 +1136,20 @@ class FakeTelegram:
             self._chats[chat.id] = chat
         return chat
 
-    def group_chat(self, chat_id: int, title: str = "Group") -> Chat:
-        """A supergroup; a positive id is turned into Telegram's -100<id> form."""
+    def group_chat(self, chat_id: int, title: str = "Group", *, basic: bool = False) -> Chat:
+        """A supergroup (positive id -> Telegram's -100<id>), or with ``basic`` a basic group (-<id>)."""
+        if chat_id > 0:
+            chat_id = -chat_id if basic else -int(f"100{chat_id}")
+        chat = Chat(chat_id, "group" if basic else "supergroup", title=title)
+        with self._lock:
+            self._chats[chat.id] = chat
+        return chat
+
+    def channel_chat(self, chat_id: int, title: str = "Channel") -> Chat:
+        """A channel (the bot is an admin there); a positive id is turned into -100<id>."""
         if chat_id > 0:
             chat_id = -int(f"100{chat_id}")
-        chat = Chat(chat_id, "supergroup", title=title)
+        chat = Chat(chat_id, "channel", title=title)
         with self._lock:
             self._chats[chat.id] = chat
         return chat
@@ -1014,10 +1159,53 @@ class FakeTelegram:
         with self._lock:
             self._admins.add((chat_id, user_id))
 
-    def set_blocked(self, user_id: int, blocked: bool = True) -> None:
-        """Simulate the user blocking the bot: sends to that chat fail with 403."""
-        with self._lock:
+    def set_blocked(self, user_id: int, blocked: bool = True, *, notify: bool = False) -> None:
+        """The user blocks (or unblocks) the bot: sends, edits and answers there fail with 403.
+
+        Only the test ends a block (the user writing again does not); ``notify`` queues the
+        ``my_chat_member`` update Telegram sends (new status ``kicked``, or ``member`` on unblock).
+        """
+        with self._cond:
             (self._blocked.add if blocked else self._blocked.discard)(user_id)
+            if notify:
+                user = self._users.get(user_id) or User(user_id)
+                chat = self._chats.get(user_id) or Chat(user_id, "private", user=user)
+                self._queue_member_change(chat, user, "kicked" if blocked else "member")
+
+    def set_kicked(self, chat_id: int, kicked: bool = True, *, by: User | None = None, notify: bool = False) -> None:
+        """The bot is removed from (or re-added to) a group or channel: calls there fail with 403.
+
+        ``notify`` queues the ``my_chat_member`` update, from ``by`` (default: a user "Admin", id 1).
+        """
+        with self._cond:
+            (self._kicked.add if kicked else self._kicked.discard)(chat_id)
+            if notify:
+                chat = self._chats.get(chat_id) or Chat(chat_id, "supergroup")
+                self._queue_member_change(chat, by or User(1, "Admin"), "kicked" if kicked else "member")
+
+    def set_no_media(self, chat_id: int, no_media: bool = True) -> None:
+        """Take away (or give back) the bot's media rights in a chat: media sends fail with 400, text works."""
+        with self._lock:
+            (self._no_media.add if no_media else self._no_media.discard)(chat_id)
+
+    def _queue_member_change(self, chat: Chat, by: User, status: str) -> None:
+        old, new = ("member", "kicked") if status == "kicked" else ("kicked", "member")
+        bot = {k: v for k, v in self.bot_user.items() if k in ("id", "is_bot", "first_name", "username")}
+
+        def member(state: str) -> dict[str, Any]:
+            return {"status": state, "user": dict(bot), **({"until_date": 0} if state == "kicked" else {})}
+
+        self._queue(
+            {
+                "my_chat_member": {
+                    "chat": chat.to_dict(),
+                    "from": by.to_dict(),
+                    "date": int(time.time()),
+                    "old_chat_member": member(old),
+                    "new_chat_member": member(new),
+                }
+            }
+        )
 
     # ------------------------------------------------------------------ user actions
     # In the methods below, ``user=None`` means the other side of a private chat.
@@ -1030,13 +1218,21 @@ class FakeTelegram:
             raise ValueError(f"chat {chat.id} is not a private chat: pass the user explicitly")
         return chat.user
 
-    def send_text(self, chat: Chat, user: User | None, text: str, *, reply_to: int | None = None) -> dict[str, Any]:
+    def send_text(
+        self,
+        chat: Chat,
+        user: User | None,
+        text: str,
+        *,
+        reply_to: int | None = None,
+        sender_chat: Chat | None = None,
+    ) -> dict[str, Any]:
         """The user sends a text message; commands and mentions get entities as in Telegram."""
         content: dict[str, Any] = {"text": text}
         entities = _auto_entities(text)
         if entities:
             content["entities"] = entities
-        return self._user_message(chat, user, content, reply_to=reply_to)
+        return self._user_message(chat, user, content, reply_to=reply_to, sender_chat=sender_chat)
 
     def send_photo(
         self,
@@ -1047,14 +1243,15 @@ class FakeTelegram:
         caption: str | None = None,
         reply_to: int | None = None,
         media_group_id: str | None = None,
+        sender_chat: Chat | None = None,
     ) -> dict[str, Any]:
         """The user sends a photo (sizes: thumbnails plus the full image, whose bytes are ``image``)."""
         with self._lock:
-            content: dict[str, Any] = {"photo": self._store_photo(image)}
+            content: dict[str, Any] = {"photo": self._store_photo(image, chat.id)}
         self._add_caption(content, caption)
         if media_group_id:
             content["media_group_id"] = media_group_id
-        return self._user_message(chat, user, content, reply_to=reply_to)
+        return self._user_message(chat, user, content, reply_to=reply_to, sender_chat=sender_chat)
 
     def send_document(
         self,
@@ -1066,34 +1263,133 @@ class FakeTelegram:
         mime_type: str,
         caption: str | None = None,
         reply_to: int | None = None,
+        sender_chat: Chat | None = None,
     ) -> dict[str, Any]:
         """The user sends a file as a document."""
         with self._lock:
-            entry = self._store_file(data, "document", file_name=file_name, mime_type=mime_type)
+            entry = self._store_file(data, "document", file_name=file_name, mime_type=mime_type, chat_id=chat.id)
         content: dict[str, Any] = {"document": self._media_json(entry)}
         self._add_caption(content, caption)
-        return self._user_message(chat, user, content, reply_to=reply_to)
+        return self._user_message(chat, user, content, reply_to=reply_to, sender_chat=sender_chat)
 
     def send_album(
-        self, chat: Chat, user: User | None, images: list[bytes], *, caption: str | None = None
+        self,
+        chat: Chat,
+        user: User | None,
+        images: list[bytes],
+        *,
+        caption: str | None = None,
+        sender_chat: Chat | None = None,
     ) -> list[dict[str, Any]]:
-        """The user sends photos as one album (shared media_group_id, caption on the first)."""
+        """The user sends 2-10 photos as one album (shared media_group_id, caption on the first)."""
+        if not 2 <= len(images) <= 10:
+            raise ValueError(f"an album has 2-10 photos, not {len(images)}")
         group_id = str(13_000_000_000_000_000 + next(self._counter))
         return [
-            self.send_photo(chat, user, img, caption=caption if k == 0 else None, media_group_id=group_id)
+            self.send_photo(
+                chat,
+                user,
+                img,
+                caption=caption if k == 0 else None,
+                media_group_id=group_id,
+                sender_chat=sender_chat,
+            )
             for k, img in enumerate(images)
         ]
+
+    def edit_message(
+        self,
+        chat: Chat,
+        user: User | None,
+        message_id: int,
+        new_text: str | None = None,
+        new_caption: str | None = None,
+    ) -> dict[str, Any]:
+        """The user (or the channel, ``user=None``) edits a message: ``edited_message``/``edited_channel_post``."""
+        if (new_text is None) == (new_caption is None):
+            raise ValueError("pass exactly one of new_text and new_caption")
+        with self._cond:
+            msg = self._messages.get(chat.id, {}).get(message_id)
+            if msg is None or (chat.id, message_id) in self._deleted:
+                raise ValueError(f"message {message_id} does not exist in chat {chat.id}")
+            if not chat.is_channel:
+                author = msg.get("from", {}).get("id")
+                expected = self._who(chat, user).id if "sender_chat" not in msg else author
+                if author != expected:
+                    raise ValueError(f"message {message_id} in chat {chat.id} was not sent by user {expected}")
+            key = "text" if new_text is not None else "caption"
+            value = new_text if new_text is not None else new_caption
+            if key == "text" and "text" not in msg:
+                raise ValueError(f"message {message_id} has no text to edit")
+            if key == "caption" and "text" in msg:
+                raise ValueError(f"message {message_id} is a text message: it has no caption")
+            entities_key = "entities" if key == "text" else "caption_entities"
+            msg.pop(entities_key, None)
+            if value:
+                msg[key] = value
+                entities = _auto_entities(value)
+                if entities:
+                    msg[entities_key] = entities
+            else:
+                msg.pop(key, None)
+            msg["edit_date"] = int(time.time())
+            if chat.is_channel:
+                self._queue({"edited_channel_post": copy.deepcopy(msg)})
+            elif self._delivered_to_bot(chat, msg):
+                self._queue({"edited_message": copy.deepcopy(msg)})
+            else:
+                self.undelivered.append(copy.deepcopy(msg))
+            return copy.deepcopy(msg)
+
+    def channel_post(
+        self,
+        channel: Chat,
+        *,
+        text: str | None = None,
+        photo: bytes | None = None,
+        caption: str | None = None,
+        author_signature: str | None = None,
+    ) -> dict[str, Any]:
+        """A post in a channel: a ``channel_post`` update (no ``from``, ``sender_chat`` = the channel)."""
+        if not channel.is_channel:
+            raise ValueError(f"chat {channel.id} is not a channel")
+        if (text is None) == (photo is None):
+            raise ValueError("pass exactly one of text and photo")
+        with self._cond:
+            self._chats.setdefault(channel.id, channel)
+            if photo is not None:
+                content: dict[str, Any] = {"photo": self._store_photo(photo, channel.id)}
+                self._add_caption(content, caption)
+            else:
+                content = {"text": text}
+                entities = _auto_entities(text or "")
+                if entities:
+                    content["entities"] = entities
+            content["sender_chat"] = channel.to_dict()
+            if author_signature:
+                content["author_signature"] = author_signature
+            msg = self._new_message(channel, None, content)
+            self._queue({"channel_post": copy.deepcopy(msg)})
+            return copy.deepcopy(msg)
 
     def press_button(
         self,
         chat: Chat,
         user: User | None,
         message: dict[str, Any],
-        callback_data: str,
+        callback_data: str | None = None,
         *,
         check: bool = True,
+        data: str | None = None,
     ) -> str:
-        """The user presses an inline button of a bot message; returns the callback query id."""
+        """The user presses an inline button of a message; returns the callback query id.
+
+        ``data`` forges the callback data (as a modified client can): sent as is, no button needed.
+        """
+        if data is not None:
+            callback_data, check = data, False
+        if callback_data is None:
+            raise ValueError("pass callback_data (of an existing button) or data (forged)")
         user = self._who(chat, user)
         with self._cond:
             current = self._messages.get(chat.id, {}).get(message["message_id"])
@@ -1109,7 +1405,7 @@ class FakeTelegram:
                     raise ValueError(f"no button with callback_data {callback_data!r}; buttons: {buttons}")
             query_id = str(4_000_000_000_000 + next(self._counter))
             self._users.setdefault(user.id, user)
-            self._callback_queries[query_id] = {"answered": False}
+            self._callback_queries[query_id] = {"answered": False, "chat_id": chat.id}
             self._queue(
                 {
                     "callback_query": {
@@ -1128,7 +1424,7 @@ class FakeTelegram:
         with self._cond:
             query_id = str(5_000_000_000_000 + next(self._counter))
             self._users.setdefault(user.id, user)
-            self._inline_queries[query_id] = {"answered": False, "query": query}
+            self._inline_queries[query_id] = {"answered": False, "query": query, "user_id": user.id}
             self._queue(
                 {
                     "inline_query": {
@@ -1163,13 +1459,25 @@ class FakeTelegram:
                 content["caption_entities"] = entities
 
     def _user_message(
-        self, chat: Chat, user: User | None, content: dict[str, Any], *, reply_to: int | None
+        self,
+        chat: Chat,
+        user: User | None,
+        content: dict[str, Any],
+        *,
+        reply_to: int | None,
+        sender_chat: Chat | None = None,
     ) -> dict[str, Any]:
-        user = self._who(chat, user)
+        if sender_chat is not None:
+            sender = self._on_behalf_of(chat, sender_chat)
+            content = {**content, "sender_chat": sender_chat.to_dict()}
+        else:
+            user = self._who(chat, user)
+            sender = user.to_dict()
         with self._cond:
             self._chats.setdefault(chat.id, chat)
-            self._users.setdefault(user.id, user)
-            msg = self._new_message(chat, user.to_dict(), content)
+            if sender_chat is None and user is not None:
+                self._users.setdefault(user.id, user)
+            msg = self._new_message(chat, sender, content)
             if reply_to is not None:
                 target = self._messages.get(chat.id, {}).get(reply_to)
                 if target is None:
@@ -1180,6 +1488,22 @@ class FakeTelegram:
             else:
                 self.undelivered.append(copy.deepcopy(msg))
             return copy.deepcopy(msg)
+
+    @staticmethod
+    def _on_behalf_of(chat: Chat, sender_chat: Chat) -> dict[str, Any]:
+        """The ``from`` of a group message sent as ``sender_chat``: the group itself or a channel."""
+        if not chat.is_group:
+            raise ValueError("only group messages can be sent on behalf of a chat")
+        if sender_chat.id == chat.id:
+            return {
+                "id": GROUP_ANONYMOUS_BOT_ID,
+                "is_bot": True,
+                "first_name": "Group",
+                "username": "GroupAnonymousBot",
+            }
+        if sender_chat.is_channel:
+            return {"id": CHANNEL_BOT_ID, "is_bot": True, "first_name": "Channel", "username": "Channel_Bot"}
+        raise ValueError("sender_chat must be the group itself (anonymous admin) or a channel")
 
     def _delivered_to_bot(self, chat: Chat, msg: dict[str, Any]) -> bool:
         """Privacy mode: in groups only commands, replies to the bot and mentions reach the bot."""
@@ -1205,6 +1529,31 @@ class FakeTelegram:
         with self._lock:
             return copy.deepcopy(self._updates)
 
+    def take_updates(self) -> list[dict[str, Any]]:
+        """Remove and return the queued updates (to deliver them by webhook instead of getUpdates)."""
+        with self._lock:
+            taken, self._updates = self._updates, []
+            return taken
+
+    @staticmethod
+    def post_update_to(
+        url: str, update: dict[str, Any], secret_token: str | None = None, *, timeout: float = 10.0
+    ) -> int:
+        """POST an update as Telegram's webhook does (JSON, ``X-Telegram-Bot-Api-Secret-Token``); HTTP status."""
+        if urlsplit(url).hostname != "127.0.0.1":
+            raise ValueError(f"post_update_to only posts to 127.0.0.1, not {url!r}")
+        headers = {"Content-Type": "application/json"}
+        if secret_token is not None:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = secret_token
+        request = urllib.request.Request(url, data=json.dumps(update).encode(), headers=headers, method="POST")
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+        try:
+            with opener.open(request, timeout=timeout) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            return int(exc.code)
+
     # ------------------------------------------------------------------ what the bot did
 
     def calls_of(self, method: str) -> list[Call]:
@@ -1226,7 +1575,7 @@ class FakeTelegram:
             return [
                 copy.deepcopy(m)
                 for m in self._messages.get(chat_id, {}).values()
-                if m["from"]["id"] == BOT_ID and (chat_id, m["message_id"]) not in self._deleted
+                if m.get("from", {}).get("id") == BOT_ID and (chat_id, m["message_id"]) not in self._deleted
             ]
 
     def messages(self, chat_id: int) -> list[dict[str, Any]]:
@@ -1260,23 +1609,130 @@ class FakeTelegram:
         raw_body: bytes | None = None,
     ) -> None:
         """Make the next ``times`` calls of ``method`` fail (e.g. 429 with retry_after, 500, 400)."""
-        if description is None:
-            description = {
-                429: f"Too Many Requests: retry after {retry_after or 1}",
-                400: "Bad Request",
-                403: "Forbidden: bot was blocked by the user",
-                502: "Bad Gateway",
-            }.get(error_code, "Internal Server Error")
-        parameters = {"retry_after": retry_after or 1} if error_code == 429 or retry_after else None
         with self._lock:
             self._errors.setdefault(method.lower(), []).append(
-                _ScheduledError(times, ApiError(error_code, description, parameters), raw_body)
+                _ScheduledError(times, _api_error(error_code, description, retry_after), raw_body)
             )
+
+    def fault(
+        self,
+        method: str,
+        *,
+        error_code: int | None = None,
+        description: str | None = None,
+        retry_after: int | None = None,
+        delay: float = 0.0,
+        times: int | None = None,
+        chat_id: int | None = None,
+        file_id: str | None = None,
+        duration_s: float | None = None,
+        raw_body: bytes | None = None,
+    ) -> Fault:
+        """Add a lasting fault rule for ``method`` ("*": any Bot API method; DOWNLOAD: file downloads).
+
+        The call waits ``delay`` seconds (without holding the fake's lock), then fails with
+        ``error_code`` (Telegram's description for it unless ``description``; 429 carries
+        ``retry_after``; ``raw_body`` replaces the JSON body) or, without ``error_code``, is carried
+        out normally: a delay beyond the client's read timeout makes PTB raise ``TimedOut`` while
+        the fake still carries the call out afterwards, as Telegram may. ``times`` limits it
+        to that many calls (None: until removed), ``chat_id`` to calls for that chat (getFile and
+        downloads: files users sent there; answerCallbackQuery: queries from there), ``file_id``
+        to getFile/downloads of that file, ``duration_s`` to that many seconds from now. The
+        oldest matching rule applies; ``fail_next`` errors come first.
+        """
+        if error_code is None and delay <= 0:
+            raise ValueError("a fault needs an error_code, a delay or both")
+        rule = Fault(
+            method=method.lower(),
+            error=None if error_code is None else _api_error(error_code, description, retry_after),
+            delay=float(delay),
+            times=times,
+            chat_id=chat_id,
+            file_id=file_id,
+            until=None if duration_s is None else time.monotonic() + duration_s,
+            raw_body=raw_body,
+            _fake=self,
+        )
+        with self._lock:
+            self._faults.append(rule)
+        return rule
+
+    def delay_download(
+        self,
+        delay: float,
+        *,
+        file_id: str | None = None,
+        chat_id: int | None = None,
+        times: int | None = None,
+        duration_s: float | None = None,
+    ) -> Fault:
+        """Make downloads of one file (or of files users sent in one chat, or of all files) slow."""
+        return self.fault(DOWNLOAD, delay=delay, file_id=file_id, chat_id=chat_id, times=times, duration_s=duration_s)
+
+    def clear_faults(self) -> None:
+        """Remove every fault rule and pending ``fail_next`` error."""
+        with self._lock:
+            self._faults.clear()
+            self._errors.clear()
+
+    def _match_fault(self, method: str, chat_id: int | None, file_id: str | None) -> Fault | None:
+        """The oldest rule matching a call (counted as applied), dropping expired ones; under the lock."""
+        now = time.monotonic()
+        self._faults = [f for f in self._faults if f.until is None or now < f.until]
+        for rule in self._faults:
+            if rule.method not in ("*", method) or (rule.method == "*" and method == DOWNLOAD):
+                continue
+            if rule.chat_id is not None and rule.chat_id != chat_id:
+                continue
+            if rule.file_id is not None and rule.file_id != file_id:
+                continue
+            rule.hits += 1
+            if rule.times is not None:
+                rule.times -= 1
+                if rule.times <= 0:
+                    self._faults.remove(rule)
+            return rule
+        return None
+
+    def _call_target(self, method: str, params: dict[str, Any]) -> tuple[int | None, str | None]:
+        """The chat id and file id a Bot API call is about (for fault rules); under the lock."""
+        chat_id: int | None = None
+        if params.get("chat_id") is not None:
+            try:
+                chat_id = self._chat(params["chat_id"]).id
+            except ApiError:
+                chat_id = int(params["chat_id"]) if re.fullmatch(r"-?\d+", str(params["chat_id"])) else None
+        elif method == "answercallbackquery":
+            chat_id = self._callback_queries.get(str(params.get("callback_query_id", "")), {}).get("chat_id")
+        elif method == "answerinlinequery":
+            chat_id = self._inline_queries.get(str(params.get("inline_query_id", "")), {}).get("user_id")
+        file_id = str(params["file_id"]) if params.get("file_id") is not None else None
+        if file_id is not None and chat_id is None and file_id in self._files:
+            chat_id = self._files[file_id].chat_id
+        return chat_id, file_id
+
+    def first_reply_after(self, chat_id: int, t0: float) -> Call | None:
+        """The first successful send* call to a chat that arrived at or after ``t0`` (``time.time()``).
+
+        Its ``result`` is the sent message (a list for sendMediaGroup), ``finished - t0`` how long
+        the bot took to reply; None when there is none yet.
+        """
+        with self._lock:
+            for call in self.calls:
+                key = call.method.lower()
+                if not key.startswith(("send", "copymessage", "forwardmessage")) or key == "sendchataction":
+                    continue
+                if call.time < t0 or not call.ok or call.finished is None:
+                    continue
+                if str(call.params.get("chat_id")) == str(chat_id):
+                    return call
+        return None
 
     def clear_calls(self) -> None:
         """Forget recorded calls."""
         with self._lock:
             self.calls.clear()
+            self.downloads.clear()
 
     def wait_for(self, predicate: Callable[[], T | bool | None], timeout: float = 30.0, what: str = "") -> T:
         """Wait until predicate() is truthy and return its value; AssertionError on timeout."""
@@ -1312,6 +1768,36 @@ class FakeTelegram:
 
     # ------------------------------------------------------------------ request handling
 
+    def _injected_error(self, call: Call, key: str, params: dict[str, Any]) -> tuple[int, bytes] | None:
+        """Record the call, apply ``fail_next`` errors and fault rules (delays sleep without the lock)."""
+        with self._cond:
+            self.calls.append(call)
+            self._cond.notify_all()
+            scheduled = self._errors.get(key)
+            if scheduled:
+                err = scheduled[0]
+                err.remaining -= 1
+                if err.remaining <= 0:
+                    scheduled.pop(0)
+                call.error = err.error.to_dict()
+                call.finished = time.time()
+                self._cond.notify_all()
+                if err.raw_body is not None:
+                    return err.error.code, err.raw_body
+                return err.error.code, json.dumps(call.error).encode()
+            rule = self._match_fault(key, *self._call_target(key, params)) if self._faults else None
+        if rule is None:
+            return None
+        if rule.delay > 0:
+            self._stop_event.wait(rule.delay)  # the lock is free: other calls go on meanwhile
+        if rule.error is None:
+            return None
+        with self._cond:
+            call.error = rule.error.to_dict()
+            call.finished = time.time()
+            self._cond.notify_all()
+        return rule.error.code, rule.raw_body or json.dumps(call.error).encode()
+
     def _handle(
         self, token: str, method: str, params: dict[str, Any], uploads: dict[str, _Upload]
     ) -> tuple[int, bytes]:
@@ -1324,21 +1810,20 @@ class FakeTelegram:
             upload_names={k: u.filename for k, u in uploads.items()},
             time=time.time(),
         )
+        try:
+            return self._handle_call(call, params, uploads)
+        finally:
+            if call.finished is None:  # an unexpected exception: keep the record consistent
+                with self._cond:
+                    call.finished = time.time()
+                    self._cond.notify_all()
+
+    def _handle_call(self, call: Call, params: dict[str, Any], uploads: dict[str, _Upload]) -> tuple[int, bytes]:
+        method = call.method
         key = method.lower()
-        with self._cond:
-            self.calls.append(call)
-            self._cond.notify_all()
-            scheduled = self._errors.get(key)
-            if scheduled:
-                err = scheduled[0]
-                err.remaining -= 1
-                if err.remaining <= 0:
-                    scheduled.pop(0)
-                call.error = err.error.to_dict()
-                self._cond.notify_all()
-                if err.raw_body is not None:
-                    return err.error.code, err.raw_body
-                return err.error.code, json.dumps(call.error).encode()
+        injected = self._injected_error(call, key, params)
+        if injected is not None:
+            return injected
         handler = self._methods.get(key)
         try:
             if handler is None:
@@ -1347,21 +1832,25 @@ class FakeTelegram:
                 result = handler(params, uploads)  # waits on the condition itself
                 with self._cond:
                     call.result = result
+                    call.finished = time.time()
                     self._cond.notify_all()
             else:
                 with self._cond:
                     result = handler(params, uploads)
                     call.result = copy.deepcopy(result)
+                    call.finished = time.time()
                     self._cond.notify_all()
         except ApiError as exc:
             with self._cond:
                 call.error = exc.to_dict()
+                call.finished = time.time()
                 self._cond.notify_all()
             return exc.code, json.dumps(call.error).encode()
         except Exception as exc:  # a bug in the fake or a malformed request: report it as a 400
             traceback.print_exc()
             with self._cond:
                 call.error = {"ok": False, "error_code": 400, "description": f"Bad Request: {exc!r}"}
+                call.finished = time.time()
                 self._cond.notify_all()
             return 400, json.dumps(call.error).encode()
         return 200, json.dumps({"ok": True, "result": result}, ensure_ascii=False).encode()
@@ -1384,20 +1873,32 @@ class FakeTelegram:
 
     def _sendable_chat(self, chat_id: Any) -> Chat:
         chat = self._chat(chat_id)
-        if chat.type == "private" and chat.id in self._blocked:
-            raise ApiError(403, "Forbidden: bot was blocked by the user")
+        self._check_reachable(chat)
         return chat
 
-    def _new_message(self, chat: Chat, sender: dict[str, Any], content: dict[str, Any]) -> dict[str, Any]:
+    def _check_reachable(self, chat: Chat) -> None:
+        """403 when the user blocked the bot or the bot was kicked from the group or channel."""
+        if chat.type == "private" and chat.id in self._blocked:
+            raise ApiError(403, ERR_BLOCKED)
+        if chat.id in self._kicked:
+            raise ApiError(
+                403,
+                {"group": ERR_KICKED_GROUP, "channel": ERR_NOT_IN_CHANNEL}.get(chat.type, ERR_KICKED_SUPERGROUP),
+            )
+
+    def _check_media_rights(self, chat: Chat, kind: str) -> None:
+        """400 when the bot may not send this kind of media to the chat (see ``set_no_media``)."""
+        if chat.id in self._no_media and kind in _RIGHTS_NOUNS:
+            raise ApiError(400, f"Bad Request: not enough rights to send {_RIGHTS_NOUNS[kind]} to the chat")
+
+    def _new_message(self, chat: Chat, sender: dict[str, Any] | None, content: dict[str, Any]) -> dict[str, Any]:
+        """Store a new message; ``sender`` None for channel posts (which have no ``from``)."""
         message_id = self._next_message_id.get(chat.id, 1)
         self._next_message_id[chat.id] = message_id + 1
-        msg: dict[str, Any] = {
-            "message_id": message_id,
-            "from": dict(sender),
-            "chat": chat.to_dict(),
-            "date": int(time.time()),
-            **content,
-        }
+        msg: dict[str, Any] = {"message_id": message_id}
+        if sender is not None:
+            msg["from"] = dict(sender)
+        msg.update({"chat": chat.to_dict(), "date": int(time.time()), **content})
         self._messages.setdefault(chat.id, {})[message_id] = msg
         return msg
 
@@ -1625,6 +2126,7 @@ class FakeTelegram:
 
     def _send_media(self, kind: str, p: dict[str, Any], up: dict[str, _Upload]) -> Any:
         chat = self._sendable_chat(p.get("chat_id"))
+        self._check_media_rights(chat, kind)
         caption = self._text_content(p, "caption", MAX_CAPTION_LENGTH)
         content = self._resolve_input(kind, p.get(kind), up.get(kind), up, p)
         content.update(caption)
@@ -1652,6 +2154,8 @@ class FakeTelegram:
         kinds = {item.get("type") for item in media}
         if "document" in kinds and len(kinds) > 1:
             raise ApiError(400, "Bad Request: document can't be mixed with other media types")
+        for item in media:
+            self._check_media_rights(chat, str(item.get("type")))
         contents = []
         for item in media:
             kind = item.get("type")
@@ -1677,8 +2181,9 @@ class FakeTelegram:
             if str(p["inline_message_id"]) not in self._inline_messages:
                 raise ApiError(400, "Bad Request: MESSAGE_ID_INVALID")
             return None
+        self._check_reachable(self._chat(p.get("chat_id")))
         msg = self._stored_message(p.get("chat_id"), p.get("message_id"), "message to edit not found")
-        if msg["from"]["id"] != BOT_ID:
+        if msg.get("from", {}).get("id") != BOT_ID:
             raise ApiError(400, "Bad Request: message can't be edited")
         return msg
 
@@ -1735,6 +2240,8 @@ class FakeTelegram:
         if not isinstance(media, dict):
             raise ApiError(400, "Bad Request: media not specified")
         kind = media.get("type", "")
+        if msg is not None:
+            self._check_media_rights(self._chat(msg["chat"]["id"]), kind)
         content = self._resolve_input(kind, media.get("media"), None, up, media)
         content.update(self._text_content(media, "caption", MAX_CAPTION_LENGTH))
         if msg is None:
@@ -1747,12 +2254,17 @@ class FakeTelegram:
         return self._apply_edit(msg, content, p, tuple(content))
 
     def _m_delete_message(self, p: dict[str, Any], up: dict[str, _Upload]) -> Any:
+        chat = self._chat(p.get("chat_id"))
+        if chat.id in self._kicked:
+            self._check_reachable(chat)
         msg = self._stored_message(p.get("chat_id"), p.get("message_id"), "message to delete not found")
         self._deleted.add((msg["chat"]["id"], msg["message_id"]))
         return True
 
     def _m_answer_callback_query(self, p: dict[str, Any], up: dict[str, _Upload]) -> Any:
         query = self._callback_queries.get(str(p.get("callback_query_id", "")))
+        if query is not None and query.get("chat_id") in self._chats:
+            self._check_reachable(self._chats[query["chat_id"]])
         if query is None or query["answered"]:
             raise ApiError(400, _QUERY_TOO_OLD)
         if len(str(p.get("text") or "")) > 200:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +29,22 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InlineQueryResultCachedPhoto,
+    InputMediaDocument,
     InputMediaPhoto,
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryAfter
+from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
 
-from tests.fake_telegram import BOT_ID, FakeTelegram
+from tests.fake_telegram import (
+    BOT_ID,
+    CHANNEL_BOT_ID,
+    DOWNLOAD,
+    ERR_EDIT_NOT_FOUND,
+    ERR_KICKED_GROUP,
+    FakeTelegram,
+)
 
 # PTB 22.x warns when reading int-valued durations (retry_after, duration); not our concern here.
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
@@ -496,3 +508,450 @@ def test_bot_in_separate_process_survives_sigkill(fake: FakeTelegram, tmp_path: 
     assert [m.get("text") for m in messages[:2]] == ["A: one", "B: two"]
     assert messages[2]["document"]["file_name"] == "echo.png"
     assert fake.message_file_bytes(messages[2]) == png
+
+
+# --------------------------------------------------------------------------------------------------
+# Fault injection and more update kinds
+# --------------------------------------------------------------------------------------------------
+
+
+def raw_call(fake: FakeTelegram, method: str, **params: Any) -> tuple[int, dict[str, Any]]:
+    """A Bot API call without PTB: HTTP status and decoded JSON body."""
+    request = urllib.request.Request(
+        f"{fake.base_url}{fake.token}/{method}",
+        data=json.dumps(params).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, json.loads(exc.read())
+
+
+async def test_fault_error_bodies_are_telegrams(fake: FakeTelegram, bot: Bot) -> None:
+    chat = fake.private_chat(300)
+    fake.fault("sendMessage", error_code=429, retry_after=20, times=2)
+    assert raw_call(fake, "sendMessage", chat_id=chat.id, text="hi") == (
+        429,
+        {
+            "ok": False,
+            "error_code": 429,
+            "description": "Too Many Requests: retry after 20",
+            "parameters": {"retry_after": 20},
+        },
+    )
+    with pytest.raises(RetryAfter) as retry:
+        await bot.send_message(chat.id, "hi")
+    assert seconds(retry.value.retry_after) == 20
+
+    expected: list[tuple[int, str | None, str, type[TelegramError]]] = [
+        (403, None, "Forbidden: bot was blocked by the user", Forbidden),
+        (403, ERR_KICKED_GROUP, "Forbidden: bot was kicked from the group chat", Forbidden),
+        (400, ERR_EDIT_NOT_FOUND, "Bad Request: message to edit not found", BadRequest),
+        (502, None, "Bad Gateway", NetworkError),
+        (500, None, "Internal Server Error", NetworkError),
+    ]
+    for code, description, body_description, exc_type in expected:
+        with fake.fault("sendMessage", error_code=code, description=description, times=2):
+            assert raw_call(fake, "sendMessage", chat_id=chat.id, text="hi") == (
+                code,
+                {"ok": False, "error_code": code, "description": body_description},
+            )
+            with pytest.raises(exc_type) as info:
+                await bot.send_message(chat.id, "hi")
+            assert type(info.value) is exc_type
+            assert body_description.removeprefix("Bad Request: ").lower() in info.value.message.lower()
+    # A raw (non-JSON) body, like nginx's 502 page.
+    fake.fault("getMe", error_code=502, raw_body=b"<html>502 Bad Gateway</html>", times=1)
+    with pytest.raises(NetworkError, match="Bad Gateway"):
+        await bot.get_me()
+    assert (await bot.send_message(chat.id, "hi")).text == "hi"
+
+
+async def test_fault_rules_last_and_filter(fake: FakeTelegram, bot: Bot) -> None:
+    alice, bob = fake.private_chat(301), fake.private_chat(302)
+    rule = fake.fault("SendMessage", error_code=403, chat_id=alice.id)  # method names are case-insensitive
+    for _ in range(3):  # times=None: until removed
+        with pytest.raises(Forbidden):
+            await bot.send_message(alice.id, "hi")
+    assert (await bot.send_message(bob.id, "hi")).text == "hi"  # other chats are not affected
+    assert await bot.send_chat_action(alice.id, "typing")  # nor other methods
+    assert rule.hits == 3 and rule.active
+    rule.remove()
+    assert not rule.active
+    assert (await bot.send_message(alice.id, "back")).text == "back"
+
+    counted = fake.fault("*", error_code=500, times=2)  # "*": any method
+    with pytest.raises(NetworkError):
+        await bot.send_chat_action(bob.id, "typing")
+    with pytest.raises(NetworkError):
+        await bot.get_me()
+    assert not counted.active
+    await bot.get_me()
+
+    fake.fault("sendMessage", error_code=429, retry_after=3, duration_s=0.4)
+    with pytest.raises(RetryAfter):
+        await bot.send_message(bob.id, "hi")
+    await asyncio.sleep(0.5)
+    assert (await bot.send_message(bob.id, "later")).text == "later"
+
+    fake.fault("sendMessage", error_code=500)
+    fake.fail_next("sendMessage", error_code=400, description="Bad Request: chat not found")
+    with pytest.raises(BadRequest, match=r"(?i)chat not found"):  # fail_next comes first
+        await bot.send_message(bob.id, "hi")
+    with pytest.raises(NetworkError):
+        await bot.send_message(bob.id, "hi")
+    fake.clear_faults()
+    assert (await bot.send_message(bob.id, "ok")).text == "ok"
+    with pytest.raises(ValueError, match="error_code, a delay"):
+        fake.fault("sendMessage")
+
+
+async def test_delay_is_per_call(fake: FakeTelegram, bot: Bot) -> None:
+    slow_chat, fast_chat = fake.private_chat(303), fake.private_chat(304)
+    fake.fault("sendMessage", delay=1.5, chat_id=slow_chat.id)
+    t0 = time.monotonic()
+    slow = asyncio.create_task(bot.send_message(slow_chat.id, "slow"))
+    await asyncio.sleep(0.2)  # the slow call is now sleeping in its handler thread
+    fast = await bot.send_message(fast_chat.id, "fast")
+    fast_done = time.monotonic() - t0
+    assert fast.text == "fast" and fast_done < 1.2
+    assert not slow.done()
+    assert (await slow).text == "slow"
+    assert 1.4 < time.monotonic() - t0 < 6
+    (slow_call,) = [c for c in fake.calls_of("sendMessage") if c.params["chat_id"] == slow_chat.id]
+    assert slow_call.duration is not None and slow_call.duration >= 1.4
+    (fast_call,) = [c for c in fake.calls_of("sendMessage") if c.params["chat_id"] == fast_chat.id]
+    assert fast_call.duration is not None and fast_call.duration < 1.0
+
+    # A delay with an error: slow, then the error.
+    fake.fault("sendPhoto", error_code=502, delay=0.5, times=1)
+    t0 = time.monotonic()
+    with pytest.raises(NetworkError, match="Bad Gateway"):
+        await bot.send_photo(fast_chat.id, photo=make_png(20, 20))
+    assert 0.4 < time.monotonic() - t0 < 5
+
+
+async def test_delay_beyond_read_timeout_is_a_timeout(fake: FakeTelegram, bot: Bot) -> None:
+    chat = fake.private_chat(305)
+    fake.fault("sendMessage", delay=1.5, times=1)
+    t0 = time.monotonic()
+    with pytest.raises(TimedOut):
+        await bot.send_message(chat.id, "are you there?", read_timeout=0.5)
+    assert time.monotonic() - t0 < 1.4
+    # As with Telegram, the held request is still carried out: the bot's retry would be a duplicate.
+    assert fake.bot_messages(chat.id) == []
+    message = await fake.wait_for_async(lambda: fake.bot_messages(chat.id), timeout=5, what="the late message")
+    assert message[0]["text"] == "are you there?"
+
+
+async def test_slow_download_of_one_file(fake: FakeTelegram, bot: Bot) -> None:
+    alice, bob = fake.private_chat(306), fake.private_chat(307)
+    slow_png, fast_png = make_png(60, 40), make_png(40, 60)
+    slow_id = fake.send_photo(alice, None, slow_png)["photo"][-1]["file_id"]
+    fast_id = fake.send_photo(alice, None, fast_png)["photo"][-1]["file_id"]
+    rule = fake.delay_download(1.5, file_id=slow_id)
+    slow_file, fast_file = await bot.get_file(slow_id), await bot.get_file(fast_id)  # getFile is not slowed
+    t0 = time.monotonic()
+    slow = asyncio.create_task(slow_file.download_as_bytearray())
+    await asyncio.sleep(0.2)
+    assert bytes(await fast_file.download_as_bytearray()) == fast_png
+    assert time.monotonic() - t0 < 1.2 and not slow.done()
+    assert bytes(await slow) == slow_png
+    assert time.monotonic() - t0 >= 1.4
+    assert rule.hits == 1
+    slow_dl, fast_dl = fake.downloads  # in arrival order, with their answer times
+    assert (slow_dl.params["file_id"], fast_dl.params["file_id"]) == (slow_id, fast_id)
+    assert slow_dl.finished is not None and fast_dl.finished is not None and fast_dl.finished < slow_dl.finished
+    rule.remove()
+
+    # Per chat: files users sent in that chat; a delay past the read timeout times out.
+    bob_id = fake.send_photo(bob, None, make_png(30, 30))["photo"][-1]["file_id"]
+    fake.delay_download(2.0, chat_id=bob.id)
+    assert bytes(await (await bot.get_file(slow_id)).download_as_bytearray()) == slow_png
+    with pytest.raises(TimedOut):
+        await (await bot.get_file(bob_id)).download_as_bytearray(read_timeout=0.5)
+    # Download errors and getFile faults keyed by the file's chat.
+    fake.clear_faults()
+    fake.fault(DOWNLOAD, error_code=502, file_id=slow_id, times=1)
+    with pytest.raises(NetworkError):
+        await (await bot.get_file(slow_id)).download_as_bytearray()
+    fake.fault("getFile", error_code=500, chat_id=bob.id, times=1)
+    with pytest.raises(NetworkError):
+        await bot.get_file(bob_id)
+    assert (await bot.get_file(slow_id)).file_size == len(slow_png)
+
+
+async def test_blocked_user_stays_blocked_until_the_test_says(fake: FakeTelegram, bot: Bot) -> None:
+    chat = fake.private_chat(310, "Frank")
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Go", callback_data="go")]])
+    text_msg = await bot.send_message(chat.id, "menu", reply_markup=keyboard)
+    photo_msg = await bot.send_photo(chat.id, photo=make_png(30, 30))
+    query_id = fake.press_button(chat, None, fake.bot_messages(chat.id)[0], "go")
+    fake.set_blocked(chat.id, notify=True)
+
+    press, update = await bot.get_updates(timeout=0)
+    assert press.callback_query is not None
+    assert update.my_chat_member is not None
+    assert update.my_chat_member.new_chat_member.status == "kicked"
+    assert update.my_chat_member.old_chat_member.status == "member"
+    assert update.my_chat_member.from_user.id == chat.id
+    attempts = [
+        bot.send_message(chat.id, "hi"),
+        bot.send_photo(chat.id, photo=make_png(20, 20)),
+        bot.send_document(chat.id, document=b"data", filename="a.bin"),
+        bot.send_media_group(chat.id, [InputMediaPhoto(make_png(20, 20)), InputMediaPhoto(make_png(21, 21))]),
+        bot.send_chat_action(chat.id, "upload_photo"),
+        bot.edit_message_text("changed", chat.id, text_msg.message_id),
+        bot.edit_message_caption(chat.id, photo_msg.message_id, caption="x"),
+        bot.edit_message_media(InputMediaPhoto(make_png(22, 22)), chat.id, photo_msg.message_id),
+        bot.answer_callback_query(query_id),
+    ]
+    for attempt in attempts:
+        with pytest.raises(Forbidden) as info:
+            await attempt
+        assert info.value.message == "Forbidden: bot was blocked by the user"
+
+    fake.send_text(chat, None, "/start")  # writing again does not unblock by itself
+    with pytest.raises(Forbidden, match="blocked"):
+        await bot.send_message(chat.id, "welcome back")
+    fake.set_blocked(chat.id, False)
+    assert (await bot.send_message(chat.id, "welcome back")).text == "welcome back"
+    assert await bot.delete_message(chat.id, text_msg.message_id)
+
+
+async def test_kicked_from_groups(fake: FakeTelegram, bot: Bot) -> None:
+    supergroup = fake.group_chat(311, "Super")
+    basic = fake.group_chat(312, "Basic", basic=True)
+    assert (supergroup.id, basic.id, basic.type) == (-100311, -312, "group")
+    admin = fake.user(313, "Grace")
+    sent = await bot.send_message(supergroup.id, "hello")
+    fake.set_kicked(supergroup.id, by=admin, notify=True)
+    fake.set_kicked(basic.id)
+    (update,) = await bot.get_updates(timeout=0)
+    assert update.my_chat_member is not None
+    assert update.my_chat_member.chat.id == supergroup.id
+    assert update.my_chat_member.from_user.id == admin.id
+    assert update.my_chat_member.new_chat_member.status == "kicked"
+    with pytest.raises(Forbidden, match=r"^Forbidden: bot was kicked from the supergroup chat$"):
+        await bot.send_message(supergroup.id, "hi")
+    with pytest.raises(Forbidden, match="kicked from the supergroup chat"):
+        await bot.edit_message_text("x", supergroup.id, sent.message_id)
+    with pytest.raises(Forbidden, match="kicked from the supergroup chat"):
+        await bot.delete_message(supergroup.id, sent.message_id)
+    with pytest.raises(Forbidden) as info:
+        await bot.send_photo(basic.id, photo=make_png(20, 20))
+    assert info.value.message == ERR_KICKED_GROUP
+    fake.set_kicked(supergroup.id, False)
+    assert (await bot.send_message(supergroup.id, "back")).text == "back"
+
+
+async def test_no_media_rights_in_a_group(fake: FakeTelegram, bot: Bot) -> None:
+    group = fake.group_chat(314)
+    earlier = await bot.send_photo(group.id, photo=make_png(30, 30))
+    fake.set_no_media(group.id)
+    photos = "Not enough rights to send photos to the chat"
+    attempts = [
+        (bot.send_photo(group.id, photo=make_png(20, 20)), photos),
+        (
+            bot.send_document(group.id, document=b"x", filename="a.txt"),
+            "Not enough rights to send documents to the chat",
+        ),
+        (bot.send_animation(group.id, animation=make_gif()), "Not enough rights to send animations to the chat"),
+        (bot.send_media_group(group.id, [InputMediaPhoto(make_png()), InputMediaPhoto(make_png())]), photos),
+        (
+            bot.send_media_group(group.id, [InputMediaDocument(b"a"), InputMediaDocument(b"b")]),
+            "Not enough rights to send documents to the chat",
+        ),
+        (bot.edit_message_media(InputMediaPhoto(make_png(25, 25)), group.id, earlier.message_id), photos),
+    ]
+    for attempt, message in attempts:
+        with pytest.raises(BadRequest) as info:
+            await attempt
+        assert info.value.message == message  # PTB drops the "Bad Request: " prefix
+    assert fake.calls_of("sendPhoto")[-1].error == {
+        "ok": False,
+        "error_code": 400,
+        "description": "Bad Request: not enough rights to send photos to the chat",
+    }
+    assert (await bot.send_message(group.id, "text still works")).text == "text still works"
+    assert await bot.edit_message_caption(group.id, earlier.message_id, caption="captions too")
+    fake.set_no_media(group.id, False)
+    assert (await bot.send_photo(group.id, photo=make_png(20, 20))).photo
+
+
+async def test_edited_message_and_channel_posts(fake: FakeTelegram, bot: Bot) -> None:
+    chat = fake.private_chat(320)
+    original = fake.send_text(chat, None, "/stylize mosaic")
+    photo = fake.send_photo(chat, None, make_png(40, 40), caption="first")
+    fake.edit_message(chat, None, original["message_id"], new_text="/stylize wave")
+    fake.edit_message(chat, None, photo["message_id"], new_caption="/stylize candy")
+    channel = fake.channel_chat(321, "Art feed")
+    assert channel.id == -100321 and channel.type == "channel"
+    post = fake.channel_post(channel, photo=make_png(50, 50), caption="new painting", author_signature="Ann")
+    fake.channel_post(channel, text="hello subscribers")
+    fake.edit_message(channel, None, post["message_id"], new_caption="renamed")
+
+    updates = await bot.get_updates(timeout=0)
+    assert [next(k for k, v in u.to_dict().items() if k != "update_id" and v) for u in updates] == [
+        "message",
+        "message",
+        "edited_message",
+        "edited_message",
+        "channel_post",
+        "channel_post",
+        "edited_channel_post",
+    ]
+    edited = updates[2].edited_message
+    assert edited is not None and edited.text == "/stylize wave" and edited.edit_date is not None
+    assert edited.message_id == original["message_id"] and edited.entities[0].type == "bot_command"
+    assert updates[3].edited_message is not None and updates[3].edited_message.caption == "/stylize candy"
+    posted = updates[4].channel_post
+    assert posted is not None and posted.chat.type == "channel" and posted.chat.title == "Art feed"
+    assert posted.from_user is None and posted.sender_chat is not None and posted.sender_chat.id == channel.id
+    assert posted.photo and posted.caption == "new painting" and posted.author_signature == "Ann"
+    assert updates[5].channel_post is not None and updates[5].channel_post.text == "hello subscribers"
+    assert updates[6].edited_channel_post is not None and updates[6].edited_channel_post.caption == "renamed"
+    assert fake.message(chat.id, original["message_id"])["text"] == "/stylize wave"  # type: ignore[index]
+    # The bot can download a channel photo and answer in the channel.
+    assert bytes(await (await bot.get_file(posted.photo[-1].file_id)).download_as_bytearray()) == (
+        fake.message_file_bytes(post)
+    )
+    assert (await bot.send_message(channel.id, "styled")).chat.type == "channel"
+    assert fake.bot_messages(channel.id)[0]["text"] == "styled"
+    with pytest.raises(ValueError, match="exactly one"):
+        fake.edit_message(chat, None, original["message_id"])
+
+
+async def test_group_messages_as_channel_or_anonymous_admin(fake: FakeTelegram, bot: Bot) -> None:
+    group = fake.group_chat(322, "Artists")
+    channel = fake.channel_chat(323, "Linked")
+    fake.send_text(group, None, "/start@stylebot_test_bot", sender_chat=channel)
+    fake.send_photo(group, None, make_png(40, 40), caption="/stylize", sender_chat=group)
+    fake.send_document(group, None, b"%PDF", file_name="a.pdf", mime_type="application/pdf", sender_chat=group)
+    images = [make_png(20 + k, 20) for k in range(10)]
+    album = fake.send_album(group, None, images, caption="/stylize mosaic", sender_chat=channel)
+    assert len(album) == 10 and len({m["media_group_id"] for m in album}) == 1
+    assert "caption" in album[0] and all("caption" not in m for m in album[1:])
+
+    raw = await bot.get_updates(timeout=0)
+    updates = [u.message for u in raw]
+    as_channel, anonymous = updates[0], updates[1]
+    assert as_channel is not None and as_channel.from_user is not None and anonymous is not None
+    assert as_channel.from_user.id == CHANNEL_BOT_ID and as_channel.from_user.username == "Channel_Bot"
+    assert as_channel.sender_chat is not None and as_channel.sender_chat.id == channel.id
+    assert as_channel.sender_chat.type == "channel"
+    assert anonymous.from_user is not None and anonymous.from_user.id == 1087968824
+    assert anonymous.from_user.username == "GroupAnonymousBot"
+    assert anonymous.sender_chat is not None and anonymous.sender_chat.id == group.id
+    # Privacy mode: the document (no command) is hidden; of the album only the captioned first photo arrives.
+    assert len(updates) == 3
+    first = updates[2]
+    assert (
+        first is not None and first.caption == "/stylize mosaic" and first.media_group_id == album[0]["media_group_id"]
+    )
+    assert len(fake.undelivered) == 10  # the document and nine captionless album photos
+
+    fake.set_admin(group.id, BOT_ID)  # privacy mode off there: the whole album arrives
+    fake.send_album(group, None, images, sender_chat=group)
+    album_updates = await bot.get_updates(offset=raw[-1].update_id + 1, timeout=0)
+    assert len(album_updates) == 10
+    downloaded = []
+    for u in album_updates:
+        assert u.message is not None and u.message.caption is None
+        downloaded.append(bytes(await (await bot.get_file(u.message.photo[-1].file_id)).download_as_bytearray()))
+    assert downloaded == images
+    for bad in ([make_png()], [make_png()] * 11):
+        with pytest.raises(ValueError, match="2-10"):
+            fake.send_album(group, None, bad)
+    with pytest.raises(ValueError, match="sender_chat"):
+        fake.send_text(group, None, "hi", sender_chat=fake.group_chat(324))
+
+
+async def test_forged_callback_data(fake: FakeTelegram, bot: Bot) -> None:
+    chat = fake.private_chat(325)
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Again", callback_data="r|again|12")]])
+    await bot.send_message(chat.id, "Done", reply_markup=keyboard)
+    menu = fake.bot_messages(chat.id)[0]
+    forged = ["r|again|abc", "m|", "s|quality|ultra", "x" * 64]
+    ids = [fake.press_button(chat, None, menu, data=data) for data in forged]
+    plain = fake.send_text(chat, None, "no keyboard here")
+    ids.append(fake.press_button(chat, None, plain, data="p|dots"))  # even on a message without buttons
+    updates = await bot.get_updates(timeout=0)
+    assert [u.callback_query.data for u in updates[:4]] == forged  # type: ignore[union-attr]
+    assert [u.callback_query.id for u in updates if u.callback_query] == ids
+    assert await bot.answer_callback_query(ids[0], text="That button has expired")
+    with pytest.raises(ValueError, match="no button"):
+        fake.press_button(chat, None, menu, "r|again|abc")
+    with pytest.raises(ValueError, match="callback_data"):
+        fake.press_button(chat, None, menu)
+
+
+async def test_first_reply_after_measures_reply_time(fake: FakeTelegram) -> None:
+    async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_message is not None
+        await update.effective_message.reply_text("Hello!")
+
+    app = ApplicationBuilder().token(fake.token).base_url(fake.base_url).base_file_url(fake.base_file_url).build()
+    app.add_handler(CommandHandler("start", start))
+    alice, bob = fake.private_chat(326, "Alice"), fake.private_chat(327, "Bob")
+    fake.fault("sendMessage", delay=1.0, chat_id=bob.id)  # replies to Bob are slow
+    async with app:
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=0, timeout=1)
+        t0 = time.time()
+        assert fake.first_reply_after(alice.id, t0) is None
+        fake.send_text(alice, None, "/start")
+        fake.send_text(bob, None, "/start")
+        to_alice = await fake.wait_for_async(lambda: fake.first_reply_after(alice.id, t0), 10, "reply to Alice")
+        to_bob = await fake.wait_for_async(lambda: fake.first_reply_after(bob.id, t0), 10, "reply to Bob")
+        await app.updater.stop()
+        await app.stop()
+    assert to_alice.result["text"] == "Hello!" and to_alice.result["chat"]["id"] == alice.id
+    assert to_alice.finished is not None and to_alice.finished - t0 < 0.9
+    assert to_bob.finished is not None and to_bob.finished - t0 >= 0.95
+    assert to_bob.duration is not None and to_bob.duration >= 0.95
+    assert fake.first_reply_after(alice.id, time.time() + 1) is None
+
+
+async def test_post_update_to_webhook(fake: FakeTelegram) -> None:
+    received: list[tuple[str | None, dict[str, Any]]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            """Record the update; 403 without the right secret, as a webhook should answer."""
+            secret = self.headers.get("X-Telegram-Bot-Api-Secret-Token")
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.append((secret, body))
+            self.send_response(200 if secret == "s3cret" else 403)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Silence logging."""
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/webhook"
+        chat = fake.private_chat(328)
+        fake.send_text(chat, None, "/start")
+        (update,) = fake.take_updates()
+        assert fake.pending_updates() == []
+        status = await asyncio.to_thread(fake.post_update_to, url, update, "s3cret")
+        assert status == 200
+        assert await asyncio.to_thread(fake.post_update_to, url, update, "wrong") == 403
+        assert await asyncio.to_thread(fake.post_update_to, url, update) == 403
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [secret for secret, _ in received] == ["s3cret", "wrong", None]
+    parsed = Update.de_json(received[0][1], None)
+    assert parsed.message is not None and parsed.message.text == "/start"
+    with pytest.raises(ValueError, match=r"127\.0\.0\.1"):
+        fake.post_update_to("http://example.com/hook", update)
