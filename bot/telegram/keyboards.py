@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -81,3 +81,15 @@ def settings(current: UserSettings) -> InlineKeyboardMarkup:
 def parse(data: str) -> list[str]:
     """Split callback data into its kind and arguments."""
     return data.split("|")
+
+
+def did_you_mean(
+    names: Sequence[str], owner: int | None = None, titles: Mapping[str, str] | None = None
+) -> InlineKeyboardMarkup:
+    """One button per suggested preset (UnknownPresetError.suggestions), labelled with its title when known."""
+    suffix = f"|{owner}" if owner is not None else ""
+    labels = titles or {}
+    buttons = [
+        InlineKeyboardButton(labels.get(n) or default_title(n), callback_data=f"{PRESET}|{n}{suffix}") for n in names
+    ]
+    return InlineKeyboardMarkup([[button] for button in buttons])  # titles are long: one per row
