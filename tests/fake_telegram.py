@@ -43,6 +43,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 T = TypeVar("T")
 
 BOT_ID = 999000
+# Shaped like a real token (<bot id>:<35 URL-safe characters>), so the bot's start-up check accepts it.
+FAKE_TOKEN = f"{BOT_ID}:FAKE-token_of-the-fake-Bot-API-0000"
 MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
 MAX_DOWNLOAD_SIZE = 20 * 1024 * 1024  # getFile refuses bigger files
@@ -781,7 +783,7 @@ class FakeTelegram:
     """A fake Telegram Bot API server with helpers to act as users and inspect the bot."""
 
     def __init__(
-        self, *, token: str = "123:TEST", bot_username: str = "stylebot_test_bot", privacy_mode: bool = True
+        self, *, token: str = FAKE_TOKEN, bot_username: str = "stylebot_test_bot", privacy_mode: bool = True
     ) -> None:
         """Create the fake (not started yet)."""
         self.token = token
