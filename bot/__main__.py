@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
 from bot.config import ConfigError, Settings, environment
 
 log = logging.getLogger("stylebot")
+
+USAGE = (
+    "usage: stylebot [run | fetch-styles [--help]]\n"
+    "Runs the Telegram bot with long polling; configure it with environment variables (.env.example).\n"
+)
+# What an operator must fix (configuration, token, network) exits with this, like argparse's usage errors.
+EXIT_SETUP = 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,21 +26,33 @@ def main(argv: list[str] | None = None) -> int:
 
         return fetch_main(args[1:])
     if args and args[0] in ("-h", "--help"):
-        sys.stderr.write(
-            "usage: stylebot [run | fetch-styles [--help]]\n"
-            "Runs the Telegram bot with long polling; configure it with environment variables (.env.example).\n"
-        )
+        sys.stderr.write(USAGE)
         return 0
+    if args and args != ["run"]:
+        sys.stderr.write(USAGE)
+        return _fail(f"unknown arguments: {' '.join(args)}")
     try:
         settings = Settings.from_env(environment())
     except ConfigError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 1
+        return _fail(str(exc))
     from bot.telegram.app import configure_logging, run
+    from bot.telegram.startup import check_telegram
 
-    configure_logging(settings)
+    configure_logging(settings, settings.log_level_number)
+    try:
+        problem = asyncio.run(check_telegram(settings))
+    except KeyboardInterrupt:
+        return 130
+    if problem is not None:
+        return _fail(problem)
     run(settings)
     return 0
+
+
+def _fail(message: str) -> int:
+    """Say what to fix in one line on stderr, no traceback; the exit status for setup errors."""
+    sys.stderr.write(f"stylebot: error: {message}\n")
+    return EXIT_SETUP
 
 
 if __name__ == "__main__":

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
 import subprocess
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.backbone import BACKBONES
 from engine.config import backbone_from_env, weights_from_env
 
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
 TELEGRAM_FILE_API_URL = "https://api.telegram.org/file/bot"
+# "<bot id>:<secret>" as @BotFather gives it; the secret is 35 URL-safe characters today, with some slack
+# so that a longer token Telegram may issue one day is not refused.
+TOKEN_PATTERN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{30,64}")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_WEIGHT_KEYWORDS = ("imagenet", "random")
 
 
 class ConfigError(Exception):
@@ -46,6 +55,26 @@ class Settings:
     max_document_mp: int = 24
     cache_mb: int = 2000
     keep_jobs_days: int = 30
+    log_level: str = "INFO"
+
+    @property
+    def log_level_number(self) -> int:
+        """The log level as the logging module's number (logging.INFO for "INFO")."""
+        return int(getattr(logging, self.log_level))
+
+    @property
+    def debug(self) -> bool:
+        """Whether STYLEBOT_LOG_LEVEL is DEBUG: tracebacks and TensorFlow's own logs are shown."""
+        return self.log_level == "DEBUG"
+
+    def worker_env(self) -> dict[str, str]:
+        """Environment variables for the worker processes, set before they import TensorFlow."""
+        if self.debug:
+            return {"TF_CPP_MIN_LOG_LEVEL": "0", "STYLEBOT_LOG_LEVEL": self.log_level}
+        # On a CPU-only server TensorFlow's C++ side reports its GPU probing ("Could not find cuda drivers" at
+        # INFO, "failed call to cuInit" at ERROR); 3 keeps only fatal messages. absl's "before InitializeLog"
+        # banner is printed with the first message that gets through, so it goes too.
+        return {"TF_CPP_MIN_LOG_LEVEL": "3", "STYLEBOT_LOG_LEVEL": self.log_level}
 
     @property
     def database_path(self) -> Path:
@@ -66,19 +95,17 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read every STYLEBOT_* and TELEGRAM_* variable, validating each."""
         env = os.environ if env is None else env
-        token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
-        if not token:
-            raise ConfigError("TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and export its token")
-        data_dir = Path(env.get("STYLEBOT_DATA_DIR", "data")).expanduser()
+        token = _token(env)
+        data_dir = _directory(env, "STYLEBOT_DATA_DIR", Path("data"))
         gpus = count_gpus()
         return cls(
             token=token,
-            api_url=env.get("TELEGRAM_API_URL", TELEGRAM_API_URL),
-            file_api_url=env.get("TELEGRAM_FILE_API_URL", TELEGRAM_FILE_API_URL),
+            api_url=_url(env, "TELEGRAM_API_URL", TELEGRAM_API_URL),
+            file_api_url=_url(env, "TELEGRAM_FILE_API_URL", TELEGRAM_FILE_API_URL),
             data_dir=data_dir,
-            styles_dir=Path(env.get("STYLEBOT_STYLES_DIR", str(data_dir / "styles"))).expanduser(),
-            weights=weights_from_env(env),
-            backbone=backbone_from_env(env),
+            styles_dir=_directory(env, "STYLEBOT_STYLES_DIR", data_dir / "styles"),
+            weights=_weights(env),
+            backbone=_backbone(env),
             workers=_int(env, "STYLEBOT_WORKERS", max(1, gpus), 1, 64),
             gpus=gpus,
             max_side=_optional_int(env, "STYLEBOT_MAX_SIDE", 16, 4096),
@@ -95,6 +122,7 @@ class Settings:
             max_document_mp=_int(env, "STYLEBOT_MAX_DOCUMENT_MP", 24, 1, 50),
             cache_mb=_int(env, "STYLEBOT_CACHE_MB", 2000, 10, 1_000_000),
             keep_jobs_days=_int(env, "STYLEBOT_KEEP_JOBS_DAYS", 30, 1, 3650),
+            log_level=_log_level(env),
         )
 
     def redact(self, text: str) -> str:
@@ -119,6 +147,72 @@ def environment(env_file: Path = Path(".env")) -> dict[str, str]:
     merged = {k: v for k, v in read_env_file(env_file).items() if v}
     merged.update({k: v for k, v in os.environ.items() if v or k not in merged})
     return merged
+
+
+def _token(env: Mapping[str, str]) -> str:
+    """TELEGRAM_BOT_TOKEN, checked for the shape of a real token; messages never repeat the token."""
+    token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
+    if not token:
+        raise ConfigError("TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and export its token")
+    if TOKEN_PATTERN.fullmatch(token):
+        return token
+    hint = "it should look like 110201543:AAHdqTcv… (digits, a colon, 35 letters, digits, - or _) from @BotFather"
+    if token.lower().startswith("bot") and TOKEN_PATTERN.fullmatch(token[3:]):
+        hint = "leave out the leading 'bot': TELEGRAM_API_URL already ends with it"
+    elif any(ch.isspace() or ch in "'\"" for ch in token):
+        hint = "it contains spaces or quotes: copy just the token from @BotFather"
+    raise ConfigError(f"TELEGRAM_BOT_TOKEN is not a bot token: {hint}")
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    """An http(s) URL with a host, or the default when unset."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    parts = urllib.parse.urlsplit(raw)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name} must be an http(s) URL like {default}; got {raw!r}")
+    return raw
+
+
+def _directory(env: Mapping[str, str], name: str, default: Path) -> Path:
+    """A directory path (created later when missing); an existing file there is an error."""
+    raw = env.get(name, "").strip()
+    path = Path(raw).expanduser() if raw else default
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{name} must be a directory, but {path} is a file")
+    return path
+
+
+def _weights(env: Mapping[str, str]) -> str:
+    """STYLEBOT_WEIGHTS: a keyword, or the path of a weights file that exists."""
+    weights = weights_from_env(env)
+    if weights in _WEIGHT_KEYWORDS:
+        return weights
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        problem = "is a directory" if path.is_dir() else "does not exist"
+        raise ConfigError(
+            f"STYLEBOT_WEIGHTS: {path} {problem}; give a weights file (.h5 or .weights.h5), or imagenet to download"
+        )
+    return str(path)
+
+
+def _backbone(env: Mapping[str, str]) -> str:
+    """STYLEBOT_BACKBONE, one of the engine's backbones."""
+    backbone = backbone_from_env(env)
+    if backbone not in BACKBONES:
+        raise ConfigError(f"STYLEBOT_BACKBONE must be one of {', '.join(BACKBONES)}; got {backbone!r}")
+    return backbone
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    """STYLEBOT_LOG_LEVEL, upper-cased (INFO when unset)."""
+    raw = env.get("STYLEBOT_LOG_LEVEL", "").strip().upper() or "INFO"
+    level = "WARNING" if raw == "WARN" else raw
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"STYLEBOT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}; got {raw!r}")
+    return level
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -62,6 +62,8 @@ BOT_ID = 999000
 CHANNEL_BOT_ID = 136817688  # "from" of group messages sent on behalf of a channel
 GROUP_ANONYMOUS_BOT_ID = 1087968824  # "from" of group messages sent by an anonymous admin
 DOWNLOAD = "download"  # pseudo-method of fault rules for file downloads (GET /file/bot<token>/<path>)
+# Shaped like a real token (<bot id>:<35 URL-safe characters>), so the bot's start-up check accepts it.
+FAKE_TOKEN = f"{BOT_ID}:FAKE-token_of-the-fake-Bot-API-0000"
 MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
 MAX_DOWNLOAD_SIZE = 20 * 1024 * 1024  # getFile refuses bigger files
@@ -891,7 +893,7 @@ class FakeTelegram:
     """A fake Telegram Bot API server with helpers to act as users and inspect the bot."""
 
     def __init__(
-        self, *, token: str = "123:TEST", bot_username: str = "stylebot_test_bot", privacy_mode: bool = True
+        self, *, token: str = FAKE_TOKEN, bot_username: str = "stylebot_test_bot", privacy_mode: bool = True
     ) -> None:
         """Create the fake (not started yet)."""
         self.token = token

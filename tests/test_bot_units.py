@@ -48,12 +48,16 @@ def test_tiers_map_to_engine_params_and_overrides_win() -> None:
 
 
 def test_settings_come_from_the_environment_and_hide_the_token() -> None:
-    env = {"TELEGRAM_BOT_TOKEN": "123:SECRET", "STYLEBOT_DATA_DIR": "/tmp/x", "STYLEBOT_ADMIN_IDS": "1, 2"}
+    env = {
+        "TELEGRAM_BOT_TOKEN": "123:SECRET-token-of-35-characters-xxxxx",
+        "STYLEBOT_DATA_DIR": "/tmp/x",
+        "STYLEBOT_ADMIN_IDS": "1, 2",
+    }
     settings = Settings.from_env(env)
     assert settings.admin_ids == frozenset({1, 2})
     assert str(settings.styles_dir) == "/tmp/x/styles" and settings.weights == "imagenet"
     assert "SECRET" not in repr(settings)
-    assert settings.redact("url/bot123:SECRET/getMe") == "url/bot<token>/getMe"
+    assert settings.redact(f"url/bot{settings.token}/getMe") == "url/bot<token>/getMe"
     with pytest.raises(ConfigError, match="TELEGRAM_BOT_TOKEN"):
         Settings.from_env({})
     with pytest.raises(ConfigError, match="STYLEBOT_JOBS_PER_USER must be a whole number from 1 to 100"):
@@ -70,8 +74,8 @@ def test_missing_token_is_a_one_line_error(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False
     )
-    assert done.returncode == 1
-    assert done.stderr.strip().startswith("error: TELEGRAM_BOT_TOKEN is not set")
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("stylebot: error: TELEGRAM_BOT_TOKEN is not set")
     assert len(done.stderr.strip().splitlines()) == 1
 
 
@@ -88,10 +92,12 @@ def test_a_dot_env_file_fills_in_unset_variables(tmp_path: Path, monkeypatch: py
     from bot.config import environment
 
     env_file = tmp_path / ".env"
-    env_file.write_text('# comment\nTELEGRAM_BOT_TOKEN="1:FROMFILE"\nSTYLEBOT_STEPS=7\nSTYLEBOT_MAX_SIDE=\n')
+    env_file.write_text(
+        '# comment\nTELEGRAM_BOT_TOKEN="1:FROMFILE-token-of-35-characters-xxx"\nSTYLEBOT_STEPS=7\nSTYLEBOT_MAX_SIDE=\n'
+    )
     monkeypatch.setenv("STYLEBOT_STEPS", "9")
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
     settings = Settings.from_env(environment(env_file))
-    assert settings.token == "1:FROMFILE"  # from the file
+    assert settings.token.startswith("1:FROMFILE")  # from the file
     assert settings.steps == 9  # the real environment wins
     assert settings.max_side is None

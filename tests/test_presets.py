@@ -107,7 +107,18 @@ def test_files_with_bad_stems_are_ignored_with_one_warning(
 
 @pytest.mark.parametrize(
     ("name", "title"),
-    [("starry_night", "Starry Night"), ("composition_vii", "Composition Vii"), ("x", "X"), ("a__b_", "A B")],
+    [
+        ("starry_night", "Starry Night"),
+        ("composition_vii", "Composition VII"),
+        ("louis_xiv", "Louis XIV"),
+        ("nantes_from_the_ile_feydeau", "Nantes from the Ile Feydeau"),
+        ("the_scream", "The Scream"),
+        ("of_mice", "Of Mice"),
+        ("mix_di_vi", "Mix di VI"),
+        ("x", "X"),
+        ("a__b_", "A B"),
+        ("composition_7", "Composition 7"),
+    ],
 )
 def test_default_title(name: str, title: str) -> None:
     assert default_title(name) == title
@@ -126,20 +137,28 @@ def test_label(artist: str | None, year: str | None, label: str) -> None:
     assert Preset("starry_night", Path("x.jpg"), "The Starry Night", artist, year).label == label
 
 
-@pytest.mark.parametrize("name", ["starry_night", "Starry_Night", " STARRY_NIGHT "])
+@pytest.mark.parametrize("name", ["starry_night", "Starry_Night", " STARRY_NIGHT ", "Starry Night", "starry-night"])
 def test_get_is_case_insensitive(library: PresetLibrary, name: str) -> None:
     assert library.get(name).name == "starry_night"
     assert name in library
 
 
-def test_unknown_name_lists_the_available_ones(library: PresetLibrary) -> None:
+def test_unknown_name_points_to_the_gallery_not_the_whole_list(library: PresetLibrary) -> None:
     with pytest.raises(UnknownPresetError) as caught:
         library.get("foo")
-    assert str(caught.value) == ("Unknown style 'foo'. Available: great_wave, starry_night, the_scream — see /styles.")
+    assert str(caught.value) == "Unknown style 'foo'. See /styles for the paintings."
     assert caught.value.name == "foo"
-    assert caught.value.available == ("great_wave", "starry_night", "the_scream")
+    assert caught.value.suggestions == []
     assert isinstance(caught.value, PresetError)
     assert "foo" not in library
+
+
+def test_unknown_name_suggests_the_closest(library: PresetLibrary) -> None:
+    with pytest.raises(UnknownPresetError) as caught:
+        library.get("stary_night")
+    assert str(caught.value) == "Unknown style 'stary_night'. Did you mean The Starry Night?"
+    assert caught.value.suggestions == ["starry_night"]
+    assert caught.value.titles == {"starry_night": "The Starry Night"}
 
 
 def test_unknown_name_is_shortened_in_the_message(library: PresetLibrary) -> None:
@@ -271,7 +290,7 @@ def test_remove_deletes_image_entry_and_thumbnails(library: PresetLibrary, style
 
 
 def test_remove_unknown_raises(library: PresetLibrary) -> None:
-    with pytest.raises(UnknownPresetError, match="Available: great_wave, starry_night, the_scream"):
+    with pytest.raises(UnknownPresetError, match="See /styles"):
         library.remove("nope")
     with pytest.raises(UnknownPresetError):
         library.remove("../manifest")
@@ -406,5 +425,5 @@ def test_parse_spec_allows_at_most_four_styles(library: PresetLibrary) -> None:
 
 
 def test_parse_spec_unknown_name(library: PresetLibrary) -> None:
-    with pytest.raises(UnknownPresetError, match=r"^Unknown style 'mona_lisa'\. Available: great_wave"):
+    with pytest.raises(UnknownPresetError, match=r"^Unknown style 'Mona_Lisa'\. See /styles"):
         library.parse_spec("starry_night:0.5 Mona_Lisa:0.5")

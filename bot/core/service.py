@@ -16,7 +16,7 @@ from bot.core.models import QUALITIES, STRENGTHS, Job, JobParams, StyleRef, User
 from bot.core.ratelimit import RateLimiter
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.layout import JobFiles
-from bot.presets.library import Preset, PresetError, PresetLibrary
+from bot.presets.library import Preset, PresetError, PresetLibrary, UnknownPresetError
 from bot.store.files import FileStore
 from bot.store.storage import Storage
 
@@ -250,7 +250,9 @@ class StyleService:
         """A private message that is not a command: a painting's name picks it, anything else gets a hint."""
         try:
             self._preset_refs(text)
-        except PresetError:
+        except PresetError as exc:
+            if isinstance(exc, UnknownPresetError) and exc.suggestions:
+                raise  # "Did you mean Starry Night?" with buttons
             pending = await self.storage.get_session(who.chat_id, who.user_id)
             return Outcome("ignored", key="PICK_HINT" if pending else "NEED_CONTENT")
         return await self.pick_style(who, text)

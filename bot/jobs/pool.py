@@ -37,6 +37,7 @@ class PoolConfig:
     weights: str
     gpus: int = 0
     restart_delay_s: float = 1.0
+    worker_env: dict[str, str] = field(default_factory=dict)  # set before the worker imports TensorFlow
 
 
 @dataclass
@@ -119,7 +120,7 @@ class WorkerPool:
     def _spawn(self, slot: _Slot) -> None:
         """Start the process of a slot and watch its pipe and its exit."""
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
-        env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+        env = dict(self._config.worker_env)
         if self._config.gpus:
             env["CUDA_VISIBLE_DEVICES"] = str(slot.worker_id % self._config.gpus)
         process = self._ctx.Process(

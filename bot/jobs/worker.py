@@ -20,6 +20,7 @@ from bot.jobs.protocol import (
     Shutdown,
     WorkerFatal,
 )
+from bot.jobs.quiet import quiet_native_stderr
 
 log = logging.getLogger(__name__)
 PHOTO_SIDE_LIMIT = 1280  # Telegram recompresses photos beyond this anyway; HD goes as a document
@@ -30,12 +31,16 @@ FRAME_GROWTH = 1.3  # frame k shows step ~1.3**k: about 20 frames for 150 steps
 def worker_main(conn: Connection, worker_id: int, backbone: str, weights: str, env: dict[str, str]) -> None:
     """Entry point of a worker process."""
     os.environ.update(env)  # before TensorFlow is imported: CUDA_VISIBLE_DEVICES, log levels
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s worker{worker_id} %(levelname)s %(message)s")
+    level = os.environ.get("STYLEBOT_LOG_LEVEL", "INFO")
+    logging.basicConfig(level=level, format=f"%(asctime)s worker{worker_id} %(levelname)s %(message)s")
     parent = os.getppid()
     try:
-        from engine.transfer import Stylizer
+        # TensorFlow prints its GPU probing before it reads any setting; on a CPU server that is noise.
+        with quiet_native_stderr(level != "DEBUG"):
+            from engine.transfer import Stylizer
 
-        stylizer = Stylizer(backbone, weights)
+            stylizer = Stylizer(backbone, weights)
+        log.info("worker %d ready on %s", worker_id, _device())
     except Exception as exc:  # the bot must learn why no worker can start (e.g. missing weights)
         log.exception("worker %d cannot load the model", worker_id)
         conn.send(WorkerFatal(worker_id, str(exc)))
@@ -50,6 +55,14 @@ def worker_main(conn: Connection, worker_id: int, backbone: str, weights: str, e
             return
         if isinstance(message, RunJob):
             _serve(conn, stylizer, message, parent)
+
+
+def _device() -> str:
+    """Which device this worker paints on, in words."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    return f"GPU {gpus[0].name}" if gpus else "CPU (no GPU found)"
 
 
 def _serve(conn: Connection, stylizer: Any, job: RunJob, parent: int) -> None:

@@ -25,6 +25,13 @@ logger = logging.getLogger(__name__)
 # Wikimedia refuses requests without a descriptive User-Agent, and asks that it say how to reach the
 # operator: deployments set STYLEBOT_HTTP_USER_AGENT to include their site or e-mail address.
 USER_AGENT = os.environ.get("STYLEBOT_HTTP_USER_AGENT") or "stylebot/0.1 (Telegram style-transfer bot; python-urllib)"
+# What an operator can do when downloads fail, logged once at the end of a run.
+DOWNLOAD_ADVICE = (
+    "to get the paintings: check the network (or proxy) and run `stylebot fetch-styles` again; "
+    "or save the images elsewhere as <name>.jpg in a folder and run `stylebot fetch-styles --from-dir DIR`; "
+    "Wikimedia refuses clients that give no contact: set STYLEBOT_HTTP_USER_AGENT, "
+    "e.g. 'stylebot/0.1 (https://example.org/mybot; you@example.org)'"
+)
 MAX_DOWNLOAD_BYTES = 30 * 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
 # `timeout` bounds each socket wait; this many timeouts bound a whole download, so a trickle cannot hang us.
@@ -59,6 +66,19 @@ class FetchReport:
             text += f" ({', '.join(self.failed)})"
         return text
 
+    def failures(self) -> str:
+        """The failures in one line: one shared reason said once, else each painting with its own."""
+        reasons = set(self.failed.values())
+        head = f"could not get {len(self.failed)} of {self.total} paintings"
+        if len(reasons) == 1:
+            return f"{head} ({', '.join(self.failed)}): {reasons.pop()}"
+        return f"{head}: " + "; ".join(f"{name} ({reason})" for name, reason in self.failed.items())
+
+    @property
+    def total(self) -> int:
+        """How many catalogue entries the run handled."""
+        return len(self.fetched) + len(self.skipped) + len(self.failed)
+
 
 def fetch_catalogue(
     styles_dir: str | os.PathLike[str],
@@ -77,10 +97,16 @@ def fetch_catalogue(
     def load(entry: CatalogueEntry) -> bytes:
         """The downloaded bytes of one entry, from its URL or the mirror."""
         url = entry.url if url_base is None else rewrite_url(entry.url, url_base)
-        logger.info("downloading %s from %s", entry.name, url)
+        logger.debug("downloading %s from %s", entry.name, url)
         return download(url, timeout=timeout, max_bytes=max_bytes, opener=opener)
 
-    return _import_entries(PresetLibrary(styles_dir), entries, load, overwrite=overwrite)
+    source = url_base or "Wikimedia Commons"
+    logger.info("downloading up to %d paintings from %s into %s", len(entries), source, styles_dir)
+    report = _import_entries(PresetLibrary(styles_dir), entries, load, overwrite=overwrite)
+    if report.failed:
+        logger.warning("%s", report.failures())
+        logger.warning("%s", DOWNLOAD_ADVICE)
+    return report
 
 
 def import_from_dir(
@@ -101,10 +127,19 @@ def import_from_dir(
             raise DownloadError(f"no {entry.name}.jpg in {source}")
         if path.stat().st_size > max_bytes:
             raise DownloadError(f"{path} is larger than {_megabytes(max_bytes)}")
-        logger.info("copying %s from %s", entry.name, path)
+        logger.debug("copying %s from %s", entry.name, path)
         return path.read_bytes()
 
-    return _import_entries(PresetLibrary(styles_dir), entries, load, overwrite=overwrite)
+    report = _import_entries(PresetLibrary(styles_dir), entries, load, overwrite=overwrite)
+    if report.failed:
+        logger.warning("%s", report.failures())
+        logger.warning(
+            "to add them: put %s into %s (JPEG, PNG or WebP) and run `stylebot fetch-styles --from-dir %s` again",
+            ", ".join(f"{name}.jpg" for name in report.failed),
+            source,
+            source,
+        )
+    return report
 
 
 def download(
@@ -185,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         report = import_from_dir(styles_dir, args.from_dir, overwrite=args.overwrite)
     else:
         report = fetch_catalogue(styles_dir, timeout=args.timeout, overwrite=args.overwrite, url_base=args.url_base)
-    # Each failure was logged with its reason as it happened; the summary just names them.
+    # The failures and what to do about them were logged as a warning already; this is the tally.
     logger.info("fetch-styles: %s", report.summary())
     available = PresetLibrary(styles_dir).names()
     if not available:
@@ -243,7 +278,7 @@ def _import_entries(
     report = FetchReport()
     for entry in entries:
         if not overwrite and entry.name in library:
-            logger.info("skipping %s: already present (use --overwrite to replace it)", entry.name)
+            logger.debug("skipping %s: already present (use --overwrite to replace it)", entry.name)
             report.skipped.append(entry.name)
             continue
         try:
@@ -251,7 +286,8 @@ def _import_entries(
             library.add(entry.name, data, title=entry.title, artist=entry.artist, year=entry.year)
         except Exception as exc:  # one broken source must not cost the user the other presets
             reason = _describe(exc)
-            log = logger.warning if _is_expected(exc) else logger.exception
+            # Expected failures are summed up in one warning by the caller; a bug keeps its traceback here.
+            log = logger.debug if _is_expected(exc) else logger.exception
             log("could not get %s: %s", entry.name, reason)
             report.failed[entry.name] = reason
         else:

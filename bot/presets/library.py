@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.presets.names import SMALL_WORDS, Entry, NameIndex, name_key, normalize
 from engine.imaging import encode_image, fit_longest_side, load_image
 
 if sys.platform != "win32":
@@ -37,6 +38,10 @@ META_FIELDS = ("title", "artist", "year")
 _SPEC_HINT = "Use names with optional weights, like starry_night:0.7 the_scream:0.3"
 # Plain decimals only: float() would also take "nan", "inf", "1e3" and "1_0".
 _WEIGHT_PATTERN = re.compile(r"\d+(?:\.\d*)?|\.\d+")
+# Between styles of a blend: these always separate; whitespace separates only where no longer name matches.
+_STYLE_SEPARATORS = re.compile(r"[,;+]")
+# Roman numerals up to 39 (I..XXXIX): enough for "Composition VII" or "Louis XIV" without catching "mix" or "di".
+_ROMAN_NUMERAL = re.compile(r"(?=[ivx])x{0,3}(?:ix|iv|v?i{0,3})")
 _SHOWN_NAME_CHARS = 40
 _PRESET_QUALITY = 95
 _THUMBNAIL_QUALITY = 85
@@ -50,12 +55,43 @@ class PresetError(Exception):
 
 
 class UnknownPresetError(PresetError, LookupError):
-    """No preset has the requested name; the message lists the ones that exist."""
+    """No preset has the requested name; `suggestions` holds the one or two closest preset names, if any."""
 
-    def __init__(self, name: str, available: Sequence[str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        suggestions: Sequence[str] = (),
+        *,
+        titles: dict[str, str] | None = None,
+        installed: bool = True,
+    ) -> None:
         self.name = name
-        self.available = tuple(available)
-        super().__init__(_unknown_message(name, self.available))
+        self.suggestions = list(suggestions)
+        # Preset name -> title of each suggestion, for messages and button labels.
+        self.titles = {n: (titles or {}).get(n) or default_title(n) for n in self.suggestions}
+        super().__init__(self._message(installed))
+
+    def _message(self, installed: bool) -> str:
+        """The user-facing text."""
+        if not installed:
+            return f"Unknown style '{_shorten(self.name)}'. No preset styles are installed yet."
+        if not self.suggestions:
+            return f"Unknown style '{_shorten(self.name)}'. See /styles for the paintings."
+        return f"Unknown style '{_shorten(self.name)}'. {self._did_you_mean()}"
+
+    def _did_you_mean(self) -> str:
+        """'Did you mean The Starry Night or The Scream?'"""
+        titles = [self.titles[n] for n in self.suggestions]
+        listed = titles[0] if len(titles) == 1 else f"{', '.join(titles[:-1])} or {titles[-1]}"
+        return f"Did you mean {listed}?"
+
+
+class AmbiguousPresetError(UnknownPresetError):
+    """A name matches several presets (an artist with two paintings); `suggestions` holds all of them."""
+
+    def _message(self, installed: bool) -> str:
+        """The user-facing text."""
+        return f"'{_shorten(self.name)}' matches several paintings. {self._did_you_mean()}"
 
 
 class InvalidPresetNameError(PresetError, ValueError):
@@ -98,24 +134,40 @@ def is_valid_name(name: str) -> bool:
 
 
 def default_title(name: str) -> str:
-    """A title made from a preset name: 'starry_night' -> 'Starry Night'."""
-    return " ".join(word[:1].upper() + word[1:] for word in name.split("_") if word) or name
+    """A title made from a preset name: 'composition_vii' -> 'Composition VII', 'view_of_delft' -> 'View of Delft'."""
+    words = [word for word in name.split("_") if word]
+    titled = []
+    for position, word in enumerate(words):
+        if _ROMAN_NUMERAL.fullmatch(word):
+            titled.append(word.upper())
+        elif position > 0 and word in SMALL_WORDS:
+            titled.append(word)
+        else:
+            titled.append(word[:1].upper() + word[1:])
+    return " ".join(titled) or name
 
 
-def parse_weights(spec: str) -> list[tuple[str, float]]:
-    """Split a style spec into (lower-cased name, weight) pairs, merging repeats; names are not checked."""
-    tokens = [token for token in re.split(r"[\s,;]+", re.sub(r"\s*:\s*", ":", spec.strip())) if token]
-    if not tokens:
+def split_spec(spec: str) -> list[list[tuple[str, float | None]]]:
+    """The runs of words of a style spec, each word with the weight written after it (see parse_spec)."""
+    text = re.sub(r"\s*:\s*", ":", spec.strip())
+    runs: list[list[tuple[str, float | None]]] = []
+    for segment in _STYLE_SEPARATORS.split(text):
+        run: list[tuple[str, float | None]] = []
+        for token in segment.split():
+            word, weight = _parse_token(token)
+            if not normalize(word):  # a lone "-" or "&" between names
+                if weight is None:
+                    continue
+                raise InvalidStyleSpecError(f"'{_shorten(token)}' has a weight but no style name. {_SPEC_HINT}.")
+            run.append((word, weight))
+            if weight is not None:  # a weight ends a name: what follows starts the next style
+                runs.append(run)
+                run = []
+        if run:
+            runs.append(run)
+    if not runs:
         raise InvalidStyleSpecError(f"No style given. {_SPEC_HINT}.")
-    merged: dict[str, float] = {}
-    for token in tokens:
-        name, weight = _parse_token(token)
-        merged[name] = merged.get(name, 0.0) + weight  # dicts keep first-seen order
-    if len(merged) > MAX_STYLES:
-        raise InvalidStyleSpecError(
-            f"At most {MAX_STYLES} styles can be mixed, but {len(merged)} were given. {_SPEC_HINT}."
-        )
-    return list(merged.items())
+    return runs
 
 
 class PresetLibrary:
@@ -135,12 +187,13 @@ class PresetLibrary:
         return sorted(self._scan())
 
     def __contains__(self, name: object) -> bool:
-        """Whether a preset has this name (case-insensitive)."""
-        return isinstance(name, str) and name.strip().lower() in self._scan()
+        """Whether a preset has this name, spelt any way ('Starry Night'); titles and artists do not count."""
+        return isinstance(name, str) and name_key(name) in self._scan()
 
     def get(self, name: str) -> Preset:
-        """The preset called `name` (case-insensitive), or UnknownPresetError listing the others."""
-        return _lookup(self._scan(), name)
+        """The preset `name` means (a name, title or artist, typed any way), else Unknown/AmbiguousPresetError."""
+        presets = self._scan()
+        return _lookup(presets, _index(presets), name)
 
     def find(self, name: str) -> Preset | None:
         """A preset by name, or None (e.g. removed since a job started)."""
@@ -180,9 +233,10 @@ class PresetLibrary:
 
     def remove(self, name: str) -> None:
         """Delete preset `name`: its image, thumbnails and manifest entry; UnknownPresetError if missing."""
-        key = name.strip().lower()
+        key = name_key(name)
         if not self._files_named(key):
-            raise UnknownPresetError(name.strip(), self.names())
+            presets = self._scan()  # names only: deleting by an artist's name would be a surprise
+            raise _unknown(presets, _index(presets), name.strip())
         with self._locked():
             for path in self._files_named(key):
                 path.unlink(missing_ok=True)
@@ -213,10 +267,38 @@ class PresetLibrary:
         return data
 
     def parse_spec(self, spec: str) -> list[tuple[Preset, float]]:
-        """Parse 'starry_night', 'starry_night:0.7 the_scream:0.3' or a comma list into (preset, weight)."""
-        wanted = parse_weights(spec)
+        """The (preset, weight) pairs of a style spec, in order, repeats merged.
+
+        Grammar (after `\\s*:\\s*` is tightened to `:`)::
+
+            spec    := segment (("," | ";" | "+") segment)*
+            segment := word+                       words split on whitespace
+            word    := text [":" weight]           a weight ends the name it follows
+            weight  := decimal above 0             "0.7", ".5", "3." -- not "1e3", "nan" or "1_0"
+
+        Each run of words up to a weighted word (or the segment's end) is split into names greedily:
+        from the first word on, the longest stretch of consecutive words that names a preset is taken
+        (a name, title or artist; case, accents, "_", "-" and spaces do not matter), then the rest.
+        The run's weight goes to its last name; every other name weighs 1. So "starry night:0.7 the
+        scream:0.3", "Starry_Night, The Scream" and "starry night + munch" all work, while words that
+        start no name ("hello there") raise UnknownPresetError with the closest presets as suggestions,
+        and an artist with several paintings raises AmbiguousPresetError offering each of them.
+        """
         presets = self._scan()
-        return [(_lookup(presets, name), weight) for name, weight in wanted]
+        index = _index(presets)
+        merged: dict[str, float] = {}
+        for run in split_spec(spec):
+            words = [word for word, _ in run]
+            names = _segment(presets, index, words)
+            weight = run[-1][1]
+            for position, name in enumerate(names):
+                share = weight if weight is not None and position == len(names) - 1 else 1.0
+                merged[name] = merged.get(name, 0.0) + share  # dicts keep first-seen order
+        if len(merged) > MAX_STYLES:
+            raise InvalidStyleSpecError(
+                f"At most {MAX_STYLES} styles can be mixed, but {len(merged)} were given. {_SPEC_HINT}."
+            )
+        return [(presets[name], weight) for name, weight in merged.items()]
 
     def _scan(self) -> dict[str, Preset]:
         """Every preset in the directory now, by name."""
@@ -337,8 +419,8 @@ class PresetLibrary:
             logger.warning("%s", message)
 
 
-def _parse_token(token: str) -> tuple[str, float]:
-    """One 'name' or 'name:weight' token as (lower-cased name, weight)."""
+def _parse_token(token: str) -> tuple[str, float | None]:
+    """One 'word' or 'word:weight' token as (word, weight or None)."""
     name, sep, weight_text = token.partition(":")
     if not name:
         raise InvalidStyleSpecError(f"'{_shorten(token)}' has a weight but no style name. {_SPEC_HINT}.")
@@ -347,14 +429,14 @@ def _parse_token(token: str) -> tuple[str, float]:
             raise InvalidStyleSpecError(
                 f"'{name}' looks like a weight: put it after a style name and a colon. {_SPEC_HINT}."
             )
-        return name.lower(), 1.0
+        return name, None
     weight = float(weight_text) if _WEIGHT_PATTERN.fullmatch(weight_text) else math.nan
     if not (math.isfinite(weight) and weight > 0):
         raise InvalidStyleSpecError(
             f"'{_shorten(weight_text)}' is not a valid weight for {_shorten(name)}: "
             f"weights are numbers above 0. {_SPEC_HINT}."
         )
-    return name.lower(), weight
+    return name, weight
 
 
 def _is_file(entry: os.DirEntry[str]) -> bool:
@@ -365,12 +447,53 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def _lookup(presets: dict[str, Preset], name: str) -> Preset:
-    """The preset called `name` (case-insensitive) among `presets`, or UnknownPresetError."""
-    preset = presets.get(name.strip().lower())
-    if preset is None:
-        raise UnknownPresetError(name.strip(), sorted(presets))
-    return preset
+def _index(presets: dict[str, Preset]) -> NameIndex:
+    """The name index of `presets`: names, titles and artists."""
+    return NameIndex(Entry(p.name, p.title, p.artist) for p in presets.values())
+
+
+def _lookup(presets: dict[str, Preset], index: NameIndex, name: str) -> Preset:
+    """The one preset `name` means, or Unknown/AmbiguousPresetError."""
+    found = index.resolve(name)
+    if len(found) > 1:
+        raise AmbiguousPresetError(name.strip(), found, titles=_titles(presets, found))
+    if not found:
+        raise _unknown(presets, index, name.strip())
+    return presets[found[0]]
+
+
+def _segment(presets: dict[str, Preset], index: NameIndex, words: list[str]) -> list[str]:
+    """Split consecutive words into preset names, longest match first (see PresetLibrary.parse_spec)."""
+    names: list[str] = []
+    start = 0
+    while start < len(words):
+        end = _longest_match(index, words, start)
+        if end is None:
+            # Report the whole stretch up to where a known name starts again: "stary night", not "stary".
+            stop = next((k for k in range(start + 1, len(words)) if _longest_match(index, words, k)), len(words))
+            raise _unknown(presets, index, " ".join(words[start:stop]))
+        names.append(_lookup(presets, index, " ".join(words[start:end])).name)
+        start = end
+    return names
+
+
+def _longest_match(index: NameIndex, words: list[str], start: int) -> int | None:
+    """The end of the longest stretch words[start:end] that is a key of the index, or None."""
+    for end in range(min(len(words), start + index.longest), start, -1):
+        if index.resolve(" ".join(words[start:end])):
+            return end
+    return None
+
+
+def _unknown(presets: dict[str, Preset], index: NameIndex, name: str) -> UnknownPresetError:
+    """UnknownPresetError for `name`, with the closest presets as suggestions."""
+    suggestions = index.suggest(name)
+    return UnknownPresetError(name, suggestions, titles=_titles(presets, suggestions), installed=bool(presets))
+
+
+def _titles(presets: dict[str, Preset], names: Sequence[str]) -> dict[str, str]:
+    """The titles of some presets by name."""
+    return {name: presets[name].title for name in names}
 
 
 def _make_preset(name: str, path: Path, meta: dict[str, str]) -> Preset:
@@ -397,13 +520,6 @@ def _clean_meta(raw: dict[str, Any]) -> dict[str, str]:
 def _preference(path: Path) -> tuple[int, str]:
     """Sort key choosing among files of one name: the preferred suffix first, then the file name."""
     return IMAGE_SUFFIXES.index(path.suffix.lower()), path.name
-
-
-def _unknown_message(name: str, available: Sequence[str]) -> str:
-    """The user-facing text of UnknownPresetError."""
-    if not available:
-        return f"Unknown style '{_shorten(name)}'. No preset styles are installed yet."
-    return f"Unknown style '{_shorten(name)}'. Available: {', '.join(available)} — see /styles."
 
 
 def _shorten(text: str) -> str:

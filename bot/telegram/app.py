@@ -59,7 +59,8 @@ def configure_logging(settings: Settings, level: int = logging.INFO) -> None:
     redact = RedactToken(settings.token)
     for handler in logging.getLogger().handlers:
         handler.addFilter(redact)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def build_application(settings: Settings) -> App:
@@ -103,7 +104,11 @@ async def _post_init(app: App) -> None:
         decode_side=LARGEST_TIER_SIDE,
     )
     notifier = TelegramNotifier(app.bot, storage, presets, settings)
-    pool = WorkerPool(PoolConfig(settings.workers, settings.backbone, settings.weights, settings.gpus))
+    pool = WorkerPool(
+        PoolConfig(
+            settings.workers, settings.backbone, settings.weights, settings.gpus, worker_env=settings.worker_env()
+        )
+    )
     dispatcher = Dispatcher(storage, pool, notifier, files, presets, settings)
     pool.on_event = dispatcher.on_event
     background = TaskSet()

@@ -33,7 +33,7 @@ from telegram.ext import (
 from bot.core.errors import UserFacingError
 from bot.core.models import Job
 from bot.core.service import IncomingImage, Outcome, StyleService, Who
-from bot.presets.library import PresetError, default_title
+from bot.presets.library import PresetError, UnknownPresetError, default_title
 from bot.telegram import callback_data, keyboards, texts
 from bot.telegram.callback_data import ForgedCallbackError, GroupCap, MakingOf, PickPreset, Remix, Setting
 from engine.errors import InvalidImageError
@@ -58,6 +58,10 @@ def replies_errors(handler: Handler) -> Handler:
             await handler(update, context)
         except UserFacingError as exc:
             await _reply(update, texts.render(exc))
+        except UnknownPresetError as exc:
+            owner = _who(update).user_id if update.effective_chat and update.effective_chat.id < 0 else None
+            markup = keyboards.did_you_mean(exc.suggestions, owner, exc.titles) if exc.suggestions else None
+            await _reply(update, str(exc), reply_markup=markup)
         except PresetError as exc:
             await _reply(update, str(exc))
         except InvalidImageError as exc:

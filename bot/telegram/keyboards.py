@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -70,3 +70,15 @@ def settings(current: UserSettings) -> InlineKeyboardMarkup:
             ],
         ]
     )
+
+
+def did_you_mean(
+    names: Sequence[str], owner: int | None = None, titles: Mapping[str, str] | None = None
+) -> InlineKeyboardMarkup:
+    """One button per suggested preset (UnknownPresetError.suggestions), labelled with its title when known."""
+    labels = titles or {}
+    buttons = [
+        InlineKeyboardButton(labels.get(n) or default_title(n), callback_data=encode(PickPreset(n, owner)))
+        for n in names
+    ]
+    return InlineKeyboardMarkup([[button] for button in buttons])  # titles are long: one per row
