@@ -18,9 +18,9 @@ from bot.config import Settings
 from bot.core.errors import DownloadUnavailableError, UnavailableError
 from bot.core.models import Job, JobParams, StyleRef
 from bot.core.recipes import style_params
+from bot.jobs.executor import Executor
 from bot.jobs.layout import JobFiles
 from bot.jobs.notifier import ChatUnreachableError, Notifier, Receipt, RejectedError, Result, Status, TransientError
-from bot.jobs.pool import WorkerPool
 from bot.jobs.protocol import (
     Event,
     JobCancelled,
@@ -52,7 +52,7 @@ class Dispatcher:
     def __init__(
         self,
         storage: Storage,
-        pool: WorkerPool,
+        pool: Executor,
         notifier: Notifier,
         files: FileStore,
         presets: PresetLibrary,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from bot.jobs.executor import EventHandler
 from bot.jobs.protocol import (
     CancelJob,
     Event,
@@ -25,7 +25,6 @@ from bot.jobs.protocol import (
 from bot.jobs.worker import worker_main
 
 log = logging.getLogger(__name__)
-EventHandler = Callable[[Event], None]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,36 @@
+"""The executor port: where paintings run. The local worker pool and the Celery cluster both implement it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from bot.jobs.protocol import Event, RunJob
+
+EventHandler = Callable[[Event], None]
+
+
+class Executor(Protocol):
+    """Runs RunJob requests and reports Ready/JobProgress/JobDone/JobFailed/JobCancelled/WorkerFatal/WorkerCrashed.
+
+    Events are delivered by calling `on_event` on the event loop. A JobDone's files are on this machine's
+    disk in the request's out_dir when the event arrives, whatever machine painted it.
+    """
+
+    on_event: EventHandler
+    fatal: str | None  # why no worker can paint at all, or None
+
+    def start(self) -> None:
+        """Start (or connect to) the workers; called on the running event loop."""
+
+    def idle_workers(self) -> int:
+        """How many more jobs could start right now."""
+
+    def submit(self, request: RunJob) -> bool:
+        """Start a job on an idle worker; False if none is idle."""
+
+    def cancel(self, job_id: int) -> bool:
+        """Ask the worker running (or holding) `job_id` to stop; False if none has it."""
+
+    async def stop(self) -> None:
+        """Stop (or disconnect from) the workers; jobs in flight stay recoverable."""
