@@ -41,6 +41,7 @@ import html
 import io
 import itertools
 import json
+import random
 import re
 import sys
 import threading
@@ -372,6 +373,7 @@ class Fault:
     until: float | None = None  # time.monotonic() deadline
     raw_body: bytes | None = None
     hits: int = 0  # calls it applied to so far
+    probability: float = 1.0  # the chance it applies to a matching call (random faults for load tests)
     _fake: FakeTelegram | None = field(default=None, repr=False)
 
     @property
@@ -933,6 +935,7 @@ class FakeTelegram:
         self._inline_messages: dict[str, dict[str, Any]] = {}
         self._errors: dict[str, list[_ScheduledError]] = {}
         self._faults: list[Fault] = []
+        self._random = random.Random(20261201)  # faults by chance, the same chances every run
         self._kicked: set[int] = set()
         self._no_media: set[int] = set()
         self._stop_event = threading.Event()  # interrupts fault delays on stop()
@@ -1629,6 +1632,7 @@ class FakeTelegram:
         file_id: str | None = None,
         duration_s: float | None = None,
         raw_body: bytes | None = None,
+        probability: float = 1.0,
     ) -> Fault:
         """Add a lasting fault rule for ``method`` ("*": any Bot API method; DOWNLOAD: file downloads).
 
@@ -1640,7 +1644,8 @@ class FakeTelegram:
         to that many calls (None: until removed), ``chat_id`` to calls for that chat (getFile and
         downloads: files users sent there; answerCallbackQuery: queries from there), ``file_id``
         to getFile/downloads of that file, ``duration_s`` to that many seconds from now. The
-        oldest matching rule applies; ``fail_next`` errors come first.
+        oldest matching rule applies; ``fail_next`` errors come first. ``probability`` makes a rule apply
+        to that fraction of its matching calls, chosen by the fake's seeded random generator.
         """
         if error_code is None and delay <= 0:
             raise ValueError("a fault needs an error_code, a delay or both")
@@ -1653,6 +1658,7 @@ class FakeTelegram:
             file_id=file_id,
             until=None if duration_s is None else time.monotonic() + duration_s,
             raw_body=raw_body,
+            probability=probability,
             _fake=self,
         )
         with self._lock:
@@ -1687,6 +1693,8 @@ class FakeTelegram:
             if rule.chat_id is not None and rule.chat_id != chat_id:
                 continue
             if rule.file_id is not None and rule.file_id != file_id:
+                continue
+            if rule.probability < 1.0 and self._random.random() >= rule.probability:
                 continue
             rule.hits += 1
             if rule.times is not None:

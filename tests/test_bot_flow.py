@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -247,3 +248,10 @@ def test_a_photo_telegram_cannot_serve_yet_is_kept(fake: FakeTelegram, bot: BotP
     fake.send_text(chat, None, "dots")
     [result] = wait_results(fake, chat, 1)
     assert "Dots" in result["caption"]
+
+
+def test_workers_do_not_inherit_the_token(fake: FakeTelegram, bot: BotProcess) -> None:
+    pids = fake.wait_for(bot.worker_pids, 60, "the worker processes")
+    for pid in pids:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        assert fake.token.encode() not in environ and b"TELEGRAM_BOT_TOKEN" not in environ

@@ -250,7 +250,7 @@ async def test_enqueue_per_user_cap(storage: Storage) -> None:
         await enqueue(storage, 5, per_user_limit=2)
     assert not caught.value.is_global
     assert caught.value.limit == 2
-    assert str(caught.value) == "You already have 2 jobs waiting; wait for them or /cancel."
+    assert caught.value.key == "USER_CAP"
     await enqueue(storage, 6, per_user_limit=2)  # another user is unaffected
     await storage.mark_failed(running, "boom")
     await enqueue(storage, 5, per_user_limit=2)
@@ -262,7 +262,7 @@ async def test_enqueue_global_cap(storage: Storage) -> None:
     with pytest.raises(QueueFullError) as caught:
         await enqueue(storage, 7, queue_limit=2)
     assert caught.value.is_global
-    assert str(caught.value) == "The bot is busy right now, please try again in a few minutes."
+    assert caught.value.key == "BUSY"
     await claim_id(storage)  # only queued jobs count toward the global cap
     await enqueue(storage, 7, queue_limit=2)
 
@@ -293,7 +293,7 @@ async def test_queue_position_matches_claim_order_with_history(storage: Storage)
     # User 1 was served before; users 2 and 3 never were, so they go first.
     first = await enqueue(storage, 1)
     await claim_id(storage)
-    await storage.mark_done(first, "result", 100)
+    await finish(storage, first, "result", 100)
     for user_id in (1, 1, 2, 3, 3, 2):
         await enqueue(storage, user_id)
     order = await storage.queue_order()
@@ -318,16 +318,17 @@ async def test_request_cancel_queued_and_running(storage: Storage) -> None:
     queued = await enqueue(storage, 1)
     assert await claim_id(storage) == running
 
-    job = await storage.request_cancel(queued)
-    assert job is not None
-    assert job.status == "cancelled"
-    assert job.finished_at is not None
+    before = await storage.request_cancel(queued)
+    assert before is not None and before.status == "queued"  # the job as it was
+    job = await storage.get_job(queued)
+    assert job is not None and job.status == "cancelled" and job.finished_at is not None
 
-    job = await storage.request_cancel(running)
-    assert job is not None
-    assert (job.status, job.cancel_requested) == ("running", True)
-    assert await storage.mark_cancelled(running)
-    assert (await storage.get_job(running)).status == "cancelled"  # type: ignore[union-attr]
+    before = await storage.request_cancel(running)
+    assert before is not None and before.status == "running"  # the caller tells the worker to stop
+    job = await storage.get_job(running)
+    assert job is not None and (job.status, job.cancel_requested) == ("cancelled", True)  # the slot is free now
+    assert not await storage.mark_cancelled(running)  # the worker's late JobCancelled changes nothing
+    assert not await storage.mark_painted(running, "/jobs/x", 1.0, None)  # nor does a late result
 
     assert await storage.request_cancel(running) is None
     assert await storage.request_cancel(queued) is None
@@ -372,6 +373,12 @@ async def test_requeue_keeps_attempts(storage: Storage) -> None:
 # -- results and history ----------------------------------------------------
 
 
+async def finish(storage: Storage, job_id: int, file_id: str, message_id: int, making_of: str | None = None) -> bool:
+    """A job painted and delivered."""
+    painted = await storage.mark_painted(job_id, f"/jobs/{job_id}", 10.0, making_of)
+    return painted and await storage.mark_delivered(job_id, file_id, message_id)
+
+
 async def test_mark_done_results_and_lookups(storage: Storage, clock: FakeClock) -> None:
     assert await storage.average_run_seconds() is None
     done_ids = []
@@ -379,12 +386,12 @@ async def test_mark_done_results_and_lookups(storage: Storage, clock: FakeClock)
         job_id = await enqueue(storage, 1, chat_id=50)
         await claim_id(storage)
         clock.advance(10)
-        assert await storage.mark_done(job_id, f"result-{message_id}", message_id, "/tmp/making_of.gif")
+        assert await finish(storage, job_id, f"result-{message_id}", message_id, "/tmp/making_of.gif")
         done_ids.append(job_id)
     failed = await enqueue(storage, 1, chat_id=50)
     await claim_id(storage)
     await storage.mark_failed(failed, "out of memory")
-    assert not await storage.mark_done(failed, "late", 102)
+    assert not await storage.mark_painted(failed, "/jobs/late", 1.0, None)
 
     results = await storage.recent_results(1)
     assert [job.id for job in results] == done_ids[::-1]
@@ -445,7 +452,7 @@ async def test_two_connections_see_each_others_writes(db_path: Path, clock: Fake
         claimed = await worker_side.claim_next()
         assert claimed is not None
         assert claimed.id == job_id
-        await worker_side.mark_done(job_id, "result", 5)
+        await finish(worker_side, job_id, "result", 5)
         job = await bot_side.get_job(job_id)
         assert job is not None
         assert job.status == "done"

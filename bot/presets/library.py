@@ -35,6 +35,7 @@ NAME_RULE = "1-32 lowercase letters, digits or underscores"
 NAME_PATTERN = re.compile(r"[a-z0-9_]{1,32}")
 META_FIELDS = ("title", "artist", "year")
 
+MAX_WEIGHT = 100.0
 _SPEC_HINT = "Use names with optional weights, like starry_night:0.7 the_scream:0.3"
 # Plain decimals only: float() would also take "nan", "inf", "1e3" and "1_0".
 _WEIGHT_PATTERN = re.compile(r"\d+(?:\.\d*)?|\.\d+")
@@ -431,10 +432,11 @@ def _parse_token(token: str) -> tuple[str, float | None]:
             )
         return name, None
     weight = float(weight_text) if _WEIGHT_PATTERN.fullmatch(weight_text) else math.nan
-    if not (math.isfinite(weight) and weight > 0):
+    # Weights are relative shares: a bound keeps sums finite (a 308-digit weight would overflow to inf).
+    if not (math.isfinite(weight) and 0 < weight <= MAX_WEIGHT):
         raise InvalidStyleSpecError(
             f"'{_shorten(weight_text)}' is not a valid weight for {_shorten(name)}: "
-            f"weights are numbers above 0. {_SPEC_HINT}."
+            f"weights are numbers above 0 and at most {MAX_WEIGHT:g}. {_SPEC_HINT}."
         )
     return name, weight
 

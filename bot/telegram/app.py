@@ -13,6 +13,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 from bot.config import Settings
 from bot.core.service import StyleService
 from bot.jobs.dispatcher import Dispatcher
+from bot.jobs.executor import Executor
 from bot.jobs.pool import PoolConfig, WorkerPool
 from bot.jobs.purge import purge
 from bot.jobs.supervise import TaskSet
@@ -63,8 +64,8 @@ def configure_logging(settings: Settings, level: int = logging.INFO) -> None:
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
-def build_application(settings: Settings) -> App:
-    """An Application wired to the settings; services start in post_init."""
+def build_application(settings: Settings, executor: Executor | None = None) -> App:
+    """An Application wired to the settings (a given executor replaces the local pool); services start later."""
     app = (
         ApplicationBuilder()
         .token(settings.token)
@@ -78,6 +79,7 @@ def build_application(settings: Settings) -> App:
         .build()
     )
     app.bot_data["settings"] = settings
+    app.bot_data["executor"] = executor
     handlers.register(app)
     return app
 
@@ -104,7 +106,7 @@ async def _post_init(app: App) -> None:
         decode_side=LARGEST_TIER_SIDE,
     )
     notifier = TelegramNotifier(app.bot, storage, presets, settings)
-    pool = WorkerPool(
+    pool: Executor = app.bot_data.get("executor") or WorkerPool(
         PoolConfig(
             settings.workers, settings.backbone, settings.weights, settings.gpus, worker_env=settings.worker_env()
         )

@@ -1,27 +1,30 @@
-"""PTB's AIORateLimiter, with one change: a flood wait holds back only the chat it was for."""
+"""PTB's AIORateLimiter, with two changes: a flood wait holds back only its chat, and 5xx/timeouts are retried."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from telegram.error import RetryAfter
+from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import AIORateLimiter
 
+log = logging.getLogger(__name__)
 JSONResult = bool | dict[str, Any] | list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class Patience:
-    """`rate_limit_args` of one call: how many flood waits it may sit out (0: fail at once)."""
+    """`rate_limit_args` of one call: how many flood waits or server errors it may retry (0: fail at once)."""
 
     retries: int
 
 
 NO_WAIT = Patience(0)  # for progress edits: a stale one is worth skipping, never waiting for
+NETWORK_BACKOFF_S = (0.5, 2.0, 5.0)  # waits before retrying a call that met a 5xx or a timeout
 
 
 class PerChatRateLimiter(AIORateLimiter):
@@ -73,6 +76,14 @@ class PerChatRateLimiter(AIORateLimiter):
                 self._forget_expired(loop.time())
                 if attempt >= retries:
                     raise
+            except NetworkError as exc:
+                # BadRequest is a NetworkError in PTB, but a wrong request stays wrong; 5xx and timeouts pass.
+                # A timed-out send may have arrived after all: a rare duplicate beats a lost answer.
+                if isinstance(exc, BadRequest) or attempt >= retries:
+                    raise
+                wait = NETWORK_BACKOFF_S[min(attempt, len(NETWORK_BACKOFF_S) - 1)]
+                log.warning("%s failed (%s); retrying in %.1f s", endpoint, exc, wait)
+                await asyncio.sleep(wait)
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def _forget_expired(self, now: float) -> None:

@@ -1,0 +1,163 @@
+"""Load benchmark: many simulated users against the real bot while every worker is busy and Telegram misbehaves.
+
+Run from the repository root::
+
+    python bench/load.py [--users 200] [--seconds 20] [--workers 2] [--failure-rate 0.01]
+
+The bot (its Application, dispatcher, notifier, storage: everything but the painting) runs in this
+process against the fake Bot API server of the tests, with a scripted executor whose workers stay busy
+until the load is over. Each user sends /start, a photo with a painting's name, taps a settings button,
+/status and /help at random moments; 1% of the bot's Telegram calls fail (5xx, 429 with retry_after,
+timeouts). Reported: time from each update to the bot's first answer in that chat (p50/p99), updates
+never answered (lost), how the jobs ended once the workers are released, and the bot's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.bot_harness import photo_bytes  # noqa: E402
+from tests.fake_telegram import Chat, FakeTelegram  # noqa: E402
+from tests.inprocess import ScriptedExecutor, running_bot  # noqa: E402
+
+ANSWER_TIMEOUT_S = 30.0
+
+
+class Peak:
+    """Samples this process's resident memory in a thread."""
+
+    def __init__(self) -> None:
+        self.mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        process = psutil.Process()
+        while not self._stop.wait(0.05):
+            self.mb = max(self.mb, process.memory_info().rss / 1e6)
+
+    def __enter__(self) -> Peak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def user(fake: FakeTelegram, chat: Chat, seconds: float, rng: random.Random, waits: list[float]) -> int:
+    """One user's session; appends answer times, returns how many of its updates went unanswered."""
+    actions = ["/start", "photo", "settings", "/status", "/help"]
+    lost = 0
+    for action in actions:
+        await asyncio.sleep(rng.uniform(0, seconds / len(actions)))
+        t0 = time.time()
+        if action == "photo":
+            fake.send_photo(chat, None, photo_bytes(seed=chat.id % 50), caption=rng.choice(["dots", "stripes"]))
+        elif action == "settings":
+            menu = next((m for m in fake.bot_messages(chat.id) if m.get("reply_markup")), None)
+            if menu is None:
+                fake.send_text(chat, None, "/settings")
+            else:
+                data = menu["reply_markup"]["inline_keyboard"][0][0].get("callback_data", "s|quality|preview")
+                fake.press_button(chat, None, menu, data=data)
+        else:
+            fake.send_text(chat, None, action)
+        answered = await _answer(fake, chat, t0, action == "settings")
+        if answered is None:
+            lost += 1
+        else:
+            waits.append(answered)
+    return lost
+
+
+async def _answer(fake: FakeTelegram, chat: Chat, t0: float, tap: bool) -> float | None:
+    """Seconds until the bot answered (a message in the chat, or the tap's answer), or None."""
+    deadline = time.monotonic() + ANSWER_TIMEOUT_S
+    while time.monotonic() < deadline:
+        call = fake.first_reply_after(chat.id, t0)
+        if tap:
+            taps = [c for c in fake.answered_callbacks() if c.time >= t0 and c.ok]
+            call = min([c for c in (call, *taps) if c is not None], key=lambda c: c.finished, default=None)
+        if call is not None:
+            return float(call.finished - t0)
+        await asyncio.sleep(0.02)
+    return None
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    """The whole benchmark; returns its figures."""
+    rng = random.Random(7)
+    data = Path(tempfile.mkdtemp(prefix="stylebot-load-"))
+    executor = ScriptedExecutor(workers=args.workers, hold=True)
+    with FakeTelegram() as fake, Peak() as peak:
+        share = args.failure_rate / 3
+        fake.fault("*", error_code=502, probability=share)
+        fake.fault("*", error_code=429, retry_after=1, probability=share)
+        fake.fault("*", delay=6.0, probability=share)  # beyond PTB's 5 s read timeout: TimedOut
+        async with running_bot(fake, data, executor, queue_length=10_000, images_per_minute=60):
+            chats = [fake.private_chat(10_000 + i, f"User{i}") for i in range(args.users)]
+            waits: list[float] = []
+            started = time.monotonic()
+            lost = sum(await asyncio.gather(*(user(fake, c, args.seconds, rng, waits) for c in chats)))
+            load_s = time.monotonic() - started
+            fake.clear_faults()
+            executor.release()
+            states = await _settled(data)
+    waits.sort()
+    return {
+        "users": args.users,
+        "updates": len(waits) + lost,
+        "load_s": round(load_s, 1),
+        "p50_ms": round(1000 * statistics.median(waits)),
+        "p99_ms": round(1000 * waits[int(0.99 * (len(waits) - 1))]),
+        "max_ms": round(1000 * waits[-1]),
+        "lost": lost,
+        "jobs": states,
+        "peak_rss_mb": round(peak.mb),
+    }
+
+
+async def _settled(data: Path, timeout: float = 120) -> dict[str, int]:
+    """Job counts by state once none is queued, running or being delivered."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with sqlite3.connect(data / "stylebot.sqlite3") as conn:
+            states = dict(conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())
+        if not {"queued", "running", "delivering"} & set(states) or time.monotonic() > deadline:
+            return states
+        await asyncio.sleep(0.5)
+
+
+def main() -> None:
+    """Parse the arguments, run, print a JSON line and a table row."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=20.0, help="spread of each user's actions")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--failure-rate", type=float, default=0.01)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    result = asyncio.run(run(args))
+    print(json.dumps(result))  # noqa: T201 - a benchmark's output
+
+
+if __name__ == "__main__":
+    main()

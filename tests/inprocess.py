@@ -1,0 +1,172 @@
+"""The real bot Application in the test's event loop, against the fake Bot API, with a scripted executor.
+
+The executor is the one fake besides Telegram: it "paints" by writing a small image where the real worker
+would, and a test can hold jobs (every worker busy), fail them, or take the workers down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from PIL import Image
+
+from bot.config import Settings
+from bot.jobs.executor import EventHandler
+from bot.jobs.layout import JobFiles
+from bot.jobs.protocol import JobCancelled, JobDone, JobProgress, Ready, RunJob, WorkerFatal
+from bot.telegram.app import build_application
+from tests.bot_harness import make_presets
+from tests.fake_telegram import Chat, FakeTelegram
+
+T = TypeVar("T")
+
+
+@dataclass
+class ScriptedExecutor:
+    """An executor whose workers paint instantly unless held; records what it was asked."""
+
+    workers: int = 1
+    hold: bool = False  # jobs wait for release() while True
+    on_event: EventHandler = field(default=lambda event: None)
+    fatal: str | None = None
+    submitted: list[RunJob] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
+    _running: dict[int, asyncio.Event] = field(default_factory=dict)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def start(self) -> None:
+        """Workers come up at once."""
+        for worker_id in range(self.workers):
+            self.on_event(Ready(worker_id, 0))
+
+    def idle_workers(self) -> int:
+        """Workers without a job."""
+        return 0 if self.fatal else self.workers - len(self._running)
+
+    def submit(self, request: RunJob) -> bool:
+        """Paint in a task (at once, or when released)."""
+        if self.idle_workers() <= 0:
+            return False
+        self.submitted.append(request)
+        gate = asyncio.Event()
+        if not self.hold:
+            gate.set()
+        self._running[request.job_id] = gate
+        task = asyncio.create_task(self._paint(request, gate))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _paint(self, request: RunJob, gate: asyncio.Event) -> None:
+        """Report progress, wait for the gate, write the result files, report done (unless cancelled)."""
+        self.on_event(JobProgress(request.job_id, 0.5, 1.0, 1, 2))
+        await gate.wait()
+        if request.job_id not in self._running:
+            return  # cancelled
+        files = JobFiles(Path(request.out_dir))
+        files.root.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (48, 32), (200, 80, 40)).save(files.photo)
+        del self._running[request.job_id]
+        self.on_event(JobDone(request.job_id, str(files.photo), None, None, 0.5, (48, 32)))
+
+    def release(self) -> None:
+        """Let every held job finish."""
+        self.hold = False
+        for gate in self._running.values():
+            gate.set()
+
+    def cancel(self, job_id: int) -> bool:
+        """Stop a job at once."""
+        self.cancelled.append(job_id)
+        if self._running.pop(job_id, None) is None:
+            return False
+        self.on_event(JobCancelled(job_id))
+        return True
+
+    def go_down(self, reason: str) -> None:
+        """No worker can load the model."""
+        self.fatal = reason
+        self.on_event(WorkerFatal(0, reason))
+
+    async def stop(self) -> None:
+        """Drop what is running."""
+        for task in list(self._tasks):
+            task.cancel()
+
+
+def settings_for(fake: FakeTelegram, data_dir: Path, **overrides: Any) -> Settings:
+    """Test settings: the fake's URLs, tiny jobs, no status throttle."""
+    styles = data_dir / "styles"
+    make_presets(styles)
+    values: dict[str, Any] = {
+        "token": fake.token,
+        "api_url": fake.base_url,
+        "file_api_url": fake.base_file_url,
+        "data_dir": data_dir,
+        "styles_dir": styles,
+        "weights": "random",
+        "max_side": 48,
+        "steps": 2,
+        "status_interval_s": 0.0,
+        "poll_timeout_s": 0,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    fake: FakeTelegram, data_dir: Path, executor: ScriptedExecutor | None = None, **overrides: Any
+) -> AsyncIterator[Any]:
+    """Start the Application as run_polling would (post_init included) and stop it afterwards."""
+    app = build_application(settings_for(fake, data_dir, **overrides), executor or ScriptedExecutor())
+    await app.initialize()
+    assert app.post_init is not None
+    await app.post_init(app)
+    assert app.updater is not None
+    await app.updater.start_polling(poll_interval=0.0, timeout=5)  # long polling: the fake answers at once
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        assert app.post_shutdown is not None
+        await app.post_shutdown(app)
+        await app.shutdown()
+
+
+async def until(fake: FakeTelegram, predicate: Callable[[], T | bool | None], what: str, timeout: float = 10) -> T:
+    """Wait (without blocking the loop) until predicate() is truthy."""
+    return await fake.wait_for_async(predicate, timeout, what)
+
+
+def texts(fake: FakeTelegram, chat: Chat) -> list[str]:
+    """The bot's texts and captions in a chat."""
+    return [m.get("text") or m.get("caption") or "" for m in fake.bot_messages(chat.id)]
+
+
+def results(fake: FakeTelegram, chat: Chat) -> list[dict[str, Any]]:
+    """Result photos in a chat."""
+    return [m for m in fake.bot_messages(chat.id) if m.get("photo") and (m.get("caption") or "").startswith("🎨")]
+
+
+async def said(fake: FakeTelegram, chat: Chat, fragment: str, timeout: float = 10) -> str:
+    """Wait until a bot message in the chat contains `fragment`."""
+    return await until(
+        fake, lambda: next((t for t in texts(fake, chat) if fragment in t), None), repr(fragment), timeout
+    )
+
+
+async def reply_time(fake: FakeTelegram, chat: Chat, send: Callable[[], object], timeout: float = 10) -> float:
+    """Seconds from a user's message to the bot's first message in that chat after it."""
+    t0 = time.time()
+    send()
+    call = await until(fake, lambda: fake.first_reply_after(chat.id, t0), "a reply", timeout)
+    return float(call.finished - t0)
