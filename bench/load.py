@@ -156,7 +156,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     result = asyncio.run(run(args))
-    print(json.dumps(result))  # noqa: T201 - a benchmark's output
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

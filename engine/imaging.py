@@ -277,3 +277,40 @@ def _gray_to_uint8(values: np.ndarray) -> np.ndarray:
         return np.zeros(values.shape, dtype=np.uint8)
     scaled = (values.astype(np.float32) - np.float32(low)) * np.float32(255.0 / (high - low))
     return np.rint(scaled).astype(np.uint8)
+
+
+def probe_image(data: bytes, max_pixels: int = MAX_PIXELS, draft_side: int = 1024) -> tuple[int, int]:
+    """Check that bytes hold a picture load_image can paint, without holding its full pixels; returns its size.
+
+    The header gets load_image's checks (format, size, aspect) plus `max_pixels`. A JPEG is then decoded at
+    a reduced scale (DCT scaling down towards `draft_side`); other formats have their structure and
+    checksums verified without decoding, so a flood of huge PNGs costs little memory. load_image still
+    decodes the picture fully where it is painted.
+    """
+    with _pillow_warnings():
+        try:
+            image = Image.open(io.BytesIO(data), formats=_OPEN_FORMATS)
+        except UnidentifiedImageError:
+            raise InvalidImageError(_DAMAGED if _looks_accepted(bytes(data[:16])) else _UNSUPPORTED) from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise InvalidImageError(_bomb_message(exc)) from None
+        except Exception:
+            raise InvalidImageError(_DAMAGED) from None
+    width, height = image.size
+    _check_size(width, height)
+    if width * height > max_pixels:
+        raise InvalidImageError(
+            f"This image is {width}×{height} px ({width * height / 1e6:.0f} megapixels); "
+            f"at most {max_pixels / 1e6:g} megapixels are accepted."
+        )
+    if image.format in ("JPEG", "MPO"):
+        image.draft("RGB", (draft_side, draft_side))
+        _decode(image)
+        return width, height
+    with _pillow_warnings():
+        try:
+            image.verify()
+        except Exception as exc:
+            log.info("image structure unreadable: %r", exc)
+            raise InvalidImageError(_DAMAGED) from None
+    return width, height

@@ -22,7 +22,7 @@ from tests.bot_harness import (
 )
 from tests.fake_telegram import Chat, FakeTelegram
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]  # the bot as a process: skip with -m "not slow"
 SLOW = {"STYLEBOT_STEPS": "3000"}  # minutes: long enough to act while a job runs
 
 

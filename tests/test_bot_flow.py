@@ -22,7 +22,7 @@ from tests.bot_harness import (
 )
 from tests.fake_telegram import FakeTelegram
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]  # the bot as a process: skip with -m "not slow"
 
 
 @pytest.fixture(scope="module")

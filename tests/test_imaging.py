@@ -718,3 +718,22 @@ def test_output_format_for_unknown_suffix_raises_value_error(path: str) -> None:
     with pytest.raises(ValueError, match=r"\.jpg, \.jpeg or \.png") as caught:
         output_format_for_path(path)
     assert not isinstance(caught.value, InvalidImageError)
+
+
+def test_probe_image_checks_without_full_decoding() -> None:
+    from engine.imaging import probe_image
+
+    def encoded(size: tuple[int, int], fmt: str) -> bytes:
+        out = io.BytesIO()
+        Image.new("RGB", size, (10, 120, 200)).save(out, fmt)
+        return out.getvalue()
+
+    assert probe_image(encoded((300, 200), "PNG")) == (300, 200)
+    assert probe_image(encoded((300, 200), "JPEG")) == (300, 200)
+    png = encoded((640, 480), "PNG")
+    with pytest.raises(InvalidImageError, match="damaged"):
+        probe_image(png[: len(png) // 2])
+    with pytest.raises(InvalidImageError, match="megapixels"):
+        probe_image(encoded((3000, 3000), "PNG"), max_pixels=4_000_000)
+    with pytest.raises(InvalidImageError):
+        probe_image(b"%PDF-1.4 not a picture")

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
-from PIL import Image
-
-from engine.errors import InvalidImageError
-from engine.imaging import load_image
+from engine.imaging import probe_image
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +51,7 @@ class FileStore:
             return path
         data = await self._downloader.download(file_id, size)
         async with self._decoding:
-            await asyncio.to_thread(check_image, data, self._max_pixels, self._decode_side)
+            await asyncio.to_thread(probe_image, data, self._max_pixels, self._decode_side)
         await asyncio.to_thread(_write_atomically, path, data)
         await asyncio.to_thread(enforce_quota, self._dir, self._quota)
         return path
@@ -64,24 +60,6 @@ class FileStore:
         """Delete cached copies of these files; returns how many existed."""
         paths = [self.path_for(file_id) for file_id in set(file_ids)]
         return await asyncio.to_thread(lambda: sum(_unlink(p) for p in paths))
-
-
-def check_image(data: bytes, max_pixels: int, decode_side: int) -> tuple[int, int]:
-    """Refuse what a worker could not paint, decoding no larger than needed; returns the size."""
-    try:
-        image = Image.open(io.BytesIO(data))
-    except Exception:  # not an image at all: let the engine word the refusal
-        load_image(data)
-        raise
-    width, height = image.size
-    if width * height > max_pixels:
-        raise InvalidImageError(
-            f"it has {width * height / 1e6:.0f} megapixels; at most {max_pixels / 1e6:.0f} are accepted"
-        )
-    if image.format == "JPEG":
-        image.draft("RGB", (decode_side, decode_side))  # DCT scaling: decodes at a fraction of the size
-    load_image(image)
-    return width, height
 
 
 def enforce_quota(directory: Path, quota_bytes: int) -> int:
