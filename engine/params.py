@@ -10,7 +10,8 @@ from typing import Literal
 from engine.backbone import CONTENT_LAYERS, STYLE_LAYERS
 from engine.errors import InvalidParamsError
 
-Init = Literal["content", "noise"]
+Init = Literal["content", "noise", "image"]
+Method = Literal["gatys", "fast"]
 Optimizer = Literal["adam", "lbfgs"]
 Pooling = Literal["max", "avg"]
 LAYER_NAME = re.compile(r"^block[1-5]_(conv[1-4]|pool)$")
@@ -33,6 +34,8 @@ STRENGTH_SPAN = 10.0
 class StyleParams:
     """Options of one style-transfer run; the defaults are the seed ("classic") recipe."""
 
+    # Deviation (option): "fast" runs Magenta's feed-forward network (engine/fast.py) instead of optimising.
+    method: Method = "gatys"
     steps: int = SEED_STEPS
     max_side: int = SEED_MAX_SIDE
     content_weight: float = SEED_CONTENT_WEIGHT
@@ -47,6 +50,8 @@ class StyleParams:
     style_blend: tuple[float, ...] | None = None
     # Deviation (option): the style image's longest side relative to the output's.
     style_scale: float = 1.0
+    # Deviation (option): "image" starts from a caller's picture (the run's `init_image`), e.g. the instant result.
+    # Use L-BFGS from such a start: the seed's Adam (lr 5, beta1 0.99) first walks away from it (docs/benchmarks.md).
     init: Init = "content"
     # Deviation (option): fraction of seeded noise mixed into the start image, so seeds give variations.
     init_noise: float = 0.0
@@ -75,7 +80,8 @@ class StyleParams:
         _int_in(self, "seed", 0, 2**32 - 1)
         _float_in(self, "learning_rate", 1e-6, 1000.0)
         _int_in(self, "levels", 1, 4)
-        _choice(self, "init", ("content", "noise"))
+        _choice(self, "method", ("gatys", "fast"))
+        _choice(self, "init", ("content", "noise", "image"))
         _choice(self, "optimizer", ("adam", "lbfgs"))
         _choice(self, "pooling", ("max", "avg"))
         _layers(self, "style_layers")

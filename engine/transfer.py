@@ -16,29 +16,18 @@ from PIL import Image
 from engine import colors
 from engine.backbone import Extractor, get_extractor
 from engine.compiled import CompiledSteps, Targets, compiled_for
-from engine.errors import Cancelled
-from engine.imaging import ImageInput, encode_image, fit_longest_side, load_image
+from engine.errors import Cancelled, InvalidParamsError
+from engine.imaging import ImageInput, fit_longest_side, load_image
 from engine.losses import PIXEL_MAX, PIXEL_MIN, deprocess, preprocess
 from engine.params import ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON, StyleParams
 from engine.progress import Losses, Progress, RunStats
+from engine.result import StyleResult
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[Progress], None]
 StopPredicate = Callable[[], bool]
 MIN_LEVEL_SIDE = 32
-
-
-@dataclass(frozen=True)
-class StyleResult:
-    """The stylised image and how the run went."""
-
-    image: Image.Image
-    stats: RunStats
-
-    def to_bytes(self, fmt: str = "jpeg") -> bytes:
-        """The image encoded as JPEG (quality 95) or PNG."""
-        return encode_image(self.image, fmt)
 
 
 @dataclass
@@ -95,13 +84,36 @@ class Stylizer:
         *,
         report_every: int = 10,
         preview_side: int | None = None,
+        init_image: ImageInput | None = None,
     ) -> StyleResult:
-        """Stylise `content` with one or more `styles`; raises Cancelled when `should_stop` says so."""
+        """Stylise `content` with one or more `styles`; raises Cancelled when `should_stop` says so.
+
+        `params.method == "fast"` hands the run to the process's FastStylizer. `init_image` is the start
+        picture of `params.init == "image"` (any size: it is resized to the content's size).
+        """
         params = params or StyleParams()
+        if params.method == "fast":
+            from engine.fast import fast_stylizer
+
+            return fast_stylizer().run(content, styles, params, on_progress, should_stop, preview_side=preview_side)
+        if (params.init == "image") != (init_image is not None):
+            raise InvalidParamsError("init='image' needs an init_image, and an init_image needs init='image'")
         content_img = load_image(content)
         style_imgs = [load_image(s) for s in _as_list(styles)]
+        start_img = load_image(init_image) if init_image is not None else None
         blend = params.blend_for(len(style_imgs))
-        run = _Run(self, params, content_img, style_imgs, blend, on_progress, should_stop, report_every, preview_side)
+        run = _Run(
+            self,
+            params,
+            content_img,
+            style_imgs,
+            blend,
+            on_progress,
+            should_stop,
+            report_every,
+            preview_side,
+            start_img,
+        )
         return run.execute()
 
 
@@ -119,6 +131,7 @@ class _Run:
         should_stop: StopPredicate | None,
         report_every: int,
         preview_side: int | None,
+        init_image: Image.Image | None = None,
     ) -> None:
         self.s, self.p, self.content, self.styles, self.blend = stylizer, params, content, styles, blend
         self.extractor, self.compiled = stylizer.steps_for(params)
@@ -131,6 +144,7 @@ class _Run:
         self.clock = _Clock(time.perf_counter(), float(units))
         self.losses = Losses(0.0, 0.0, 0.0, 0.0)
         self.weights = tf.constant([params.content_weight, params.effective_style_weight, params.tv_weight], tf.float32)
+        self.init_image = init_image
 
     def execute(self) -> StyleResult:
         """Run every level, coarse to fine, and assemble the result."""
@@ -180,15 +194,18 @@ class _Run:
         return tuple(content_feats), tuple(grams)
 
     def _initial(self, size: tuple[int, int], previous: np.ndarray | None) -> tf.Tensor:
-        """The start image: the previous level upscaled, else the content or noise, plus seeded noise."""
+        """The start image: the previous level upscaled, else the content, a given image or noise, plus noise."""
         rng = np.random.default_rng(self.p.seed)
         if previous is not None:
             start = np.asarray(Image.fromarray(deprocess(previous)).resize(size, Image.Resampling.BICUBIC))
         elif self.p.init == "noise":
             start = rng.uniform(0, 255, (size[1], size[0], 3))
         else:
-            content = self.content.resize(size, Image.Resampling.LANCZOS)
-            start = np.asarray(colors.gray_rgb(colors.luminance(content)) if self.p.keep_colors else content)
+            # Deviation (option): init="image" starts the first level from the caller's picture (e.g. the
+            # instant result) resized to that level's size; later levels continue from the previous one.
+            source = self.init_image if self.p.init == "image" and self.init_image is not None else self.content
+            picture = source.resize(size, Image.Resampling.LANCZOS)
+            start = np.asarray(colors.gray_rgb(colors.luminance(picture)) if self.p.keep_colors else picture)
         if self.p.init_noise > 0 and previous is None:
             noise = rng.uniform(0, 255, start.shape)
             start = (1 - self.p.init_noise) * start + self.p.init_noise * noise
@@ -331,8 +348,16 @@ def stylize(
     weights: str | os.PathLike[str] = "imagenet",
     report_every: int = 10,
     preview_side: int | None = None,
+    init_image: ImageInput | None = None,
 ) -> StyleResult:
-    """Stylise `content` in the style of `styles`; the model is built on first use and then reused."""
+    """Stylise `content` in the style of `styles`; the model is built on first use and then reused.
+
+    `params.method == "fast"` runs the instant network and never builds the VGG backbone.
+    """
+    if params is not None and params.method == "fast":
+        from engine.fast import fast_stylizer
+
+        return fast_stylizer().run(content, styles, params, on_progress, should_stop, preview_side=preview_side)
     stylizer = _stylizer(backbone, os.fspath(weights))
     return stylizer.run(
         content,
@@ -342,4 +367,5 @@ def stylize(
         should_stop,
         report_every=report_every,
         preview_side=preview_side,
+        init_image=init_image,
     )

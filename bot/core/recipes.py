@@ -5,43 +5,83 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.core.models import JobParams, Quality, Strength
-from engine.params import StyleParams
+from engine.params import SEED_STYLE_WEIGHT, StyleParams
 
 
 @dataclass(frozen=True)
 class Tier:
-    """One quality tier: output size and optimisation budget."""
+    """One quality tier: output size and optimisation budget (steps 0: the instant network alone)."""
 
     label: str
     max_side: int
     steps: int
     levels: int
+    # The Gatys run starts from the instant result (the caller passes it as `init_image`).
+    warm_start: bool = True
 
 
-# L-BFGS reaches in ~150 iterations what the seed's Adam needs ~1000 steps for, which matters for
-# a chat bot's waiting time; HD starts at half size (coarse to fine) so large outputs stay coherent.
+INSTANT: Quality = "instant"
+# Warm start (init="image") from the instant network's result, then L-BFGS: the instant picture already has
+# the painting's strokes and colours, so the optimiser only refines them towards the Gram statistics and the
+# photo's structure. Iterations from bench/calibrate_tiers.py on the pretrained features (docs/benchmarks.md).
+# HD starts at half size (coarse to fine) so large outputs stay coherent.
 TIERS: dict[Quality, Tier] = {
-    "preview": Tier("preview", 256, 60, 1),
-    "standard": Tier("standard", 512, 150, 1),
-    "hd": Tier("HD", 1024, 200, 2),
+    INSTANT: Tier("⚡ Instant", 1024, 0, 1, warm_start=False),
+    "preview": Tier("preview", 256, 30, 1),
+    "standard": Tier("standard", 512, 60, 1),
+    "hd": Tier("HD", 1024, 100, 2),
 }
 STRENGTH_KNOB: dict[Strength, float] = {"low": 0.25, "medium": 0.5, "high": 0.75}
 
 
 def style_params(
-    job: JobParams, blend: tuple[float, ...], *, max_side: int | None = None, steps: int | None = None
+    job: JobParams,
+    blend: tuple[float, ...],
+    *,
+    max_side: int | None = None,
+    steps: int | None = None,
+    quality: Quality | None = None,
+    warm_start: bool = True,
+    style_weight: float = SEED_STYLE_WEIGHT,
 ) -> StyleParams:
-    """The engine parameters of a job; `max_side`/`steps` (STYLEBOT_MAX_SIDE/STEPS) override every tier."""
-    tier = TIERS[job.quality]
+    """The engine parameters of a job; `max_side`/`steps` (STYLEBOT_MAX_SIDE/STEPS) override every tier.
+
+    `quality` overrides job.quality (e.g. "instant"). The result has init="image" when the run must be given
+    the instant result as `init_image` (see instant_params); warm_start=False keeps the photo as the start.
+    `style_weight` is the base weight of the backbone's features: the seed's 1e-2 for ImageNet VGG19, 1.0
+    for the HED VGG16 features the calibration and quality tests use.
+    """
+    tier = TIERS[quality or job.quality]
     side = max_side or job.max_side or tier.max_side
+    if tier.steps == 0:
+        return instant_params(job, blend, max_side=side, quality=quality)
+    warm = warm_start and tier.warm_start
     return StyleParams(
         steps=steps or job.steps or tier.steps,
         max_side=side,
         levels=tier.levels if side >= 512 else 1,
         strength=STRENGTH_KNOB[job.strength],
+        style_weight=style_weight,
         keep_colors=job.keep_colors,
         style_blend=blend,
         seed=job.seed,
-        init_noise=0.1 if job.seed else 0.0,
+        # A new seed varies the picture; from a warm start a little noise is enough.
+        init_noise=(0.05 if warm else 0.1) if job.seed else 0.0,
+        init="image" if warm else "content",
         optimizer="lbfgs",
+    )
+
+
+def instant_params(
+    job: JobParams, blend: tuple[float, ...], *, max_side: int | None = None, quality: Quality | None = None
+) -> StyleParams:
+    """The instant network's parameters for a job: the "instant" result, or a tier's warm start at its size."""
+    tier = TIERS[quality or job.quality]
+    return StyleParams(
+        method="fast",
+        max_side=max_side or job.max_side or tier.max_side,
+        strength=STRENGTH_KNOB[job.strength],
+        keep_colors=job.keep_colors,
+        style_blend=blend,
+        seed=job.seed,
     )
