@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.core.models import DEFAULT_QUALITY, QUALITIES, Quality, parse_quality
 from engine.backbone import BACKBONES
 from engine.config import backbone_from_env, weights_from_env
 
@@ -55,6 +56,7 @@ class Settings:
     max_document_mp: int = 24
     cache_mb: int = 2000
     keep_jobs_days: int = 30
+    default_quality: Quality = DEFAULT_QUALITY
     log_level: str = "INFO"
 
     @property
@@ -122,6 +124,7 @@ class Settings:
             max_document_mp=_int(env, "STYLEBOT_MAX_DOCUMENT_MP", 24, 1, 50),
             cache_mb=_int(env, "STYLEBOT_CACHE_MB", 2000, 10, 1_000_000),
             keep_jobs_days=_int(env, "STYLEBOT_KEEP_JOBS_DAYS", 30, 1, 3650),
+            default_quality=_quality(env),
             log_level=_log_level(env),
         )
 
@@ -204,6 +207,15 @@ def _backbone(env: Mapping[str, str]) -> str:
     if backbone not in BACKBONES:
         raise ConfigError(f"STYLEBOT_BACKBONE must be one of {', '.join(BACKBONES)}; got {backbone!r}")
     return backbone
+
+
+def _quality(env: Mapping[str, str]) -> Quality:
+    """STYLEBOT_DEFAULT_QUALITY: the quality of users who never chose one."""
+    raw = env.get("STYLEBOT_DEFAULT_QUALITY", "").strip().lower() or DEFAULT_QUALITY
+    try:
+        return parse_quality(raw)
+    except ValueError:
+        raise ConfigError(f"STYLEBOT_DEFAULT_QUALITY must be one of {', '.join(QUALITIES)}; got {raw!r}") from None
 
 
 def _log_level(env: Mapping[str, str]) -> str:

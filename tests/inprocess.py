@@ -64,13 +64,14 @@ class ScriptedExecutor:
         return True
 
     async def _paint(self, request: RunJob, gate: asyncio.Event) -> None:
-        """Report progress, wait for the gate, write the result files, report done (unless cancelled)."""
-        self.on_event(JobProgress(request.job_id, 0.5, 1.0, 1, 2))
+        """Report progress with a live picture, wait for the gate, write the result, report done (unless cancelled)."""
+        files = JobFiles(Path(request.out_dir))
+        files.root.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (48, 32), (90, 90, 200)).save(files.live)
+        self.on_event(JobProgress(request.job_id, 0.5, 1.0, 1, 2, str(files.live)))
         await gate.wait()
         if request.job_id not in self._running:
             return  # cancelled
-        files = JobFiles(Path(request.out_dir))
-        files.root.mkdir(parents=True, exist_ok=True)
         Image.new("RGB", (48, 32), (200, 80, 40)).save(files.photo)
         del self._running[request.job_id]
         self.on_event(JobDone(request.job_id, str(files.photo), None, None, 0.5, (48, 32)))

@@ -17,8 +17,9 @@ from pathlib import Path
 from bot.config import Settings
 from bot.core.errors import DownloadUnavailableError, UnavailableError
 from bot.core.models import Job, JobParams, StyleRef
-from bot.core.recipes import style_params
+from bot.core.recipes import instant_params, style_params
 from bot.jobs.executor import Executor
+from bot.jobs.instant import InstantPainter
 from bot.jobs.layout import JobFiles
 from bot.jobs.notifier import ChatUnreachableError, Notifier, Receipt, RejectedError, Result, Status, TransientError
 from bot.jobs.protocol import (
@@ -57,9 +58,10 @@ class Dispatcher:
         files: FileStore,
         presets: PresetLibrary,
         settings: Settings,
+        instant: InstantPainter | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._storage, self._pool, self._notifier = storage, pool, notifier
+        self._storage, self._pool, self._notifier, self._instant = storage, pool, notifier, instant
         self._files, self._presets, self._settings = files, presets, settings
         self._clock = clock
         self._events: asyncio.Queue[Event] = asyncio.Queue()
@@ -69,6 +71,7 @@ class Dispatcher:
         self._tasks = TaskSet()
         self._launching = 0
         self._delivering: set[int] = set()
+        self._instant_passes: dict[int, asyncio.Task[None]] = {}
         self._admins_told = False
         notifier.on_unreachable = self.chat_unreachable
 
@@ -135,6 +138,10 @@ class Dispatcher:
         )
         position = await self._storage.queue_position(job.id) or 1
         self._notifier.show(job, Status("queued", position=position, eta_s=await self._queue_eta(position)))
+        if self._instant is not None:
+            task = self._tasks.spawn(self._instant_pass(job), name=f"instant-{job.id}")
+            self._instant_passes[job.id] = task
+            task.add_done_callback(lambda _: self._instant_passes.pop(job.id, None))
         self._wake.set()
         return job
 
@@ -246,8 +253,7 @@ class Dispatcher:
         """The worker's request for a job, or None when its inputs cannot be had (the job has then ended)."""
         for wait in (*INPUT_RETRIES_S, None):
             try:
-                content = await self._files.fetch_image(job.content_file_id)
-                style_paths = [await self._style_path(ref) for ref in job.styles]
+                content, style_paths = await self._inputs(job)
                 break
             except DownloadUnavailableError as exc:
                 if wait is None:
@@ -259,17 +265,26 @@ class Dispatcher:
                 log.info("job %d: inputs unusable: %s", job.id, exc)
                 await self._fail(job, Status("failed", reason="input", detail=_reason(exc)))
                 return None
-        total = sum(ref.weight for ref in job.styles)
-        blend = tuple(ref.weight / total for ref in job.styles)
-        params = style_params(job.params, blend, max_side=self._settings.max_side, steps=self._settings.steps)
+        params = style_params(job.params, _blend(job), max_side=self._settings.max_side, steps=self._settings.steps)
+        files = JobFiles.of(self._settings.jobs_dir, job.id)
+        instant = self._instant_passes.get(job.id)
+        if instant is not None:
+            await asyncio.wait({instant})  # a second or so: the warm start needs its picture
+        init_path = None
+        if params.init == "image":
+            if files.instant.is_file():
+                init_path = str(files.instant)
+            else:  # no instant picture (the network is not installed): start from the photo, as the seed does
+                params = params.replace(init="content")
         return RunJob(
             job_id=job.id,
             content_path=str(content),
             style_paths=tuple(str(p) for p in style_paths),
             params=dataclasses.asdict(params),
-            out_dir=str(JobFiles.of(self._settings.jobs_dir, job.id).root),
+            out_dir=str(files.root),
             hd=job.params.quality == "hd",
             report_every=max(1, params.steps // 20),
+            init_path=init_path,
         )
 
     async def _style_path(self, ref: StyleRef) -> Path:
@@ -279,6 +294,47 @@ class Dispatcher:
         if ref.file_id is None:
             raise ValueError("a style without a file")
         return await self._files.fetch_image(ref.file_id)
+
+    # -- the instant picture ------------------------------------------------
+
+    async def _instant_pass(self, job: Job) -> None:
+        """Paint the instant picture in the bot process: the whole job for "instant", else the first preview."""
+        assert self._instant is not None
+        try:
+            content, styles = await self._inputs(job)
+        except Exception:  # the launch reports unusable photos
+            return
+        files = JobFiles.of(self._settings.jobs_dir, job.id)
+        if job.params.quality == "instant":
+            await self._instant_job(job, content, styles, files)
+            return
+        params = instant_params(job.params, _blend(job), max_side=self._settings.max_side)
+        if await self._instant.paint(content, styles, params, files.instant):
+            current = await self._storage.get_job(job.id)
+            if current is not None and current.status in ("queued", "running"):
+                self._notifier.show_picture(current, files.instant)
+
+    async def _instant_job(self, job: Job, content: Path, styles: list[Path], files: JobFiles) -> None:
+        """An "instant" job is painted here at once, no worker needed; a worker takes it if this fails."""
+        assert self._instant is not None
+        claimed = await self._storage.claim(job.id)
+        if claimed is None:
+            return  # cancelled, or a worker took it first
+        params = style_params(job.params, _blend(job), max_side=self._settings.max_side)
+        started = time.monotonic()
+        if await self._instant.paint(content, styles, params, files.photo):
+            if await self._storage.mark_painted(job.id, str(files.root), time.monotonic() - started, None):
+                self._deliver_wake.set()
+            else:
+                files.remove()
+        else:
+            await self._storage.requeue(job.id)
+        self._wake.set()
+
+    async def _inputs(self, job: Job) -> tuple[Path, list[Path]]:
+        """The job's photo and style images on disk (downloaded when not cached)."""
+        content = await self._files.fetch_image(job.content_file_id)
+        return content, [await self._style_path(ref) for ref in job.styles]
 
     # -- worker events ------------------------------------------------------
 
@@ -325,9 +381,10 @@ class Dispatcher:
         await self._storage.set_progress(event.job_id, event.fraction, event.eta_s)
         job = await self._storage.get_job(event.job_id)
         if job is not None and job.status == "running":
-            self._notifier.show(
-                job, Status("painting", percent=min(99, round(event.fraction * 100)), eta_s=event.eta_s)
-            )
+            percent = min(99, round(event.fraction * 100))
+            self._notifier.show(job, Status("painting", percent=percent, eta_s=event.eta_s))
+            if event.preview_path is not None:
+                self._notifier.show_picture(job, Path(event.preview_path))
 
     async def _painted(self, event: JobDone) -> None:
         """The worker painted a job: keep the result for delivery, or drop it if nobody wants it any more."""
@@ -441,6 +498,12 @@ class Dispatcher:
         if await self._storage.mark_undeliverable(job.id, reason):
             log.info("job %d is undeliverable: %s", job.id, reason)
         files.remove()
+
+
+def _blend(job: Job) -> tuple[float, ...]:
+    """The job's style shares, summing to 1."""
+    total = sum(ref.weight for ref in job.styles)
+    return tuple(ref.weight / total for ref in job.styles)
 
 
 def _reason(exc: Exception) -> str | None:

@@ -38,13 +38,18 @@ class JobFiles:
         """The instant (feed-forward) preview."""
         return self.root / "instant.jpg"
 
+    @property
+    def live(self) -> Path:
+        """The picture as it forms, for the live preview."""
+        return self.root / "live.jpg"
+
     def frame(self, step: int) -> Path:
         """A making-of frame."""
         return self.root / f"frame_{step:05d}.jpg"
 
     def drop_results(self) -> None:
         """Delete the delivered result files; the making-of stays until the files expire."""
-        for path in (self.photo, self.document, self.instant):
+        for path in (self.photo, self.document, self.instant, self.live):
             path.unlink(missing_ok=True)
 
     def remove(self) -> None:

@@ -78,6 +78,9 @@ class Notifier(Protocol):
     def show(self, job: Job, status: Status) -> None:
         """Bring the job's status message up to date in the background; never blocks, never raises."""
 
+    def show_picture(self, job: Job, picture: Path) -> None:
+        """Make the status message this picture (the instant result, then the painting as it forms)."""
+
     async def deliver(self, job: Job, result: Result) -> Receipt:
         """One attempt to deliver a result; raises ChatUnreachableError, RejectedError or TransientError."""
 

@@ -17,7 +17,8 @@ class RunJob:
     out_dir: str
     hd: bool = False
     report_every: int = 5
-    preview_side: int = 160
+    preview_side: int = 320  # live preview and making-of frames
+    init_path: str | None = None  # the start picture when params["init"] == "image" (the instant result)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class JobProgress:
     eta_s: float | None
     step: int
     total: int
+    preview_path: str | None = None  # the current picture, for the live preview
 
 
 @dataclass(frozen=True)

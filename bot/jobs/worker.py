@@ -87,7 +87,13 @@ def _serve(conn: Connection, stylizer: Any, job: RunJob, parent: int) -> None:
     def on_progress(p: Any) -> None:
         """Forward progress every few steps, and keep frames for the making-of animation."""
         if p.step % job.report_every == 0 or p.step == p.total:
-            conn.send(JobProgress(job.job_id, p.fraction, p.eta_s, p.step, p.total))
+            live = None
+            if p.preview is not None:
+                tmp = files.live.with_suffix(".tmp")
+                p.preview.save(tmp, "JPEG", quality=85)
+                os.replace(tmp, files.live)  # the bot may be uploading the previous one
+                live = str(files.live)
+            conn.send(JobProgress(job.job_id, p.fraction, p.eta_s, p.step, p.total, live))
         if p.preview is not None and p.step in frame_steps(p.total):
             path = files.frame(p.step)
             p.preview.save(path, quality=80)
@@ -103,6 +109,7 @@ def _serve(conn: Connection, stylizer: Any, job: RunJob, parent: int) -> None:
             should_stop,
             report_every=1,  # every step reaches on_progress, which picks what to send and what to keep
             preview_side=job.preview_side,
+            init_image=job.init_path,
         )
         conn.send(_write_result(job, result, frames))
     except Cancelled:

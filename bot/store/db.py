@@ -135,14 +135,19 @@ MIGRATIONS: list[str] = [
     CREATE TABLE users_v3 (
         user_id INTEGER PRIMARY KEY,
         first_name TEXT,
-        quality TEXT NOT NULL DEFAULT 'standard' CHECK (quality IN ('instant', 'preview', 'standard', 'hd')),
+        -- NULL: the operator's default quality (STYLEBOT_DEFAULT_QUALITY)
+        quality TEXT CHECK (quality IS NULL OR quality IN ('instant', 'preview', 'standard', 'hd')),
         strength TEXT NOT NULL DEFAULT 'medium' CHECK (strength IN ('low', 'medium', 'high')),
         keep_colors INTEGER NOT NULL DEFAULT 0 CHECK (keep_colors IN (0, 1)),
         default_style TEXT,
         created_at REAL,
         updated_at REAL
     );
-    INSERT INTO users_v3 SELECT * FROM users;
+    -- 'standard' was everyone's default until now: it becomes "the operator's default".
+    INSERT INTO users_v3
+        SELECT user_id, first_name, NULLIF(quality, 'standard'), strength, keep_colors, default_style,
+               created_at, updated_at
+        FROM users;
     DROP TABLE users;
     ALTER TABLE users_v3 RENAME TO users;
 

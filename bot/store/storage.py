@@ -17,6 +17,7 @@ import aiosqlite
 
 from bot.core.models import (
     DEFAULT_GROUP_MAX_QUALITY,
+    DEFAULT_QUALITY,
     Job,
     JobParams,
     Quality,
@@ -117,17 +118,20 @@ def _validate_setting(field: str, value: object) -> object:
 class Storage:
     """Async access to the bot's database; one instance per connection, safe to share between tasks."""
 
-    def __init__(self, conn: aiosqlite.Connection, clock: Clock = time.time) -> None:
+    def __init__(
+        self, conn: aiosqlite.Connection, clock: Clock = time.time, default_quality: Quality = DEFAULT_QUALITY
+    ) -> None:
         self._conn = conn
         self._clock = clock
+        self._default_quality = default_quality  # for users who never chose one
         # One connection runs one transaction at a time: tasks sharing it must take turns,
         # or one task's statements would land inside another task's BEGIN ... COMMIT.
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path, clock: Clock = time.time) -> Storage:
+    async def open(cls, path: Path, clock: Clock = time.time, default_quality: Quality = DEFAULT_QUALITY) -> Storage:
         """Open (and migrate) the database at path."""
-        return cls(await open_database(path), clock)
+        return cls(await open_database(path), clock, default_quality)
 
     async def close(self) -> None:
         """Close the underlying connection."""
@@ -178,10 +182,10 @@ class Storage:
             "SELECT quality, strength, keep_colors, default_style FROM users WHERE user_id = ?", (user_id,)
         )
         if row is None:
-            return UserSettings(user_id=user_id)
+            return UserSettings(user_id=user_id, quality=self._default_quality)
         return UserSettings(
             user_id=user_id,
-            quality=row["quality"],
+            quality=row["quality"] or self._default_quality,
             strength=row["strength"],
             keep_colors=bool(row["keep_colors"]),
             default_style=row["default_style"],
@@ -365,6 +369,18 @@ class Storage:
                 "progress = 0, eta_s = NULL WHERE id = ?",
                 (self._clock(), job_id),
             )
+            return await _job_by_id(conn, job_id)
+
+    async def claim(self, job_id: int) -> Job | None:
+        """Mark one particular queued job as running (the instant painter's jobs); None if it is not queued."""
+        async with self._transaction() as conn:
+            async with conn.execute(
+                "UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1, progress = 0, "
+                "eta_s = NULL WHERE id = ? AND status = 'queued'",
+                (self._clock(), job_id),
+            ) as cursor:
+                if cursor.rowcount == 0:
+                    return None
             return await _job_by_id(conn, job_id)
 
     async def queue_order(self) -> list[int]:

@@ -14,6 +14,7 @@ from bot.config import Settings
 from bot.core.service import StyleService
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.executor import Executor
+from bot.jobs.instant import InstantPainter
 from bot.jobs.pool import PoolConfig, WorkerPool
 from bot.jobs.purge import purge
 from bot.jobs.supervise import TaskSet
@@ -96,7 +97,7 @@ async def _post_init(app: App) -> None:
     """Open storage, start the workers and the dispatcher, schedule the purge, register the commands."""
     settings: Settings = app.bot_data["settings"]
     protect_data(settings)
-    storage = await Storage.open(settings.database_path)
+    storage = await Storage.open(settings.database_path, default_quality=settings.default_quality)
     presets = PresetLibrary(settings.styles_dir)
     files = FileStore(
         TelegramDownloader(app.bot, int(settings.max_upload_mb * 1e6)),
@@ -111,10 +112,13 @@ async def _post_init(app: App) -> None:
             settings.workers, settings.backbone, settings.weights, settings.gpus, worker_env=settings.worker_env()
         )
     )
-    dispatcher = Dispatcher(storage, pool, notifier, files, presets, settings)
+    instant = InstantPainter()
+    dispatcher = Dispatcher(storage, pool, notifier, files, presets, settings, instant)
     pool.on_event = dispatcher.on_event
     background = TaskSet()
-    app.bot_data.update(storage=storage, dispatcher=dispatcher, notifier=notifier, background=background)
+    app.bot_data.update(
+        storage=storage, dispatcher=dispatcher, notifier=notifier, background=background, instant=instant
+    )
     app.bot_data["service"] = StyleService(storage, dispatcher, files, presets, settings)
     await dispatcher.start()
     if app.job_queue is not None:
@@ -157,6 +161,9 @@ async def _post_shutdown(app: App) -> None:
     notifier: TelegramNotifier | None = app.bot_data.get("notifier")
     if notifier is not None:
         await notifier.close()
+    instant: InstantPainter | None = app.bot_data.get("instant")
+    if instant is not None:
+        instant.close()
     storage: Storage | None = app.bot_data.get("storage")
     if storage is not None:
         await storage.close()

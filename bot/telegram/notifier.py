@@ -6,11 +6,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from PIL import Image
-from telegram import Message
+from telegram import InputMediaPhoto, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import ExtBot
 
@@ -36,16 +37,27 @@ T = TypeVar("T")
 FINAL_RETRIES_S = (2.0, 10.0, 30.0)  # a final status (done, failed) is worth a few tries; progress is not
 
 
+@dataclass
+class _Screen:
+    """A job's status message as this process knows it, and what is still to be shown on it."""
+
+    job: Job
+    message_id: int | None
+    text: str | None = None  # the text or caption on screen
+    photo: bool = False  # the status message is a picture (the instant result, then the live preview)
+    in_place: bool = False  # the result replaced the picture: nothing more to show
+    status: Status | None = None  # wanted, not shown yet
+    picture: Path | None = None  # wanted, not shown yet
+
+
 class TelegramNotifier:
     """Implements the notifier port with the bot's own Bot object (its rate limiter included)."""
 
     def __init__(self, bot: ExtBot[Any], storage: Storage, presets: PresetLibrary, settings: Settings) -> None:
         self._bot, self._storage, self._presets, self._settings = bot, storage, presets, settings
         self.on_unreachable: UnreachableHandler | None = None
-        self._wanted: dict[int, tuple[Job, Status]] = {}  # the newest status of each job not yet shown
+        self._screens: dict[int, _Screen] = {}
         self._senders: dict[int, asyncio.Task[None]] = {}
-        self._shown: dict[int, str] = {}  # text on screen per job
-        self._message_ids: dict[int, int] = {}
         self._last_edit: dict[int, float] = {}  # per chat, for the throttle
         self._muted: set[int] = set()
         self._tasks = TaskSet()
@@ -54,80 +66,130 @@ class TelegramNotifier:
 
     def show(self, job: Job, status: Status) -> None:
         """Queue the newest status of a job; one sender per job shows it, skipping stale ones."""
-        if job.chat_id in self._muted:
+        screen = self._screen(job)
+        if screen is None:
             return
-        self._wanted[job.id] = (job, status)
-        if job.id not in self._senders:
-            self._senders[job.id] = self._tasks.spawn(self._send_statuses(job.id), name=f"status-{job.id}")
+        if screen.in_place:  # the result is the status message now
+            if status.final:
+                self._screens.pop(job.id, None)
+            return
+        screen.status = status
+        self._kick(job.id)
 
-    async def _send_statuses(self, job_id: int) -> None:
-        """Show the wanted status of a job until none is left; never raises."""
+    def show_picture(self, job: Job, picture: Path) -> None:
+        """Make the status message this picture (the instant result, then the painting as it forms)."""
+        screen = self._screen(job)
+        if screen is None or screen.in_place:
+            return
+        screen.picture = picture
+        self._kick(job.id)
+
+    def _screen(self, job: Job) -> _Screen | None:
+        """The job's screen (made on first use), or None for a muted chat."""
+        if job.chat_id in self._muted:
+            return None
+        screen = self._screens.get(job.id)
+        if screen is None:
+            screen = self._screens[job.id] = _Screen(job, job.status_message_id)
+        screen.job = job
+        return screen
+
+    def _kick(self, job_id: int) -> None:
+        """Make sure a sender works on this job's screen."""
+        if job_id not in self._senders:
+            self._senders[job_id] = self._tasks.spawn(self._send(job_id), name=f"status-{job_id}")
+
+    async def _send(self, job_id: int) -> None:
+        """Show what is wanted on a job's screen until nothing is left; never raises."""
         try:
-            while (item := self._wanted.pop(job_id, None)) is not None:
-                job, status = item
-                if not status.final and not await self._throttle(job.chat_id, job_id):
-                    continue  # a newer status arrived while waiting: show that one instead
-                await self._show_now(job, status)
-                if status.final:
-                    self._forget(job_id)
+            while (screen := self._screens.get(job_id)) is not None and (screen.status or screen.picture):
+                final = screen.status is not None and screen.status.final
+                if not final:
+                    await self._wait_turn(screen.job.chat_id)
+                status, picture = screen.status, screen.picture  # the newest, after the wait
+                screen.status = screen.picture = None
+                await self._show_now(screen, status, picture)
+                if final:
+                    self._screens.pop(job_id, None)
         except Exception:
             log.exception("status of job %d could not be shown", job_id)
         finally:
             self._senders.pop(job_id, None)
 
-    async def _throttle(self, chat_id: int, job_id: int) -> bool:
-        """Wait out the chat's edit interval; False if a newer status for the job came meanwhile."""
+    async def _wait_turn(self, chat_id: int) -> None:
+        """Wait out the chat's edit interval."""
         wait = self._last_edit.get(chat_id, -1e9) + self._settings.status_interval_s - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
-        return job_id not in self._wanted
 
-    async def _show_now(self, job: Job, status: Status) -> None:
+    async def _show_now(self, screen: _Screen, status: Status | None, picture: Path | None) -> None:
         """Send or edit the status message; a final status is retried a few times, progress never."""
-        text = texts.status(status)
-        if self._shown.get(job.id) == text or job.chat_id in self._muted:
-            return
-        waits = FINAL_RETRIES_S if status.final else ()
+        final = status is not None and status.final
+        waits = FINAL_RETRIES_S if final else ()
         for wait in (*waits, None):
             try:
-                await self._put_status(job, text, patient=status.final)
+                await self._put(screen, status, picture, patient=final)
                 return
             except Forbidden as exc:
-                await self._unreachable(job.chat_id, exc)
+                await self._unreachable(screen.job.chat_id, exc)
                 return
             except BadRequest as exc:  # deleted message, unchanged text: nothing to do about it
-                log.info("status of job %d not shown: %s", job.id, exc)
+                log.info("status of job %d not shown: %s", screen.job.id, exc)
                 return
             except (RetryAfter, NetworkError) as exc:  # NetworkError covers timeouts and 5xx
                 if wait is None:
-                    log.info("status of job %d not shown: %s", job.id, exc)
+                    log.info("status of job %d not shown: %s", screen.job.id, exc)
                     return
                 await asyncio.sleep(wait)
 
-    async def _put_status(self, job: Job, text: str, *, patient: bool) -> None:
-        """Send the status message the first time, edit it afterwards."""
+    async def _put(self, screen: _Screen, status: Status | None, picture: Path | None, *, patient: bool) -> None:
+        """One Telegram call that brings the status message up to date."""
+        job, limit = screen.job, (None if patient else NO_WAIT)
+        text = texts.status(status, picture=screen.photo or picture is not None) if status else screen.text
+        if picture is None and (text is None or text == screen.text):
+            return
         self._last_edit[job.chat_id] = time.monotonic()
-        limit = None if patient else NO_WAIT
-        message_id = self._message_ids.get(job.id) or job.status_message_id
-        if message_id is None:
+        caption = text or texts.INSTANT_PREVIEW
+        if picture is not None and not screen.photo:
+            await self._replace_with_picture(screen, picture, caption, limit)
+        elif picture is not None and screen.message_id is not None:
+            media = InputMediaPhoto(await asyncio.to_thread(picture.read_bytes), caption=caption)
+            await self._bot.edit_message_media(media, job.chat_id, screen.message_id, rate_limit_args=limit)
+        elif screen.photo and screen.message_id is not None:
+            await self._bot.edit_message_caption(job.chat_id, screen.message_id, caption=caption, rate_limit_args=limit)
+        elif screen.message_id is None:
             message = await self._bot.send_message(
-                job.chat_id, text, reply_to_message_id=job.reply_to_message_id, rate_limit_args=limit
+                job.chat_id, caption, reply_to_message_id=job.reply_to_message_id, rate_limit_args=limit
             )
-            self._message_ids[job.id] = message.message_id
-            await self._storage.set_status_message(job.id, message.message_id)
+            await self._new_message(screen, message.message_id)
         else:
-            await self._bot.edit_message_text(text, job.chat_id, message_id, rate_limit_args=limit)
-        self._shown[job.id] = text
+            await self._bot.edit_message_text(caption, job.chat_id, screen.message_id, rate_limit_args=limit)
+        screen.text = caption
 
-    def _forget(self, job_id: int) -> None:
-        """Drop what is remembered about a job whose last status is shown."""
-        self._shown.pop(job_id, None)
-        self._message_ids.pop(job_id, None)
+    async def _replace_with_picture(self, screen: _Screen, picture: Path, caption: str, limit: Any) -> None:
+        """A text status becomes a picture: Telegram cannot turn one into the other, so send anew, delete the old."""
+        job, old = screen.job, screen.message_id
+        data = await asyncio.to_thread(picture.read_bytes)
+        message = await self._bot.send_photo(
+            job.chat_id, data, caption=caption, reply_to_message_id=job.reply_to_message_id, rate_limit_args=limit
+        )
+        screen.photo = True
+        await self._new_message(screen, message.message_id)
+        if old is not None:
+            await quietly(lambda: self._bot.delete_message(job.chat_id, old), "deleting the text status")
+
+    async def _new_message(self, screen: _Screen, message_id: int) -> None:
+        """Remember the job's status message, here and in the database."""
+        screen.message_id = message_id
+        await self._storage.set_status_message(screen.job.id, message_id)
 
     # -- delivery ---------------------------------------------------------------
 
     async def deliver(self, job: Job, result: Result) -> Receipt:
-        """Send the result (HD also as a file); a photo refused goes as a document, then a text says why."""
+        """Send the result (HD also as a file); it replaces the status picture if there is one.
+
+        A photo Telegram refuses goes as a document; if that is refused too, a text says why.
+        """
         if job.chat_id in self._muted:
             raise ChatUnreachableError("the chat blocked the bot")
         caption = await asyncio.to_thread(self._caption, job, result)
@@ -136,13 +198,9 @@ class TelegramNotifier:
         try:
             if result.document is not None:
                 await self._bot.send_document(job.chat_id, result.document, filename="stylebot_hd.png", **common)
-            try:
-                message = await self._bot.send_photo(job.chat_id, result.photo, reply_markup=markup, **common)
-            except BadRequest as exc:
-                log.warning("job %d: photo refused (%s); sending it as a document", job.id, exc)
-                message = await self._bot.send_document(
-                    job.chat_id, result.photo, filename="stylebot.jpg", reply_markup=markup, **common
-                )
+            message = await self._into_status_picture(job, result, caption, markup)
+            if message is None:
+                message = await self._send_photo_or_document(job, result, markup, common)
         except Forbidden as exc:
             raise ChatUnreachableError(str(exc)) from exc
         except BadRequest as exc:
@@ -151,6 +209,32 @@ class TelegramNotifier:
         except (RetryAfter, NetworkError) as exc:
             raise TransientError(str(exc)) from exc
         return _receipt(message)
+
+    async def _into_status_picture(self, job: Job, result: Result, caption: str, markup: Any) -> Message | None:
+        """Put the result in place of the status picture (editMessageMedia); None when there is none or it fails."""
+        screen = self._screens.get(job.id)
+        if screen is None or not screen.photo or screen.message_id is None:
+            return None
+        media = InputMediaPhoto(await asyncio.to_thread(result.photo.read_bytes), caption=caption)
+        try:
+            edited = await self._bot.edit_message_media(media, job.chat_id, screen.message_id, reply_markup=markup)
+        except BadRequest as exc:  # deleted by the user, say: send the result as a new message
+            log.info("job %d: the status picture could not become the result (%s)", job.id, exc)
+            return None
+        if not isinstance(edited, Message):
+            return None
+        screen.in_place = True
+        return edited
+
+    async def _send_photo_or_document(self, job: Job, result: Result, markup: Any, common: dict[str, Any]) -> Message:
+        """The result as a new photo message, or as a document when Telegram refuses the photo."""
+        try:
+            return await self._bot.send_photo(job.chat_id, result.photo, reply_markup=markup, **common)
+        except BadRequest as exc:
+            log.warning("job %d: photo refused (%s); sending it as a document", job.id, exc)
+            return await self._bot.send_document(
+                job.chat_id, result.photo, filename="stylebot.jpg", reply_markup=markup, **common
+            )
 
     async def _explain_refusal(self, job: Job, exc: BadRequest) -> None:
         """Tell the chat in words why its picture cannot be posted (best effort)."""
@@ -182,8 +266,8 @@ class TelegramNotifier:
     def mute(self, chat_id: int) -> None:
         """Send nothing more to this chat."""
         self._muted.add(chat_id)
-        for job_id in [j for j, (job, _) in self._wanted.items() if job.chat_id == chat_id]:
-            self._wanted.pop(job_id, None)
+        for job_id in [j for j, screen in self._screens.items() if screen.job.chat_id == chat_id]:
+            self._screens.pop(job_id, None)
 
     def unmute(self, chat_id: int) -> None:
         """The chat wrote again."""
@@ -216,8 +300,3 @@ async def quietly(call: Callable[[], Awaitable[T]], what: str) -> T | None:
     except TelegramError as exc:
         log.info("%s failed: %s", what, exc)
         return None
-
-
-def path_bytes(path: Path) -> bytes:
-    """A file's bytes (for uploads done from a thread)."""
-    return path.read_bytes()

@@ -91,6 +91,7 @@ USER_CAP = "You already have {limit} job(s) waiting; wait for them or /cancel."
 ADMIN_WORKERS_DOWN = "⚠️ stylebot cannot paint: its workers fail to start.\n{reason}"
 RESTARTED = "⏳ I restarted; your job is queued again – position {position}."
 RETRYING = "⏳ A worker crashed; retrying your job."
+INSTANT_PREVIEW = "⚡ Instant preview – the full painting follows."
 
 
 def duration(seconds: float) -> str:
@@ -123,8 +124,14 @@ def say(key: str, **values: object) -> str:
     return str(template).format(**values)
 
 
-def status(state: Status) -> str:
-    """The text of a job's status message."""
+def status(state: Status, *, picture: bool = False) -> str:
+    """The text of a job's status message; over the instant picture, a line says the full painting follows."""
+    text = _status(state)
+    return f"{INSTANT_PREVIEW}\n{text}" if picture and not state.final else text
+
+
+def _status(state: Status) -> str:
+    """The status line itself."""
     if state.kind == "queued":
         return QUEUED.format(position=state.position or 1, eta=eta(state.eta_s))
     if state.kind == "painting":

@@ -1,0 +1,104 @@
+"""The instant tier in the bot: the instant picture first, the painting in its place, and instant-only jobs."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.bot_harness import photo_bytes
+from tests.fake_telegram import FakeTelegram
+from tests.inprocess import ScriptedExecutor, results, running_bot, said, until
+
+pytest.importorskip("onnxruntime", reason="the instant network runs on onnxruntime")
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTelegram]:
+    """A fresh fake Bot API server."""
+    with FakeTelegram() as server:
+        yield server
+
+
+def status_photo(fake: FakeTelegram, chat_id: int) -> dict | None:  # type: ignore[type-arg]
+    """The bot's photo message showing the instant preview, if any."""
+    return next(
+        (m for m in fake.bot_messages(chat_id) if m.get("photo") and "Instant preview" in (m.get("caption") or "")),
+        None,
+    )
+
+
+async def test_the_instant_picture_comes_first_and_the_painting_replaces_it(fake: FakeTelegram, tmp_path: Path) -> None:
+    executor = ScriptedExecutor(hold=True)
+    async with running_bot(fake, tmp_path, executor):
+        chat = fake.private_chat(201, "Ana")
+        fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")
+        preview = await until(fake, lambda: status_photo(fake, chat.id), "the instant picture")
+        assert results(fake, chat) == []  # it arrives before the painting
+        assert executor.submitted and executor.submitted[0].init_path is not None  # Gatys starts from it
+        await until(fake, lambda: fake.calls_of("editMessageMedia"), "the live preview")
+        executor.release()
+        [result] = await until(fake, lambda: results(fake, chat), "the painting")
+        assert result["message_id"] == preview["message_id"]  # the same message, now the painting
+        assert result.get("reply_markup")  # with the result's buttons
+        assert status_photo(fake, chat.id) is None
+        texts_only = [m for m in fake.bot_messages(chat.id) if m.get("text", "").startswith("⏳")]
+        assert texts_only == []  # the text status gave way to the picture
+
+
+async def test_instant_quality_needs_no_worker(fake: FakeTelegram, tmp_path: Path) -> None:
+    executor = ScriptedExecutor()
+    async with running_bot(fake, tmp_path, executor):
+        chat = fake.private_chat(202, "Ben")
+        fake.send_text(chat, None, "/settings")
+        menu = await until(
+            fake, lambda: next((m for m in fake.bot_messages(chat.id) if m.get("reply_markup")), None), "menu"
+        )
+        fake.press_button(chat, None, menu, data="s|quality|instant")
+        await until(fake, fake.answered_callbacks, "saved")
+        fake.send_photo(chat, None, photo_bytes(seed=2), caption="stripes")
+        [result] = await until(fake, lambda: results(fake, chat), "the instant result")
+        assert "Instant" in result["caption"]
+        assert executor.submitted == []
+
+        def states() -> list[tuple[str]]:
+            with sqlite3.connect(tmp_path / "stylebot.sqlite3") as conn:
+                return conn.execute("SELECT status FROM jobs").fetchall()
+
+        await until(fake, lambda: states() == [("done",)], "the job done")
+
+
+async def test_cancel_while_the_instant_picture_is_shown(fake: FakeTelegram, tmp_path: Path) -> None:
+    executor = ScriptedExecutor(hold=True)
+    async with running_bot(fake, tmp_path, executor):
+        chat = fake.private_chat(203, "Cy")
+        fake.send_photo(chat, None, photo_bytes(seed=3), caption="dots")
+        preview = await until(fake, lambda: status_photo(fake, chat.id), "the instant picture")
+        fake.send_text(chat, None, "/cancel")
+        await said(fake, chat, "Cancelled 1 job")
+        await until(
+            fake,
+            lambda: "Cancelled" in (fake.message(chat.id, preview["message_id"]) or {}).get("caption", ""),
+            "the picture's caption says cancelled",
+        )
+        executor.release()
+        assert results(fake, chat) == []
+
+
+async def test_an_operator_can_make_instant_the_default(fake: FakeTelegram, tmp_path: Path) -> None:
+    executor = ScriptedExecutor()
+    async with running_bot(fake, tmp_path, executor, default_quality="instant"):
+        chat = fake.private_chat(204, "Dot")
+        fake.send_photo(chat, None, photo_bytes(seed=4), caption="dots")
+        [result] = await until(fake, lambda: results(fake, chat), "the instant result")
+        assert "Instant" in result["caption"] and executor.submitted == []
+        fake.send_text(chat, None, "/settings")
+        menu = await until(
+            fake, lambda: next((m for m in fake.bot_messages(chat.id) if "settings" in m.get("text", "")), None), "menu"
+        )
+        ticked = [
+            b["text"] for row in menu["reply_markup"]["inline_keyboard"] for b in row if b["text"].startswith("✓")
+        ]
+        assert any("Instant" in label for label in ticked)
