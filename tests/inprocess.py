@@ -39,6 +39,7 @@ class ScriptedExecutor:
     cancelled: list[int] = field(default_factory=list)
     _running: dict[int, asyncio.Event] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _started: dict[int, float] = field(default_factory=dict)
 
     def start(self) -> None:
         """Workers come up at once."""
@@ -54,6 +55,7 @@ class ScriptedExecutor:
         if self.idle_workers() <= 0:
             return False
         self.submitted.append(request)
+        self._started[request.job_id] = time.monotonic()
         gate = asyncio.Event()
         if not self.hold:
             gate.set()
@@ -74,7 +76,8 @@ class ScriptedExecutor:
             return  # cancelled
         Image.new("RGB", (48, 32), (200, 80, 40)).save(files.photo)
         del self._running[request.job_id]
-        self.on_event(JobDone(request.job_id, str(files.photo), None, None, 0.5, (48, 32)))
+        seconds = time.monotonic() - self._started.pop(request.job_id)
+        self.on_event(JobDone(request.job_id, str(files.photo), None, None, seconds, (48, 32)))
 
     def release(self) -> None:
         """Let every held job finish."""

@@ -7,13 +7,18 @@ executor; each test reproduces one scenario of the pipeline issue.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.core.recipes import units_of
+from bot.jobs.protocol import RunJob
 from bot.store.storage import Storage
 from tests.bot_harness import photo_bytes
 from tests.fake_telegram import CHANNEL_BOT_ID, FakeTelegram
@@ -350,3 +355,69 @@ async def test_a_flood_of_images_gets_a_friendly_brake(fake: FakeTelegram, tmp_p
         await said(fake, chat, "faster than I can look at them")
         await until(fake, lambda: results(fake, chat), "the job of the photos that were taken")
         assert len(job_states(tmp_path)) == 1  # photos 1 and 2 made a job, photo 3 waits, 4 and 5 were refused
+
+
+@dataclass
+class TimedExecutor(ScriptedExecutor):
+    """Workers that take `seconds_per_unit` per work unit of each job, as real ones roughly do."""
+
+    seconds_per_unit: float = 0.2
+
+    async def _paint(self, request: RunJob, gate: asyncio.Event) -> None:
+        """Take the job's time, then finish."""
+        p = request.params
+        await asyncio.sleep(self.seconds_per_unit * units_of(p["max_side"], p["steps"], p["levels"]))
+        await super()._paint(request, gate)
+
+
+def promised(text: str) -> float:
+    """Seconds an ETA text promises ('about 3 s left', 'about 1 min 5 s left')."""
+    match = re.search(r"about (?:(\d+) min ?)?(?:(\d+) s)? left", text)
+    assert match is not None, text
+    return 60 * int(match[1] or 0) + int(match[2] or 0)
+
+
+async def test_queue_etas_follow_the_size_of_the_jobs(fake: FakeTelegram, tmp_path: Path) -> None:
+    async with running_bot(fake, tmp_path, TimedExecutor(), max_side=None, steps=None) as app:
+        storage = app.bot_data["storage"]
+        first, second, third = (fake.private_chat(300 + i, f"U{i}") for i in range(3))
+        await storage.update_settings(second.id, quality="preview")
+        await storage.update_settings(third.id, quality="hd")
+        fake.send_photo(first, None, photo_bytes(seed=1), caption="dots")  # a standard job teaches the speed
+        await until(fake, lambda: results(fake, first), "the first result", 30)
+        fake.send_photo(first, None, photo_bytes(seed=2), caption="dots")
+        await said(fake, first, "Starting")
+        for chat in (second, third):  # a preview behind a standard job, then an HD job behind both
+            t0 = time.monotonic()
+            fake.send_photo(chat, None, photo_bytes(seed=chat.id), caption="stripes")
+            wait = promised(await said(fake, chat, "left"))
+            await until(fake, lambda chat=chat: results(fake, chat), "the result", 60)
+            took = time.monotonic() - t0
+            assert wait / 1.5 <= took <= wait * 1.5, (chat.id, wait, took)
+
+
+async def test_inline_query_words_filter_the_users_results_too(fake: FakeTelegram, tmp_path: Path) -> None:
+    async with running_bot(fake, tmp_path):
+        chat = fake.private_chat(310, "Iva")
+        user = fake.user(310, "Iva")
+        for seed, style in ((1, "dots"), (2, "stripes")):
+            fake.send_photo(chat, None, photo_bytes(seed=seed), caption=style)
+            await until(fake, lambda seed=seed: len(results(fake, chat)) == seed, "a result")
+        await states_become(fake, tmp_path, {1: "done", 2: "done"})
+        fake.inline_query(user, "STRIPES")  # the manifest's title, in any case
+        answer = await until(fake, fake.inline_answers, "the inline answer")
+        ids = [r["id"] for r in answer[-1].params["results"]]
+        assert ids == ["r2", "pstripes"]
+
+
+async def test_when_no_worker_can_load_the_model_people_are_told_plainly(fake: FakeTelegram, tmp_path: Path) -> None:
+    executor = ScriptedExecutor()
+    async with running_bot(fake, tmp_path, executor):
+        chat = fake.private_chat(320, "Ola")
+        executor.go_down("cannot read /weights/vgg19.h5")
+        fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")
+        reply = await said(fake, chat, "install the model weights")
+        assert "admins have been told" not in reply  # no admins are configured, so nobody was told
+        fake.send_text(chat, None, "/start")
+        start = await said(fake, chat, "Send me a photo")
+        assert "install the model weights" in start

@@ -380,7 +380,7 @@ async def finish(storage: Storage, job_id: int, file_id: str, message_id: int, m
 
 
 async def test_mark_done_results_and_lookups(storage: Storage, clock: FakeClock) -> None:
-    assert await storage.average_run_seconds() is None
+    assert await storage.recent_runs() == []
     done_ids = []
     for message_id in (100, 101):
         job_id = await enqueue(storage, 1, chat_id=50)
@@ -406,8 +406,8 @@ async def test_mark_done_results_and_lookups(storage: Storage, clock: FakeClock)
     assert found.id == done_ids[0]
     assert await storage.job_by_result_message(51, 100) is None
 
-    average = await storage.average_run_seconds()
-    assert average == pytest.approx(10.0, abs=0.01)
+    runs = await storage.recent_runs()
+    assert [job.id for job in runs] == done_ids and all(job.run_seconds == 10.0 for job in runs)
     failed_job = await storage.get_job(failed)
     assert failed_job is not None
     assert (failed_job.status, failed_job.error) == ("failed", "out of memory")

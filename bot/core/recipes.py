@@ -85,3 +85,20 @@ def instant_params(
         style_blend=blend,
         seed=job.seed,
     )
+
+
+def work_units(job: JobParams, *, max_side: int | None = None, steps: int | None = None) -> float:
+    """How much painting a job is; ETAs divide it by each quality's measured speed (see units_of)."""
+    tier = TIERS[job.quality]
+    side = max_side or job.max_side or tier.max_side
+    if tier.steps == 0:
+        return units_of(side, 1, 1)
+    return units_of(side, steps or job.steps or tier.steps, tier.levels if side >= 512 else 1)
+
+
+def units_of(side: int, steps: int, levels: int) -> float:
+    """Megapixels × optimiser steps of a run (photos taken as 4:3), over its coarse-to-fine levels."""
+    megapixels = side * side * 0.75 / 1e6
+    # A coarse-to-fine run spends an equal share of its steps at each level; half the side costs a quarter.
+    level_costs = [0.25 ** (levels - 1 - level) for level in range(levels)]
+    return megapixels * steps * sum(level_costs) / levels

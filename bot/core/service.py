@@ -17,6 +17,7 @@ from bot.core.ratelimit import RateLimiter
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.layout import JobFiles
 from bot.presets.library import Preset, PresetError, PresetLibrary, UnknownPresetError
+from bot.presets.names import normalize
 from bot.store.files import FileStore
 from bot.store.storage import Storage
 
@@ -86,6 +87,12 @@ class StyleService:
         )  # fmt: skip
         self.uploads = RateLimiter(settings.images_per_minute, 60.0)
         self._albums: dict[str, int] = {}  # media_group_id -> photos seen
+
+    def unavailable(self) -> str | None:
+        """The sentence key saying painting cannot run (no worker could load the model), or None."""
+        if not self.runner.unavailable:
+            return None
+        return "UNAVAILABLE_TOLD" if self.runner.admins_told else "UNAVAILABLE"
 
     async def seen(self, who: Who) -> None:
         """Someone wrote: a chat that had blocked the bot can be answered again."""
@@ -223,14 +230,19 @@ class StyleService:
         return quality
 
     async def inline_results(self, user_id: int, query: str) -> tuple[list[Job], list[tuple[Preset, str | None]]]:
-        """The user's recent results (a '#id' query first) and the presets with their thumbnail file ids."""
+        """The user's results and the presets that match the query's words (a '#id' query: that result first)."""
         jobs = await self.storage.recent_results(user_id, limit=INLINE_RESULTS)
-        wanted = query.strip().lstrip("#")
-        jobs.sort(key=lambda j: str(j.id) != wanted)  # stable: the rest stay newest first
         files = await self.storage.preset_files()
-        words = query.lower().split() if not query.startswith("#") else []
-        presets = [(p, files.get(p.name)) for p in self.presets.all() if all(w in p.name for w in words)]
-        return jobs, presets
+        if query.strip().startswith("#"):
+            wanted = query.strip().lstrip("#")
+            jobs.sort(key=lambda j: str(j.id) != wanted)  # stable: the rest stay newest first
+            return jobs, [(p, files.get(p.name)) for p in self.presets.all()]
+        words = normalize(query).split()
+        presets = [p for p in self.presets.all() if all(w in _searchable(p) for w in words)]
+        matching = {p.name for p in presets}
+        # A result matches through its paintings' names, titles and artists, like the presets themselves.
+        jobs = [j for j in jobs if not words or any(r.name in matching for r in j.styles if r.name)]
+        return jobs, [(p, files.get(p.name)) for p in presets]
 
     def preset_names(self) -> list[str]:
         """Names of the installed presets (a listing of a small folder)."""
@@ -393,6 +405,11 @@ class StyleService:
             parent_job_id=parent.id if parent else None,
         )
         return Outcome("started", job=job)
+
+
+def _searchable(preset: Preset) -> str:
+    """A preset's name, title and artist as one lower-case, accent-free string for word search."""
+    return normalize(f"{preset.name} {preset.title} {preset.artist or ''}")
 
 
 def remixed(params: JobParams, action: str, seed: int) -> JobParams:

@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.core.errors import DownloadUnavailableError, UnavailableError
 from bot.core.models import Job, JobParams, StyleRef
 from bot.core.recipes import instant_params, style_params
+from bot.jobs.eta import EtaModel
 from bot.jobs.executor import Executor
 from bot.jobs.instant import InstantPainter
 from bot.jobs.layout import JobFiles
@@ -73,6 +74,7 @@ class Dispatcher:
         self._delivering: set[int] = set()
         self._instant_passes: dict[int, asyncio.Task[None]] = {}
         self._admins_told = False
+        self._eta = EtaModel(settings)
         notifier.on_unreachable = self.chat_unreachable
 
     # -- life cycle ---------------------------------------------------------
@@ -84,6 +86,8 @@ class Dispatcher:
     async def start(self) -> None:
         """Requeue what a previous run left, start the workers and the loops; never waits on Telegram."""
         recovered = await self._storage.recover_after_restart()
+        for job in await self._storage.recent_runs():
+            self._eta.learn(job, job.run_seconds or 0.0)
         for chat_id in await self._storage.unreachable_chats():
             self._notifier.mute(chat_id)
         self._pool.start()
@@ -137,7 +141,7 @@ class Dispatcher:
             queue_limit=self._settings.queue_length,
         )
         position = await self._storage.queue_position(job.id) or 1
-        self._notifier.show(job, Status("queued", position=position, eta_s=await self._queue_eta(position)))
+        self._notifier.show(job, Status("queued", position=position, eta_s=await self._queue_eta(job)))
         if self._instant is not None:
             task = self._tasks.spawn(self._instant_pass(job), name=f"instant-{job.id}")
             self._instant_passes[job.id] = task
@@ -164,7 +168,7 @@ class Dispatcher:
         rows = []
         for job in await self._storage.active_jobs(user_id, chat_id):
             position = await self._storage.queue_position(job.id)
-            eta = job.eta_s if job.status == "running" else await self._queue_eta(position or 1)
+            eta = job.eta_s if job.status == "running" else await self._queue_eta(job)
             rows.append((job, position, eta))
         return rows
 
@@ -198,12 +202,11 @@ class Dispatcher:
 
     # -- dispatching ----------------------------------------------------------
 
-    async def _queue_eta(self, position: int, average: float | None = None) -> float | None:
-        """Rough wait for a queue position, from recent run times (looked up unless given)."""
-        average = average if average is not None else await self._storage.average_run_seconds()
-        if average is None:
-            return None
-        return average * position / max(1, self._settings.workers)
+    async def _queue_eta(self, job: Job, order: list[int] | None = None) -> float | None:
+        """Seconds until a queued job is done: its own size and everything running or ahead of it."""
+        order = order if order is not None else await self._storage.queue_order()
+        ahead = [j for j in [await self._storage.get_job(i) for i in order[: order.index(job.id)]] if j is not None]
+        return self._eta.wait(await self._storage.running_jobs(), ahead, job) if job.id in order else None
 
     async def _dispatch_loop(self) -> None:
         """Whenever a worker is idle and a job waits, start the next job fairly."""
@@ -224,13 +227,13 @@ class Dispatcher:
         await self._refresh_positions()
 
     async def _refresh_positions(self) -> None:
-        """Tell waiting users their queue position (the notifier skips unchanged and throttled ones)."""
-        average = await self._storage.average_run_seconds()
-        for position, job_id in enumerate(await self._storage.queue_order(), start=1):
-            job = await self._storage.get_job(job_id)
-            if job is not None:
-                eta = await self._queue_eta(position, average)
-                self._notifier.show(job, Status("queued", position=position, eta_s=eta))
+        """Tell waiting users their queue position and wait (the notifier skips unchanged and throttled ones)."""
+        order = await self._storage.queue_order()
+        running = await self._storage.running_jobs()
+        queued = [j for j in [await self._storage.get_job(i) for i in order] if j is not None]
+        for position, job in enumerate(queued, start=1):
+            eta = self._eta.wait(running, queued[: position - 1], job)
+            self._notifier.show(job, Status("queued", position=position, eta_s=eta))
 
     async def _launch(self, job: Job) -> None:
         """Fetch the inputs and hand the job to a worker; a slow download delays only this job."""
@@ -390,6 +393,9 @@ class Dispatcher:
         """The worker painted a job: keep the result for delivery, or drop it if nobody wants it any more."""
         self._wake.set()
         files = JobFiles.of(self._settings.jobs_dir, event.job_id)
+        job = await self._storage.get_job(event.job_id)
+        if job is not None:
+            self._eta.learn(job, event.seconds)
         if not await self._storage.mark_painted(event.job_id, str(files.root), event.seconds, event.making_of_path):
             files.remove()  # cancelled or undeliverable meanwhile
             return

@@ -610,15 +610,12 @@ class Storage:
         )
         return jobs[0] if jobs else None
 
-    async def average_run_seconds(self, limit: int = 20) -> float | None:
-        """Return the mean run time of the last finished jobs, or None before any has finished."""
-        row = await self._fetch_one(
-            "SELECT AVG(finished_at - started_at) FROM (SELECT started_at, finished_at FROM jobs "
-            "WHERE status = 'done' AND started_at IS NOT NULL AND finished_at IS NOT NULL "
-            "ORDER BY finished_at DESC LIMIT ?)",
-            (limit,),
+    async def recent_runs(self, limit: int = 50) -> list[Job]:
+        """Jobs painted lately (with their run time), oldest first: what the ETA model learns from."""
+        jobs = await self._fetch_jobs(
+            "run_seconds IS NOT NULL AND run_seconds > 0", (limit,), "ORDER BY finished_at DESC, id DESC LIMIT ?"
         )
-        return None if row is None or row[0] is None else float(row[0])
+        return jobs[::-1]
 
 
 # -- helpers that run on a connection the caller already holds -------------

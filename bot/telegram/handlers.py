@@ -128,8 +128,9 @@ def incoming_image(message: Message) -> IncomingImage | None:
 
 
 async def start(update: Update, context: Context) -> None:
-    """/start: what to do, in two lines."""
-    await _reply(update, texts.START)
+    """/start: what to do, in two lines (and, if painting is down, that it is)."""
+    down = service(context).unavailable()
+    await _reply(update, texts.START + (f"\n\n{texts.say(down)}" if down else ""))
 
 
 async def help_command(update: Update, context: Context) -> None:

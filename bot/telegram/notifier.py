@@ -48,6 +48,7 @@ class _Screen:
     in_place: bool = False  # the result replaced the picture: nothing more to show
     status: Status | None = None  # wanted, not shown yet
     picture: Path | None = None  # wanted, not shown yet
+    last: Status | None = None  # the status on screen
 
 
 class TelegramNotifier:
@@ -145,7 +146,8 @@ class TelegramNotifier:
     async def _put(self, screen: _Screen, status: Status | None, picture: Path | None, *, patient: bool) -> None:
         """One Telegram call that brings the status message up to date."""
         job, limit = screen.job, (None if patient else NO_WAIT)
-        text = texts.status(status, picture=screen.photo or picture is not None) if status else screen.text
+        status = status or screen.last
+        text = texts.status(status, picture=screen.photo or picture is not None) if status else None
         if picture is None and (text is None or text == screen.text):
             return
         self._last_edit[job.chat_id] = time.monotonic()
@@ -164,7 +166,7 @@ class TelegramNotifier:
             await self._new_message(screen, message.message_id)
         else:
             await self._bot.edit_message_text(caption, job.chat_id, screen.message_id, rate_limit_args=limit)
-        screen.text = caption
+        screen.text, screen.last = caption, status
 
     async def _replace_with_picture(self, screen: _Screen, picture: Path, caption: str, limit: Any) -> None:
         """A text status becomes a picture: Telegram cannot turn one into the other, so send anew, delete the old."""

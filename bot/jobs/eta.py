@@ -1,0 +1,48 @@
+"""Honest waits: each job's size in work units, and the workers' measured speed for each quality."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.config import Settings
+from bot.core.models import Job, Quality
+from bot.core.recipes import work_units
+
+SMOOTHING = 0.3  # weight of the newest run in a tier's speed
+
+
+class EtaModel:
+    """Seconds per work unit for each quality, learned from finished runs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._seconds_per_unit: dict[Quality, float] = {}
+
+    def units(self, job: Job) -> float:
+        """The job's size."""
+        return work_units(job.params, max_side=self._settings.max_side, steps=self._settings.steps)
+
+    def learn(self, job: Job, seconds: float) -> None:
+        """A run of `job` took `seconds`."""
+        rate = seconds / max(self.units(job), 1e-9)
+        old = self._seconds_per_unit.get(job.params.quality)
+        self._seconds_per_unit[job.params.quality] = rate if old is None else old + SMOOTHING * (rate - old)
+
+    def seconds(self, job: Job) -> float | None:
+        """How long the job will run, or None before any run was measured."""
+        rate = self._seconds_per_unit.get(job.params.quality)
+        if rate is None and self._seconds_per_unit:  # another tier's speed, scaled by size, beats nothing
+            rate = max(self._seconds_per_unit.values())
+        return None if rate is None else rate * self.units(job)
+
+    def wait(self, running: Sequence[Job], ahead: Sequence[Job], job: Job) -> float | None:
+        """Seconds until `job` is done: what is left of the running jobs and the jobs ahead, shared by the workers."""
+        own = self.seconds(job)
+        if own is None:
+            return None
+        busy = 0.0
+        for other in running:
+            left = other.eta_s if other.eta_s is not None else (self.seconds(other) or 0.0) * (1 - other.progress)
+            busy += left
+        busy += sum(self.seconds(other) or 0.0 for other in ahead)
+        return busy / max(1, self._settings.workers) + own
