@@ -13,7 +13,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 from bot.config import Settings
 from bot.core.service import StyleService
 from bot.jobs.dispatcher import Dispatcher
-from bot.jobs.pool import PoolConfig, WorkerPool
+from bot.jobs.factory import make_executor
 from bot.jobs.purge import purge
 from bot.jobs.supervise import TaskSet
 from bot.presets.library import PresetLibrary
@@ -104,11 +104,7 @@ async def _post_init(app: App) -> None:
         decode_side=LARGEST_TIER_SIDE,
     )
     notifier = TelegramNotifier(app.bot, storage, presets, settings)
-    pool = WorkerPool(
-        PoolConfig(
-            settings.workers, settings.backbone, settings.weights, settings.gpus, worker_env=settings.worker_env()
-        )
-    )
+    pool = make_executor(settings)  # local worker processes, or the Celery cluster (STYLEBOT_EXECUTOR)
     dispatcher = Dispatcher(storage, pool, notifier, files, presets, settings)
     pool.on_event = dispatcher.on_event
     background = TaskSet()
