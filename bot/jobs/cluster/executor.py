@@ -377,9 +377,7 @@ class CeleryExecutor:
         pipe.xdel(OUTCOMES, entry_id)
         await pipe.execute()
 
-    async def _collect(
-        self, job_id: int, flight: _Flight, fields: dict[str, str]
-    ) -> Outcome:
+    async def _collect(self, job_id: int, flight: _Flight, fields: dict[str, str]) -> Outcome:
         """The event for an outcome; a painted job's files are written into its out_dir first."""
         kind = fields["kind"]
         if kind == "cancelled":

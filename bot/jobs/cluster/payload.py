@@ -37,7 +37,7 @@ def decode_request(payload: dict[str, Any], work_dir: Path) -> RunJob:
         job_id=int(payload["job_id"]),
         content_path=str(content),
         style_paths=tuple(styles),
-        params=dict(payload["params"]),
+        params={key: _tuples(value) for key, value in payload["params"].items()},
         out_dir=str(work_dir / "out"),
         hd=bool(payload["hd"]),
         report_every=int(payload["report_every"]),
@@ -56,6 +56,11 @@ def _content_bytes(path: Path, max_side: int) -> bytes:
     if max(image.size) <= max_side:
         return raw
     return encode_image(fit_longest_side(image, max_side), "jpeg")
+
+
+def _tuples(value: Any) -> Any:
+    """JSON turns StyleParams' tuples into lists; turn them back (the engine validates tuples)."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def _b64(data: bytes) -> str:
