@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot_harness import BotProcess, decode, make_presets, photo_bytes, result_photos, said, texts_in, wait_results
+from tests.bot_harness import decode, make_presets, photo_bytes, result_photos, said, texts_in, wait_results
 from tests.cluster_harness import ClusterWorker, RedisServer, cluster_bot, tasks_run
 from tests.fake_telegram import Chat, FakeTelegram
 
