@@ -13,7 +13,7 @@ from tests.cluster_harness import ClusterWorker, RedisServer, cluster_bot, tasks
 from tests.fake_telegram import Chat, FakeTelegram
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
-LONG = {"STYLEBOT_STEPS": "250"}  # several seconds on a CPU: long enough to break something mid-job
+LONG = {"STYLEBOT_STEPS": "150"}  # several seconds on a CPU: long enough to break something mid-job
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_bot_killed_mid_job_reattaches_without_a_second_run(
 def test_redis_restart_mid_queue_loses_no_job(
     fake: FakeTelegram, data: Path, server: RedisServer, worker: ClusterWorker
 ) -> None:
-    bot = cluster_bot(fake, data, server, STYLEBOT_STEPS="60", STYLEBOT_JOBS_PER_USER="5").start()
+    bot = cluster_bot(fake, data, server, STYLEBOT_STEPS="40", STYLEBOT_JOBS_PER_USER="5").start()
     try:
         ann, bob = fake.private_chat(4201, "Ann"), fake.private_chat(4202, "Bob")
         for seed in range(3):
