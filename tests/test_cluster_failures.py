@@ -141,7 +141,7 @@ def test_redis_down_says_try_again_shortly_and_recovers(
         bot.stop()
 
 
-def test_cancel_reaches_a_running_and_a_queued_task(
+def test_cancel_reaches_a_running_task(
     fake: FakeTelegram, data: Path, server: RedisServer, worker: ClusterWorker
 ) -> None:
     bot = cluster_bot(fake, data, server, STYLEBOT_STEPS="3000").start()
