@@ -1,5 +1,6 @@
 # GPU deployment: TensorFlow's CUDA image, VGG19 weights and the preset catalogue baked in.
 # docker build -t stylebot . && docker run --gpus all -e TELEGRAM_BOT_TOKEN=... -v stylebot-data:/data stylebot
+# One image for both roles: `stylebot` (the bot) and `stylebot worker` (a Celery worker; see docker-compose.yml).
 FROM tensorflow/tensorflow:2.17.0-gpu
 
 RUN useradd --create-home --uid 10001 stylebot && mkdir -p /data && chown stylebot /data

@@ -11,8 +11,9 @@ from bot.config import ConfigError, Settings, environment
 log = logging.getLogger("stylebot")
 
 USAGE = (
-    "usage: stylebot [run | fetch-styles [--help]]\n"
+    "usage: stylebot [run | fetch-styles [--help] | worker [--help]]\n"
     "Runs the Telegram bot with long polling; configure it with environment variables (.env.example).\n"
+    "`stylebot worker` runs painting workers for STYLEBOT_EXECUTOR=celery (on this or another machine).\n"
 )
 # What an operator must fix (configuration, token, network) exits with this, like argparse's usage errors.
 EXIT_SETUP = 2
@@ -25,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.presets.fetch import main as fetch_main
 
         return fetch_main(args[1:])
+    if args and args[0] == "worker":
+        from bot.jobs.cluster.worker import main as worker_main
+
+        return worker_main(args[1:])
     if args and args[0] in ("-h", "--help"):
         sys.stderr.write(USAGE)
         return 0

@@ -22,6 +22,9 @@ TELEGRAM_FILE_API_URL = "https://api.telegram.org/file/bot"
 # so that a longer token Telegram may issue one day is not refused.
 TOKEN_PATTERN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{30,64}")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+EXECUTORS = ("local", "celery")
+BROKER_URL = "redis://localhost:6379/0"
+BROKER_SCHEMES = ("redis", "rediss")
 _WEIGHT_KEYWORDS = ("imagenet", "random")
 
 
@@ -58,6 +61,9 @@ class Settings:
     keep_jobs_days: int = 30
     default_quality: Quality = DEFAULT_QUALITY
     log_level: str = "INFO"
+    executor: str = "local"  # where paintings run: local worker processes, or a Celery cluster
+    broker_url: str = BROKER_URL  # the cluster's Redis (broker, progress, results); used with executor=celery
+    visibility_timeout_s: int = 6 * 3600  # a task unacknowledged this long goes to another worker
 
     @property
     def log_level_number(self) -> int:
@@ -126,6 +132,9 @@ class Settings:
             keep_jobs_days=_int(env, "STYLEBOT_KEEP_JOBS_DAYS", 30, 1, 3650),
             default_quality=_quality(env),
             log_level=_log_level(env),
+            executor=_choice(env, "STYLEBOT_EXECUTOR", EXECUTORS),
+            broker_url=broker_url(env),
+            visibility_timeout_s=visibility_timeout(env),
         )
 
     def redact(self, text: str) -> str:
@@ -225,6 +234,36 @@ def _log_level(env: Mapping[str, str]) -> str:
     if level not in LOG_LEVELS:
         raise ConfigError(f"STYLEBOT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}; got {raw!r}")
     return level
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (lower-cased), the first when unset."""
+    raw = env.get(name, "").strip().lower() or choices[0]
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {raw!r}")
+    return raw
+
+
+def broker_url(env: Mapping[str, str]) -> str:
+    """STYLEBOT_BROKER_URL: redis://[:password@]host[:port][/db] (rediss:// for TLS)."""
+    raw = env.get("STYLEBOT_BROKER_URL", "").strip() or BROKER_URL
+    parts = urllib.parse.urlsplit(raw)
+    if parts.scheme.lower() not in BROKER_SCHEMES or not parts.hostname:
+        raise ConfigError(f"STYLEBOT_BROKER_URL must be a Redis URL like {BROKER_URL}; got {_without_password(raw)!r}")
+    return raw
+
+
+def visibility_timeout(env: Mapping[str, str]) -> int:
+    """STYLEBOT_VISIBILITY_TIMEOUT_S: longer than the longest job, or a running job is started twice."""
+    return _int(env, "STYLEBOT_VISIBILITY_TIMEOUT_S", 6 * 3600, 5, 7 * 24 * 3600)
+
+
+def _without_password(url: str) -> str:
+    """A URL with its password (if any) replaced, for error messages."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

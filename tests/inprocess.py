@@ -41,6 +41,13 @@ class ScriptedExecutor:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _started: dict[int, float] = field(default_factory=dict)
 
+    async def reattach(self, running: frozenset[int]) -> frozenset[int]:
+        """Nothing survives a restart here (like the local pool)."""
+        return frozenset()
+
+    def check_accepting(self) -> None:
+        """Always accepting."""
+
     def start(self) -> None:
         """Workers come up at once."""
         for worker_id in range(self.workers):
@@ -161,7 +168,7 @@ def results(fake: FakeTelegram, chat: Chat) -> list[dict[str, Any]]:
     return [m for m in fake.bot_messages(chat.id) if m.get("photo") and (m.get("caption") or "").startswith("🎨")]
 
 
-async def said(fake: FakeTelegram, chat: Chat, fragment: str, timeout: float = 10) -> str:
+async def said(fake: FakeTelegram, chat: Chat, fragment: str, timeout: float = 20) -> str:
     """Wait until a bot message in the chat contains `fragment`."""
     return await until(
         fake, lambda: next((t for t in texts(fake, chat) if fragment in t), None), repr(fragment), timeout

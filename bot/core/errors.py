@@ -28,3 +28,10 @@ class FileTooLargeError(UserFacingError):
 
 class DownloadUnavailableError(Exception):
     """Telegram could not hand over a file just now (network trouble); trying later can work."""
+
+
+class BrokerUnavailableError(UserFacingError):
+    """The painting cluster's broker cannot be reached just now; new jobs are refused until it is back."""
+
+    def __init__(self) -> None:
+        super().__init__("CLUSTER_BUSY")

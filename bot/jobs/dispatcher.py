@@ -85,7 +85,9 @@ class Dispatcher:
 
     async def start(self) -> None:
         """Requeue what a previous run left, start the workers and the loops; never waits on Telegram."""
-        recovered = await self._storage.recover_after_restart()
+        # Executor hook: a cluster may still be painting jobs of the previous run; those are not requeued.
+        running = frozenset(job.id for job in await self._storage.running_jobs())
+        recovered = await self._storage.recover_after_restart(await self._pool.reattach(running))
         for job in await self._storage.recent_runs():
             self._eta.learn(job, job.run_seconds or 0.0)
         for chat_id in await self._storage.unreachable_chats():
@@ -128,6 +130,7 @@ class Dispatcher:
         """Queue a job (QueueFullError when a cap is reached) and have its status message posted."""
         if self._pool.fatal is not None:
             raise UnavailableError(self._admins_told)
+        self._pool.check_accepting()  # executor hook: e.g. the cluster's broker is down, "try again shortly"
         job = await self._storage.enqueue(
             chat_id,
             user_id,

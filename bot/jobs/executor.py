@@ -32,5 +32,14 @@ class Executor(Protocol):
     def cancel(self, job_id: int) -> bool:
         """Ask the worker running (or holding) `job_id` to stop; False if none has it."""
 
+    async def reattach(self, running: frozenset[int]) -> frozenset[int]:
+        """Of the jobs the database has as running from before a restart, those still being painted elsewhere.
+
+        Called before `start`; these jobs are not requeued, their outcome arrives as events later.
+        """
+
+    def check_accepting(self) -> None:
+        """Raise a UserFacingError when new jobs cannot be taken right now (e.g. the broker is down)."""
+
     async def stop(self) -> None:
         """Stop (or disconnect from) the workers; jobs in flight stay recoverable."""

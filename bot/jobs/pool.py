@@ -97,6 +97,13 @@ class WorkerPool:
                 return True
         return False
 
+    async def reattach(self, running: frozenset[int]) -> frozenset[int]:
+        """Local workers die with the bot: nothing survives a restart."""
+        return frozenset()
+
+    def check_accepting(self) -> None:
+        """Local workers always take jobs (when they cannot load the model, `fatal` says so)."""
+
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop all workers: a polite Shutdown, then terminate what lingers."""
         self._closed = True

@@ -8,7 +8,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -508,10 +508,15 @@ class Storage:
             )
             return before
 
-    async def recover_after_restart(self) -> list[Job]:
-        """Return interrupted running jobs to the queue and list every queued job, oldest first."""
+    async def recover_after_restart(self, still_running: Collection[int] = ()) -> list[Job]:
+        """Return interrupted running jobs to the queue and list every queued job, oldest first.
+
+        Jobs in `still_running` are painted elsewhere (a worker cluster) and survived the restart: they stay running.
+        """
+        keep = tuple(still_running)
+        where = f"id NOT IN ({', '.join('?' * len(keep))})" if keep else "1"
         async with self._transaction() as conn:
-            recovered = await _requeue_running(conn, self._clock(), "1", ())
+            recovered = await _requeue_running(conn, self._clock(), where, keep)
             rows = await _fetch_all(conn, "SELECT * FROM jobs WHERE status = 'queued' ORDER BY created_at, id")
         if recovered:
             logger.info("requeued %d job(s) interrupted by a restart", recovered)

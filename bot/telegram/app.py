@@ -14,8 +14,8 @@ from bot.config import Settings
 from bot.core.service import StyleService
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.executor import Executor
+from bot.jobs.factory import make_executor
 from bot.jobs.instant import InstantPainter
-from bot.jobs.pool import PoolConfig, WorkerPool
 from bot.jobs.purge import purge
 from bot.jobs.supervise import TaskSet
 from bot.presets.library import PresetLibrary
@@ -107,11 +107,8 @@ async def _post_init(app: App) -> None:
         decode_side=LARGEST_TIER_SIDE,
     )
     notifier = TelegramNotifier(app.bot, storage, presets, settings)
-    pool: Executor = app.bot_data.get("executor") or WorkerPool(
-        PoolConfig(
-            settings.workers, settings.backbone, settings.weights, settings.gpus, worker_env=settings.worker_env()
-        )
-    )
+    # Local worker processes, or the Celery cluster (STYLEBOT_EXECUTOR); tests pass their own.
+    pool: Executor = app.bot_data.get("executor") or make_executor(settings)
     instant = InstantPainter()
     dispatcher = Dispatcher(storage, pool, notifier, files, presets, settings, instant)
     pool.on_event = dispatcher.on_event

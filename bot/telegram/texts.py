@@ -87,6 +87,7 @@ FORGOTTEN = (
     "Nothing else about you is kept."
 )
 BUSY = "The bot is busy right now, please try again in a few minutes."
+CLUSTER_BUSY = "The painting service is busy right now, please try again shortly."  # its broker is unreachable
 USER_CAP = "You already have {limit} job(s) waiting; wait for them or /cancel."
 ADMIN_WORKERS_DOWN = "⚠️ stylebot cannot paint: its workers fail to start.\n{reason}"
 RESTARTED = "⏳ I restarted; your job is queued again – position {position}."

@@ -1,0 +1,33 @@
+"""Names the bot and the cluster workers share in Redis: queue, task, keys and streams."""
+
+from __future__ import annotations
+
+QUEUE = "stylebot"
+TASK_NAME = "stylebot.paint"
+PREFIX = "stylebot:"
+INFLIGHT = PREFIX + "inflight"  # hash: job id -> {"task", "out_dir", "done", "event"}; the bot writes it
+PROGRESS = PREFIX + "progress"  # stream: started/progress entries, best effort
+OUTCOMES = PREFIX + "outcomes"  # stream read by the bot's consumer group: done/failed/cancelled, durable
+OUTCOME_GROUP = "bot"
+OUTCOME_CONSUMER = "bot"
+WORKER_PREFIX = PREFIX + "worker:"
+PROGRESS_MAXLEN = 2000
+OUTCOMES_MAXLEN = 100_000
+RESULT_TTL_S = 24 * 3600  # results the bot never collected (it was gone for a day) expire
+CANCEL_TTL_S = 24 * 3600
+FATAL_TTL_S = 600  # how long a worker that could not load the model keeps saying why
+
+
+def worker_key(name: str) -> str:
+    """The heartbeat key of a worker process (expires when it stops beating)."""
+    return WORKER_PREFIX + name
+
+
+def result_key(task_id: str) -> str:
+    """The hash holding a task's result files until the bot has written them to disk."""
+    return f"{PREFIX}result:{task_id}"
+
+
+def cancel_key(job_id: int) -> str:
+    """The flag a running task's should_stop reads."""
+    return f"{PREFIX}cancel:{job_id}"

@@ -1,0 +1,76 @@
+"""What a task carries (the photos themselves, base64 in JSON) and how each side turns it into files."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+from bot.jobs.protocol import RunJob
+
+
+def encode_request(request: RunJob) -> dict[str, Any]:
+    """The task's argument: the content photo at the job's size, the style images as they are, the settings."""
+    return {
+        "job_id": request.job_id,
+        "content": _b64(_content_bytes(Path(request.content_path), int(request.params.get("max_side") or 0))),
+        # Styles always travel as bytes (presets included): workers need no copy of the catalogue.
+        "styles": [_b64(Path(p).read_bytes()) for p in request.style_paths],
+        "params": request.params,
+        "hd": request.hd,
+        "report_every": request.report_every,
+        "preview_side": request.preview_side,
+        # The warm start's picture (the instant result the bot painted) travels with the task too.
+        "init": _b64(Path(request.init_path).read_bytes()) if request.init_path else None,
+    }
+
+
+def decode_request(payload: dict[str, Any], work_dir: Path) -> RunJob:
+    """Write a task's images under `work_dir` and describe the job with those local paths."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    content = work_dir / "content.img"
+    content.write_bytes(base64.b64decode(payload["content"]))
+    styles = []
+    for i, data in enumerate(payload["styles"]):
+        path = work_dir / f"style_{i}.img"
+        path.write_bytes(base64.b64decode(data))
+        styles.append(str(path))
+    init_path = None
+    if payload.get("init"):
+        init = work_dir / "init.img"
+        init.write_bytes(base64.b64decode(payload["init"]))
+        init_path = str(init)
+    return RunJob(
+        job_id=int(payload["job_id"]),
+        content_path=str(content),
+        style_paths=tuple(styles),
+        params={key: _tuples(value) for key, value in payload["params"].items()},
+        out_dir=str(work_dir / "out"),
+        hd=bool(payload["hd"]),
+        report_every=int(payload["report_every"]),
+        preview_side=int(payload["preview_side"]),
+        init_path=init_path,
+    )
+
+
+def _content_bytes(path: Path, max_side: int) -> bytes:
+    """The photo as stored when it is small enough, else scaled to the job's longest side (the engine would anyway)."""
+    from engine.imaging import encode_image, fit_longest_side, load_image
+
+    raw = path.read_bytes()
+    if max_side <= 0:
+        return raw
+    image = load_image(raw)
+    if max(image.size) <= max_side:
+        return raw
+    return encode_image(fit_longest_side(image, max_side), "jpeg")
+
+
+def _tuples(value: Any) -> Any:
+    """JSON turns StyleParams' tuples into lists; turn them back (the engine validates tuples)."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _b64(data: bytes) -> str:
+    """Bytes as JSON can carry them."""
+    return base64.b64encode(data).decode("ascii")

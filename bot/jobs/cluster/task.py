@@ -1,0 +1,126 @@
+"""The Celery task a cluster worker runs: one RunJob painted with the shared painting code, results into Redis."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from bot.jobs.cluster.heartbeat import Heartbeat
+from bot.jobs.cluster.keys import (
+    INFLIGHT,
+    OUTCOMES,
+    OUTCOMES_MAXLEN,
+    PROGRESS,
+    PROGRESS_MAXLEN,
+    RESULT_TTL_S,
+    cancel_key,
+    result_key,
+)
+from bot.jobs.cluster.payload import decode_request
+from bot.jobs.painting import Outcome, paint
+from bot.jobs.protocol import JobCancelled, JobDone, JobFailed, JobProgress
+
+log = logging.getLogger(__name__)
+PUBLISH_RETRY_S = (0.5, 1, 2, 4, 8, 15, 30, 60, 60, 120)  # an outcome waits out a Redis restart
+
+
+@dataclasses.dataclass
+class WorkerContext:
+    """What the worker process loaded once: the model, its Redis client, its heartbeat."""
+
+    stylizer: Any
+    client: Any  # redis.Redis; redis-py types each command as "Awaitable or value"
+    heartbeat: Heartbeat
+
+
+def run_task(context: WorkerContext, payload: dict[str, Any], task_id: str) -> None:
+    """Paint the job in `payload` unless it is stale or cancelled, and publish the outcome."""
+    job_id = int(payload["job_id"])
+    context.heartbeat.set(state="busy", job=job_id, task=task_id)
+    try:
+        if not _current(context.client, job_id, task_id):
+            log.info("job %d: task %s is stale (retried elsewhere, cancelled or delivered); skipped", job_id, task_id)
+            return
+        _progress(context, job_id, task_id, {"kind": "started"})
+        with tempfile.TemporaryDirectory(prefix=f"stylebot-{job_id}-") as tmp:
+            job = decode_request(payload, Path(tmp))
+            outcome = paint(
+                context.stylizer,
+                job,
+                lambda p: _progress(context, job_id, task_id, _progress_fields(p)),
+                lambda: _cancelled(context.client, job_id),
+            )
+            _publish(context, task_id, outcome)
+        log.info("job %d: %s", job_id, type(outcome).__name__)
+    finally:
+        context.heartbeat.set(state="idle", job=None, task=None)
+
+
+def _current(client: Any, job_id: int, task_id: str) -> bool:
+    """Whether the bot still wants this task run: it is the job's latest task, not finished, not cancelled."""
+    raw = client.hget(INFLIGHT, str(job_id))
+    if raw is None or client.exists(cancel_key(job_id)):
+        return False
+    entry = json.loads(raw)
+    return bool(entry.get("task") == task_id and not entry.get("done"))
+
+
+def _cancelled(client: Any, job_id: int) -> bool:
+    """should_stop: the bot set the job's cancel flag (read every step; an unreachable broker means go on)."""
+    try:
+        return bool(client.exists(cancel_key(job_id)))
+    except redis.RedisError:
+        return False
+
+
+def _progress_fields(p: JobProgress) -> dict[str, Any]:
+    """A progress event as stream fields."""
+    eta = "" if p.eta_s is None else f"{p.eta_s:.3f}"
+    return {"kind": "progress", "fraction": f"{p.fraction:.4f}", "eta": eta, "step": p.step, "total": p.total}
+
+
+def _progress(context: WorkerContext, job_id: int, task_id: str, fields: dict[str, Any]) -> None:
+    """Add a progress entry; progress is best effort, so a broker hiccup only loses this one."""
+    entry = {"job": job_id, "task": task_id, "worker": context.heartbeat.name, **fields}
+    try:
+        context.client.xadd(PROGRESS, entry, maxlen=PROGRESS_MAXLEN, approximate=True)
+    except redis.RedisError as exc:
+        log.debug("progress not sent: %s", exc)
+
+
+def _publish(context: WorkerContext, task_id: str, outcome: Outcome) -> None:
+    """Store the result files with an expiry and announce the outcome, atomically; retried through an outage."""
+    fields: dict[str, Any] = {"job": outcome.job_id, "task": task_id, "worker": context.heartbeat.name}
+    files: dict[str, bytes] = {}
+    if isinstance(outcome, JobDone):
+        fields.update(kind="done", seconds=f"{outcome.seconds:.3f}", width=outcome.size[0], height=outcome.size[1])
+        files["photo"] = Path(outcome.photo_path).read_bytes()
+        if outcome.document_path:
+            files["document"] = Path(outcome.document_path).read_bytes()
+        if outcome.making_of_path:
+            files["making_of"] = Path(outcome.making_of_path).read_bytes()
+    elif isinstance(outcome, JobFailed):
+        fields.update(kind="failed", message=outcome.message, user_error=int(outcome.user_error))
+    elif isinstance(outcome, JobCancelled):
+        fields.update(kind="cancelled")
+    for wait in (*PUBLISH_RETRY_S, None):
+        try:
+            pipe = context.client.pipeline(transaction=True)
+            if files:
+                pipe.hset(result_key(task_id), mapping=files)
+                pipe.expire(result_key(task_id), RESULT_TTL_S)
+            pipe.xadd(OUTCOMES, fields, maxlen=OUTCOMES_MAXLEN, approximate=True)
+            pipe.execute()
+            return
+        except redis.RedisError as exc:
+            if wait is None:
+                raise  # the Celery task turns this into a requeue: the job runs again later
+            log.warning("job %d: cannot publish the outcome (%s); again in %.1f s", outcome.job_id, exc, wait)
+            time.sleep(wait)

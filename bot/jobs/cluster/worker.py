@@ -1,0 +1,193 @@
+"""`stylebot worker`: a Celery worker process per GPU, each loading the model before it takes any task."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.config import LOG_LEVELS, ConfigError, broker_url, count_gpus, environment, visibility_timeout
+from bot.jobs.cluster.keys import QUEUE, TASK_NAME
+
+log = logging.getLogger("stylebot.worker")
+CHILD_MARK = "STYLEBOT_WORKER_CHILD"  # set in the per-GPU processes, so they do not fan out again
+USAGE = (
+    "usage: stylebot worker\n"
+    "Runs Celery workers for the bot's cluster (STYLEBOT_EXECUTOR=celery): one process per visible GPU,\n"
+    "each `celery worker --pool solo -c 1` on the queue 'stylebot'. Needs STYLEBOT_BROKER_URL and the model\n"
+    "settings (STYLEBOT_WEIGHTS, STYLEBOT_BACKBONE); no Telegram token, database or shared disk.\n"
+)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What a cluster worker is configured with (never the bot token)."""
+
+    broker_url: str
+    visibility_timeout_s: int
+    weights: str
+    backbone: str
+    heartbeat_s: float
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WorkerConfig:
+        """Read the worker's variables; the weights are checked by loading them (and a failure is reported)."""
+        from engine.config import backbone_from_env, weights_from_env
+
+        level = env.get("STYLEBOT_LOG_LEVEL", "").strip().upper() or "INFO"
+        if level not in LOG_LEVELS:
+            raise ConfigError(f"STYLEBOT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}; got {level!r}")
+        raw_beat = env.get("STYLEBOT_WORKER_HEARTBEAT_S", "").strip() or "2"
+        try:
+            heartbeat = float(raw_beat)
+        except ValueError:
+            heartbeat = -1.0
+        if not 0.2 <= heartbeat <= 60:
+            raise ConfigError(f"STYLEBOT_WORKER_HEARTBEAT_S must be seconds from 0.2 to 60; got {raw_beat!r}")
+        return cls(
+            broker_url=broker_url(env),
+            visibility_timeout_s=visibility_timeout(env),
+            weights=weights_from_env(env),
+            backbone=backbone_from_env(env),
+            heartbeat_s=heartbeat,
+            log_level=level,
+        )
+
+
+def main(argv: list[str]) -> int:
+    """Run the workers; exit 2 on a configuration error (like the bot)."""
+    if argv and argv[0] in ("-h", "--help"):
+        sys.stderr.write(USAGE)
+        return 0
+    if argv:
+        sys.stderr.write(USAGE)
+        sys.stderr.write(f"stylebot: error: unknown arguments: {' '.join(argv)}\n")
+        return 2
+    gpus = _visible_gpus()
+    if len(gpus) > 1 and CHILD_MARK not in os.environ:
+        return _fan_out(gpus)
+    return serve()
+
+
+def serve() -> int:
+    """One worker process: load the model, then consume tasks until stopped."""
+    if os.environ.pop("TELEGRAM_BOT_TOKEN", None) is not None:
+        # Workers never talk to Telegram; dropping it keeps it out of anything this process runs or logs.
+        sys.stderr.write("stylebot worker: TELEGRAM_BOT_TOKEN is set but not used by workers; ignored\n")
+    try:
+        config = WorkerConfig.from_env(environment())
+    except ConfigError as exc:
+        sys.stderr.write(f"stylebot: error: {exc}\n")
+        return 2
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if config.log_level == "DEBUG" else "3")
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    import redis
+
+    from bot.jobs.cluster.heartbeat import Heartbeat
+    from bot.jobs.cluster.task import WorkerContext
+
+    name = f"{socket.gethostname()}-{os.getpid()}"
+    client = redis.Redis.from_url(config.broker_url, socket_connect_timeout=3, socket_timeout=10)
+    heartbeat = Heartbeat(client, name, config.heartbeat_s)
+    heartbeat.start()
+    try:
+        stylizer = _load_model(config)
+    except Exception as exc:  # missing or broken weights: say why, and take no task
+        log.exception("worker %s cannot load the model", name)
+        heartbeat.fatal(f"worker {name}: {type(exc).__name__}: {exc}")
+        return 3
+    context = WorkerContext(stylizer, client, heartbeat)
+    app = _app_with_task(config, context)
+    heartbeat.set(state="idle", device=_device())
+    log.info("worker %s ready on %s", name, _device())
+    try:
+        app.worker_main(
+            [
+                "worker",
+                "--pool=solo",
+                "--concurrency=1",
+                f"--queues={QUEUE}",
+                f"--hostname=stylebot@{name}",
+                "--without-gossip",
+                "--without-mingle",
+                f"--loglevel={config.log_level}",
+            ]
+        )
+    except SystemExit as exc:
+        return int(exc.code or 0) if isinstance(exc.code, int) else 1
+    finally:
+        heartbeat.stop()
+    return 0
+
+
+def _load_model(config: WorkerConfig) -> Any:
+    """The Stylizer, with TensorFlow's GPU probing kept off stderr unless debugging."""
+    from bot.jobs.quiet import quiet_native_stderr
+
+    with quiet_native_stderr(config.log_level != "DEBUG"):
+        from engine.transfer import Stylizer
+
+        return Stylizer(config.backbone, config.weights)
+
+
+def _app_with_task(config: WorkerConfig, context: Any) -> Any:
+    """The Celery app with the paint task bound to this process's model."""
+    from celery.exceptions import Reject
+    from redis import RedisError
+
+    from bot.jobs.cluster.celery_app import make_app
+    from bot.jobs.cluster.task import run_task
+
+    app = make_app(config.broker_url, config.visibility_timeout_s)
+
+    @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
+    def paint(self: Any, payload: dict[str, Any]) -> None:
+        """Paint one job (see bot.jobs.cluster.task.run_task)."""
+        try:
+            run_task(context, payload, self.request.id)
+        except RedisError as exc:  # the broker is away: the job goes back to the queue instead of being lost
+            raise Reject(exc, requeue=True) from exc
+
+    return app
+
+
+def _device() -> str:
+    """Which device this worker paints on, in words."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    return f"GPU {gpus[0].name}" if gpus else "CPU"
+
+
+def _visible_gpus() -> list[str]:
+    """The GPU ids this machine shows (CUDA_VISIBLE_DEVICES when set)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [d.strip() for d in visible.split(",") if d.strip() and d.strip() != "-1"]
+    return [str(i) for i in range(count_gpus())]
+
+
+def _fan_out(gpus: list[str]) -> int:
+    """One child worker per GPU; signals are passed on, and the exit status is the worst child's."""
+    children = []
+    for gpu in gpus:
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu, CHILD_MARK: "1"}
+        children.append(subprocess.Popen([sys.executable, "-m", "bot", "worker"], env=env))
+    logging.basicConfig(level="INFO")
+    log.info("started %d worker processes, one per GPU (%s)", len(children), ",".join(gpus))
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, forward)
+    return max(child.wait() for child in children)

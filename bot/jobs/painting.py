@@ -1,0 +1,119 @@
+"""Painting one RunJob: the engine call, the result files and the making-of. Both kinds of worker use it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bot.jobs.layout import JobFiles
+from bot.jobs.protocol import JobCancelled, JobDone, JobFailed, JobProgress, RunJob
+
+log = logging.getLogger(__name__)
+PHOTO_SIDE_LIMIT = 1280  # Telegram recompresses photos beyond this anyway; HD goes as a document
+FRAME_MS, LAST_FRAME_MS = 150, 2000
+FRAME_GROWTH = 1.3  # frame k shows step ~1.3**k: about 20 frames for 150 steps
+
+Outcome = JobDone | JobFailed | JobCancelled
+
+
+def paint(
+    stylizer: Any, job: RunJob, report: Callable[[JobProgress], None], should_stop: Callable[[], bool]
+) -> Outcome:
+    """Run one job, writing its files into job.out_dir; the outcome as an event, never an exception."""
+    from engine.errors import Cancelled, EngineError
+    from engine.params import StyleParams
+
+    frames: list[str] = []
+    files = JobFiles(Path(job.out_dir))
+    files.root.mkdir(parents=True, exist_ok=True)
+
+    def on_progress(p: Any) -> None:
+        """Forward progress every few steps, and keep frames for the making-of animation."""
+        if p.step % job.report_every == 0 or p.step == p.total:
+            live = None
+            if p.preview is not None:
+                tmp = files.live.with_suffix(".tmp")
+                p.preview.save(tmp, "JPEG", quality=85)
+                os.replace(tmp, files.live)  # the bot may be uploading the previous one
+                live = str(files.live)
+            report(JobProgress(job.job_id, p.fraction, p.eta_s, p.step, p.total, live))
+        if p.preview is not None and p.step in frame_steps(p.total):
+            path = files.frame(p.step)
+            p.preview.save(path, quality=80)
+            frames.append(str(path))
+
+    try:
+        params = StyleParams(**job.params)
+        result = stylizer.run(
+            job.content_path,
+            list(job.style_paths),
+            params,
+            on_progress,
+            should_stop,
+            report_every=1,  # every step reaches on_progress, which picks what to send and what to keep
+            preview_side=job.preview_side,
+            init_image=job.init_path,
+        )
+        return _write_result(job, result, frames)
+    except Cancelled:
+        return JobCancelled(job.job_id)
+    except EngineError as exc:
+        return JobFailed(job.job_id, str(exc), user_error=True)
+    except Exception as exc:  # a bug or resource problem: report it, keep serving
+        log.exception("job %d failed", job.job_id)
+        return JobFailed(job.job_id, f"{type(exc).__name__}: {exc}", user_error=False)
+
+
+def _write_result(job: RunJob, result: Any, frames: list[str]) -> JobDone:
+    """Save the photo (and for HD the full-size document) and describe them."""
+    from engine.imaging import encode_image, fit_longest_side
+
+    files = JobFiles(Path(job.out_dir))
+    image = result.image
+    photo = image if max(image.size) <= PHOTO_SIDE_LIMIT else fit_longest_side(image, PHOTO_SIDE_LIMIT)
+    photo_path = files.photo
+    photo_path.write_bytes(encode_image(photo, "jpeg"))
+    document_path = None
+    if job.hd:
+        document_path = files.document
+        document_path.write_bytes(encode_image(image, "png"))
+    making_of = _making_of(job.content_path, frames, image, files.making_of)
+    return JobDone(
+        job.job_id,
+        str(photo_path),
+        str(document_path) if document_path else None,
+        str(making_of) if making_of else None,
+        result.stats.seconds,
+        image.size,
+    )
+
+
+def frame_steps(total: int) -> frozenset[int]:
+    """Steps worth a making-of frame: dense at first, where the picture changes most, then sparser."""
+    steps, k = {total}, 0.0
+    while (step := round(FRAME_GROWTH**k)) < total:
+        steps.add(step)
+        k += 1
+    return frozenset(steps)
+
+
+def _making_of(content_path: str, frames: list[str], final: Any, path: Path) -> Path | None:
+    """An animated GIF from the photo through the previews to the result; the frames are deleted afterwards."""
+    from PIL import Image
+
+    from engine.imaging import load_image
+
+    if not frames:
+        return None
+    size = Image.open(frames[-1]).size
+    images = [load_image(content_path).resize(size, Image.Resampling.LANCZOS)]
+    images += [Image.open(f).convert("RGB").resize(size) for f in frames]
+    images.append(final.convert("RGB").resize(size, Image.Resampling.LANCZOS))
+    durations = [FRAME_MS] * (len(images) - 1) + [LAST_FRAME_MS]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=True)
+    for frame in frames:
+        Path(frame).unlink(missing_ok=True)
+    return path
