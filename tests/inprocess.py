@@ -153,7 +153,7 @@ async def running_bot(
         await app.shutdown()
 
 
-async def until(fake: FakeTelegram, predicate: Callable[[], T | bool | None], what: str, timeout: float = 10) -> T:
+async def until(fake: FakeTelegram, predicate: Callable[[], T | bool | None], what: str, timeout: float = 20) -> T:
     """Wait (without blocking the loop) until predicate() is truthy."""
     return await fake.wait_for_async(predicate, timeout, what)
 
