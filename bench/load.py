@@ -25,7 +25,9 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -62,44 +64,68 @@ class Peak:
         self._thread.join()
 
 
-async def user(fake: FakeTelegram, chat: Chat, seconds: float, rng: random.Random, waits: list[float]) -> int:
-    """One user's session; appends answer times, returns how many of its updates went unanswered."""
-    actions = ["/start", "photo", "settings", "/status", "/help"]
-    lost = 0
-    for action in actions:
-        await asyncio.sleep(rng.uniform(0, seconds / len(actions)))
-        t0 = time.time()
-        if action == "photo":
+@dataclass
+class Action:
+    """One thing a simulated user did, and when."""
+
+    chat: Chat
+    kind: str
+    t0: float
+
+
+def simulate(fake: FakeTelegram, chats: list[Chat], seconds: float, rng: random.Random) -> list[Action]:
+    """Every user's actions at random moments over `seconds` (run in a thread: the bot keeps its loop)."""
+    plan = sorted(
+        (rng.uniform(0, seconds), chat, kind)
+        for chat in chats
+        for kind in ("/start", "photo", "settings", "/status", "/help")
+    )
+    begin, actions = time.monotonic(), []
+    for at, chat, kind in plan:
+        time.sleep(max(0.0, begin + at - time.monotonic()))
+        actions.append(Action(chat, kind, time.time()))
+        if kind == "photo":
             fake.send_photo(chat, None, photo_bytes(seed=chat.id % 50), caption=rng.choice(["dots", "stripes"]))
-        elif action == "settings":
-            menu = next((m for m in fake.bot_messages(chat.id) if m.get("reply_markup")), None)
-            if menu is None:
-                fake.send_text(chat, None, "/settings")
-            else:
-                data = menu["reply_markup"]["inline_keyboard"][0][0].get("callback_data", "s|quality|preview")
-                fake.press_button(chat, None, menu, data=data)
+        elif kind == "settings":
+            fake.send_text(chat, None, "/settings") if not _menu(fake, chat) else _tap(fake, chat)
         else:
-            fake.send_text(chat, None, action)
-        answered = await _answer(fake, chat, t0, action == "settings")
-        if answered is None:
+            fake.send_text(chat, None, kind)
+    return actions
+
+
+def _menu(fake: FakeTelegram, chat: Chat) -> dict[str, Any] | None:
+    """The user's settings keyboard, if the bot sent one."""
+    return next(
+        (m for m in fake.bot_messages(chat.id) if "settings" in (m.get("text") or "") and m.get("reply_markup")), None
+    )
+
+
+def _tap(fake: FakeTelegram, chat: Chat) -> None:
+    """Tap the first button of the settings keyboard."""
+    menu = _menu(fake, chat)
+    assert menu is not None
+    fake.press_button(chat, None, menu, data=menu["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+
+
+def answer_times(fake: FakeTelegram, actions: list[Action]) -> tuple[list[float], int]:
+    """Seconds from each action to the bot's first answer in that chat (a message, or a tap's answer); lost count."""
+    answers: dict[int, list[float]] = {}
+    for call in fake.calls:
+        if not call.ok or call.method.lower() == "getupdates":
+            continue
+        chat_id = call.params.get("chat_id")
+        if call.method.lower() == "answercallbackquery":
+            chat_id = fake.callback_chat(call.params.get("callback_query_id"))
+        if isinstance(chat_id, int) and call.finished is not None:
+            answers.setdefault(chat_id, []).append(call.finished)
+    times, lost = [], 0
+    for action in actions:
+        after = [t for t in answers.get(action.chat.id, []) if action.t0 <= t <= action.t0 + ANSWER_TIMEOUT_S]
+        if after:
+            times.append(min(after) - action.t0)
+        else:
             lost += 1
-        else:
-            waits.append(answered)
-    return lost
-
-
-async def _answer(fake: FakeTelegram, chat: Chat, t0: float, tap: bool) -> float | None:
-    """Seconds until the bot answered (a message in the chat, or the tap's answer), or None."""
-    deadline = time.monotonic() + ANSWER_TIMEOUT_S
-    while time.monotonic() < deadline:
-        call = fake.first_reply_after(chat.id, t0)
-        if tap:
-            taps = [c for c in fake.answered_callbacks() if c.time >= t0 and c.ok]
-            call = min([c for c in (call, *taps) if c is not None], key=lambda c: c.finished, default=None)
-        if call is not None:
-            return float(call.finished - t0)
-        await asyncio.sleep(0.02)
-    return None
+    return sorted(times), lost
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
@@ -114,17 +140,17 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         fake.fault("*", delay=6.0, probability=share)  # beyond PTB's 5 s read timeout: TimedOut
         async with running_bot(fake, data, executor, queue_length=10_000, images_per_minute=60):
             chats = [fake.private_chat(10_000 + i, f"User{i}") for i in range(args.users)]
-            waits: list[float] = []
             started = time.monotonic()
-            lost = sum(await asyncio.gather(*(user(fake, c, args.seconds, rng, waits) for c in chats)))
+            actions = await asyncio.to_thread(simulate, fake, chats, args.seconds, rng)
+            await asyncio.sleep(ANSWER_TIMEOUT_S / 3)  # the last answers
             load_s = time.monotonic() - started
             fake.clear_faults()
             executor.release()
             states = await _settled(data)
-    waits.sort()
+            waits, lost = answer_times(fake, actions)
     return {
         "users": args.users,
-        "updates": len(waits) + lost,
+        "updates": len(actions),
         "load_s": round(load_s, 1),
         "p50_ms": round(1000 * statistics.median(waits)),
         "p99_ms": round(1000 * waits[int(0.99 * (len(waits) - 1))]),

@@ -1566,6 +1566,11 @@ class FakeTelegram:
         with self._lock:
             return [c for c in self.calls if c.method.lower() == method.lower()]
 
+    def callback_chat(self, callback_query_id: object) -> int | None:
+        """The chat a callback query came from (for matching its answer to a user)."""
+        with self._lock:
+            return self._callback_queries.get(str(callback_query_id), {}).get("chat_id")
+
     def answered_callbacks(self) -> list[Call]:
         """Successful answerCallbackQuery calls."""
         return [c for c in self.calls_of("answerCallbackQuery") if c.error is None]

@@ -180,4 +180,4 @@ async def reply_time(fake: FakeTelegram, chat: Chat, send: Callable[[], object],
     t0 = time.time()
     send()
     call = await until(fake, lambda: fake.first_reply_after(chat.id, t0), "a reply", timeout)
-    return float(call.finished - t0)
+    return float((call.finished or t0) - t0)
