@@ -60,6 +60,7 @@ class Settings:
     cache_mb: int = 2000
     keep_jobs_days: int = 30
     default_quality: Quality = DEFAULT_QUALITY
+    instant_preview: bool = True
     log_level: str = "INFO"
     executor: str = "local"  # where paintings run: local worker processes, or a Celery cluster
     broker_url: str = BROKER_URL  # the cluster's Redis (broker, progress, results); used with executor=celery
@@ -131,6 +132,7 @@ class Settings:
             cache_mb=_int(env, "STYLEBOT_CACHE_MB", 2000, 10, 1_000_000),
             keep_jobs_days=_int(env, "STYLEBOT_KEEP_JOBS_DAYS", 30, 1, 3650),
             default_quality=_quality(env),
+            instant_preview=_switch(env, "STYLEBOT_INSTANT_PREVIEW", True),
             log_level=_log_level(env),
             executor=_choice(env, "STYLEBOT_EXECUTOR", EXECUTORS),
             broker_url=broker_url(env),
@@ -216,6 +218,18 @@ def _backbone(env: Mapping[str, str]) -> str:
     if backbone not in BACKBONES:
         raise ConfigError(f"STYLEBOT_BACKBONE must be one of {', '.join(BACKBONES)}; got {backbone!r}")
     return backbone
+
+
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """An on/off variable (on, off, true, false, 1, 0, yes, no)."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("on", "true", "1", "yes"):
+        return True
+    if raw in ("off", "false", "0", "no"):
+        return False
+    raise ConfigError(f"{name} must be on or off; got {raw!r}")
 
 
 def _quality(env: Mapping[str, str]) -> Quality:

@@ -63,6 +63,8 @@ class BotProcess:
             "STYLEBOT_STATUS_INTERVAL_S": "0",
             "STYLEBOT_POLL_TIMEOUT_S": "1",
             "CUDA_VISIBLE_DEVICES": "",
+            # These tests are about processes, restarts and crashes; the instant picture has its own tests.
+            "STYLEBOT_INSTANT_PREVIEW": "off",
             "PYTHONPATH": str(ROOT),
             "TF_CPP_MIN_LOG_LEVEL": "2",
             **env,

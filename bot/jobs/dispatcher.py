@@ -389,7 +389,7 @@ class Dispatcher:
         if job is not None and job.status == "running":
             percent = min(99, round(event.fraction * 100))
             self._notifier.show(job, Status("painting", percent=percent, eta_s=event.eta_s))
-            if event.preview_path is not None:
+            if event.preview_path is not None and self._settings.instant_preview:
                 self._notifier.show_picture(job, Path(event.preview_path))
 
     async def _painted(self, event: JobDone) -> None:

@@ -109,7 +109,8 @@ async def _post_init(app: App) -> None:
     notifier = TelegramNotifier(app.bot, storage, presets, settings)
     # Local worker processes, or the Celery cluster (STYLEBOT_EXECUTOR); tests pass their own.
     pool: Executor = app.bot_data.get("executor") or make_executor(settings)
-    instant = InstantPainter()
+    # Without the in-process painter, "instant" jobs still run: on the workers, like any other.
+    instant = InstantPainter() if settings.instant_preview else None
     dispatcher = Dispatcher(storage, pool, notifier, files, presets, settings, instant)
     pool.on_event = dispatcher.on_event
     background = TaskSet()

@@ -146,6 +146,8 @@ class TelegramNotifier:
     async def _put(self, screen: _Screen, status: Status | None, picture: Path | None, *, patient: bool) -> None:
         """One Telegram call that brings the status message up to date."""
         job, limit = screen.job, (None if patient else NO_WAIT)
+        if screen.in_place:
+            return  # the result took the status message's place
         status = status or screen.last
         text = texts.status(status, picture=screen.photo or picture is not None) if status else None
         if picture is None and (text is None or text == screen.text):
@@ -217,16 +219,19 @@ class TelegramNotifier:
         screen = self._screens.get(job.id)
         if screen is None or not screen.photo or screen.message_id is None:
             return None
+        # No live preview may land after the result: stop showing, and let an edit under way finish first.
+        screen.in_place, screen.status, screen.picture = True, None, None
+        sender = self._senders.get(job.id)
+        if sender is not None:
+            await asyncio.wait({sender})
         media = InputMediaPhoto(await asyncio.to_thread(result.photo.read_bytes), caption=caption)
         try:
             edited = await self._bot.edit_message_media(media, job.chat_id, screen.message_id, reply_markup=markup)
         except BadRequest as exc:  # deleted by the user, say: send the result as a new message
             log.info("job %d: the status picture could not become the result (%s)", job.id, exc)
+            screen.in_place = False
             return None
-        if not isinstance(edited, Message):
-            return None
-        screen.in_place = True
-        return edited
+        return edited if isinstance(edited, Message) else None
 
     async def _send_photo_or_document(self, job: Job, result: Result, markup: Any, common: dict[str, Any]) -> Message:
         """The result as a new photo message, or as a document when Telegram refuses the photo."""
