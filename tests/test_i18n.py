@@ -16,7 +16,7 @@ from bot.store.storage import Storage
 from bot.telegram import i18n, texts
 from tests.bot_harness import photo_bytes
 from tests.fake_telegram import Chat, FakeTelegram, User
-from tests.inprocess import results, running_bot, said, until
+from tests.inprocess import ScriptedExecutor, results, running_bot, said, until
 
 LOCALES = Path(i18n.__file__).with_name("locales")
 
@@ -134,7 +134,8 @@ async def test_a_russian_speaker_is_answered_in_russian_until_choosing_english(
 
 
 async def test_a_spanish_speaker_is_answered_in_spanish_to_the_result(fake: FakeTelegram, tmp_path: Path) -> None:
-    async with running_bot(fake, tmp_path):
+    executor = ScriptedExecutor(hold=True)  # the live preview lands before the painting is done
+    async with running_bot(fake, tmp_path, executor):
         chat, lucia = speaker(fake, 302, "Lucía", "es")
         fake.send_text(chat, lucia, "/start")
         await said(fake, chat, "Envíame una foto y luego una segunda foto")
@@ -143,6 +144,8 @@ async def test_a_spanish_speaker_is_answered_in_spanish_to_the_result(fake: Fake
         assert asked["text"] == "Ya tengo tu foto. Ahora envía una imagen de estilo o elige una pintura:"
         fake.press_button(chat, lucia, asked, "p|stripes")
         await until(fake, lambda: any(c.params.get("text") == "¡En cola!" for c in fake.answered_callbacks()), "tap")
+        await said(fake, chat, "🎨 Pintando… 50%")
+        executor.release()
         [result] = await until(fake, lambda: results(fake, chat), "the painting")
         assert result["caption"].startswith("🎨 Stripes")
         assert "intensidad media" in result["caption"] and "strength" not in result["caption"]
