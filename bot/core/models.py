@@ -59,6 +59,7 @@ class UserSettings:
     strength: Strength = DEFAULT_STRENGTH
     keep_colors: bool = False
     default_style: str | None = None
+    language: str | None = None  # chosen with /language; None follows the user's Telegram app
 
 
 @dataclass(frozen=True)

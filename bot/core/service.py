@@ -38,6 +38,7 @@ class Who:
     user_id: int
     name: str | None = None
     is_group: bool = False
+    language: str | None = None  # the language tag the sender's app reports ('pt-br'), if any
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ class StyleService:
         if album_index > 2:  # an album's first two photos are content and style; the rest is answered once
             return Outcome("said", key="ALBUM_EXTRA") if album_index == 3 else Outcome("ignored")
         self._check_upload(who, image)
-        await self.storage.remember_user(who.user_id, who.name)
+        await self.storage.remember_user(who.user_id, who.name, who.language)
         if source is not None:  # a style photo in reply to a result: restyle that result's original
             refs = [StyleRef("file", file_id=image.file_id)]
             return await self._start(who, source.content_file_id, refs, image.message_id, parent=source)
@@ -167,7 +168,7 @@ class StyleService:
     ) -> Outcome:
         """/stylize in reply to a photo: with presets, with a style photo, or ask which (for this user only)."""
         self._check_upload(who, target)
-        await self.storage.remember_user(who.user_id, who.name)
+        await self.storage.remember_user(who.user_id, who.name, who.language)
         if style is not None:
             self._check_upload(who, style)
             return await self._start(who, target.file_id, [StyleRef("file", file_id=style.file_id)], target.message_id)
@@ -298,6 +299,14 @@ class StyleService:
         """A user's settings."""
         return await self.storage.get_settings(user_id)
 
+    async def language(self, who: Who) -> str | None:
+        """The language to answer in: the one the user chose, else the one their app reports now."""
+        return (await self.storage.get_settings(who.user_id)).language or who.language
+
+    async def set_language(self, user_id: int, language: str | None) -> UserSettings:
+        """/language: the language to speak to the user in (None: follow their Telegram app)."""
+        return await self.storage.update_settings(user_id, language=language)
+
     async def change_setting(self, user_id: int, key: str, value: str) -> UserSettings:
         """Apply one settings button."""
         if key == "colors":
@@ -388,6 +397,8 @@ class StyleService:
     ) -> Outcome:
         """Queue a job with the user's settings (or given ones), capped by the group's quality limit."""
         await self._fetch_inputs(content_file_id, styles)
+        # The job's messages are sent later, in its owner's language: keep it current (remixes, restyles too).
+        await self.storage.remember_user(who.user_id, who.name, who.language)
         if params is None:
             user = await self.storage.get_settings(who.user_id)
             params = JobParams(quality=user.quality, strength=user.strength, keep_colors=user.keep_colors, seed=0)

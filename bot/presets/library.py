@@ -67,6 +67,8 @@ class UnknownPresetError(PresetError, LookupError):
         installed: bool = True,
     ) -> None:
         self.name = name
+        self.shown_name = _shorten(name)  # as messages quote it
+        self.installed = installed
         self.suggestions = list(suggestions)
         # Preset name -> title of each suggestion, for messages and button labels.
         self.titles = {n: (titles or {}).get(n) or default_title(n) for n in self.suggestions}

@@ -166,6 +166,12 @@ MIGRATIONS: list[str] = [
         since REAL NOT NULL
     );
     """,
+    # 4: the language a user chose with /language (NULL: follow their Telegram app), and the one their app
+    # reported when they last wrote, so status messages and results sent later are worded for them.
+    """
+    ALTER TABLE users ADD COLUMN language TEXT;
+    ALTER TABLE users ADD COLUMN telegram_language TEXT;
+    """,
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -6,6 +6,7 @@ import asyncio
 import heapq
 import json
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
@@ -33,7 +34,9 @@ from bot.store.db import open_database
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-SETTING_FIELDS = ("quality", "strength", "keep_colors", "default_style")
+SETTING_FIELDS = ("quality", "strength", "keep_colors", "default_style", "language")
+# A language tag as Telegram sends it ('en', 'pt-br'); which ones the bot speaks is the Telegram layer's concern.
+LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{1,8})*")
 
 
 def round_robin_order(queued: Sequence[tuple[int, int]], last_start: Mapping[int, float]) -> list[int]:
@@ -109,6 +112,10 @@ def _validate_setting(field: str, value: object) -> object:
         return int(value)
     if value is None:
         return None
+    if field == "language":
+        if not (isinstance(value, str) and LANGUAGE_TAG.fullmatch(value)):
+            raise ValueError(f"language must be a language tag like 'en' or 'pt-br', or None; got {value!r}")
+        return value
     if not isinstance(value, str):
         raise ValueError(f"default_style must be a style spec string or None; got {value!r}")
     # Blank means "no default", which is what a user clearing it wants.
@@ -179,7 +186,7 @@ class Storage:
     async def get_settings(self, user_id: int) -> UserSettings:
         """Return a user's settings, or the defaults for a user never stored (nothing is inserted)."""
         row = await self._fetch_one(
-            "SELECT quality, strength, keep_colors, default_style FROM users WHERE user_id = ?", (user_id,)
+            "SELECT quality, strength, keep_colors, default_style, language FROM users WHERE user_id = ?", (user_id,)
         )
         if row is None:
             return UserSettings(user_id=user_id, quality=self._default_quality)
@@ -189,6 +196,7 @@ class Storage:
             strength=row["strength"],
             keep_colors=bool(row["keep_colors"]),
             default_style=row["default_style"],
+            language=row["language"],
         )
 
     async def update_settings(self, user_id: int, **changes: object) -> UserSettings:
@@ -210,15 +218,24 @@ class Storage:
             )
         return await self.get_settings(user_id)
 
-    async def remember_user(self, user_id: int, first_name: str | None) -> None:
-        """Store or refresh a user's first name."""
+    async def remember_user(self, user_id: int, first_name: str | None, language_code: str | None = None) -> None:
+        """Store or refresh a user's first name and the language their Telegram app reports (kept if it sends none)."""
         now = self._clock()
+        tag = language_code.lower() if language_code and LANGUAGE_TAG.fullmatch(language_code.lower()) else None
         await self._write(
-            "INSERT INTO users (user_id, first_name, created_at, updated_at) VALUES (?, ?, ?, ?) "
+            "INSERT INTO users (user_id, first_name, telegram_language, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (user_id) DO UPDATE SET first_name = excluded.first_name, "
+            "telegram_language = COALESCE(excluded.telegram_language, users.telegram_language), "
             "updated_at = excluded.updated_at",
-            (user_id, first_name, now, now),
+            (user_id, first_name, tag, now, now),
         )
+
+    async def language_of(self, user_id: int) -> str | None:
+        """The language to write to a user in when they are not writing: their choice, else their app's, if known."""
+        row = await self._fetch_one(
+            "SELECT COALESCE(language, telegram_language) FROM users WHERE user_id = ?", (user_id,)
+        )
+        return row[0] if row is not None else None
 
     # -- groups -----------------------------------------------------------
 

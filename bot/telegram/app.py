@@ -21,7 +21,7 @@ from bot.jobs.supervise import TaskSet
 from bot.presets.library import PresetLibrary
 from bot.store.files import FileStore
 from bot.store.storage import Storage
-from bot.telegram import handlers
+from bot.telegram import handlers, i18n, texts
 from bot.telegram.gateway import TelegramDownloader
 from bot.telegram.notifier import TelegramNotifier
 from bot.telegram.ratelimit import PerChatRateLimiter
@@ -141,11 +141,18 @@ async def _fetch_catalogue(settings: Settings) -> None:
 
 
 async def _register_commands(app: App) -> None:
-    """The command menu, per scope (in the background: Telegram being slow must not delay the start)."""
-    private = [BotCommand(name, description) for name, description in handlers.PRIVATE_COMMANDS]
-    groups = [BotCommand(name, description) for name, description in handlers.GROUP_COMMANDS]
-    await app.bot.set_my_commands(private, scope=BotCommandScopeAllPrivateChats())
-    await app.bot.set_my_commands(groups, scope=BotCommandScopeAllGroupChats())
+    """The command menu, per scope and language (in the background: Telegram being slow must not delay the start).
+
+    English is the default for every language the bot does not speak; the others follow, each for its own users.
+    """
+    for lang in i18n.LANGUAGES:
+        code = None if lang == i18n.SOURCE else lang
+        for commands, scope in (
+            (handlers.PRIVATE_COMMANDS, BotCommandScopeAllPrivateChats()),
+            (handlers.GROUP_COMMANDS, BotCommandScopeAllGroupChats()),
+        ):
+            menu = [BotCommand(name, texts.text(description, lang)) for name, description in commands]
+            await app.bot.set_my_commands(menu, scope=scope, language_code=code)
 
 
 async def _post_shutdown(app: App) -> None:

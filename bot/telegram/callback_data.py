@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 from bot.core.models import QUALITIES, STRENGTHS, Quality
+from bot.telegram.i18n import LANGUAGES
 
 REMIX_ACTIONS = ("again", "stronger", "weaker", "colors", "hd")
 SETTING_VALUES = {"quality": QUALITIES, "strength": STRENGTHS, "colors": ("on", "off")}
@@ -53,7 +55,15 @@ class Setting:
     value: str
 
 
-Callback = PickPreset | Remix | MakingOf | GroupCap | Setting
+@dataclass(frozen=True)
+class ChooseLanguage:
+    """The language the bot speaks to the user; AUTOMATIC follows their Telegram app."""
+
+    code: str
+    AUTOMATIC: ClassVar[str] = "auto"
+
+
+Callback = PickPreset | Remix | MakingOf | GroupCap | Setting | ChooseLanguage
 _ID = r"-?\d{1,19}"
 # Anchored patterns, one per kind: CallbackQueryHandler routes by them, decode() trusts nothing else.
 PATTERNS: dict[type, re.Pattern[str]] = {
@@ -64,6 +74,7 @@ PATTERNS: dict[type, re.Pattern[str]] = {
     Setting: re.compile(
         "^s\\|(?P<kv>" + "|".join(f"{k}\\|(?:{'|'.join(v)})" for k, v in SETTING_VALUES.items()) + ")$"
     ),
+    ChooseLanguage: re.compile(rf"^l\|(?P<code>{'|'.join([*LANGUAGES, ChooseLanguage.AUTOMATIC])})$"),
 }
 
 
@@ -77,6 +88,8 @@ def encode(callback: Callback) -> str:
         data = f"m|{callback.job_id}"
     elif isinstance(callback, GroupCap):
         data = f"g|{callback.quality}"
+    elif isinstance(callback, ChooseLanguage):
+        data = f"l|{callback.code}"
     else:
         data = f"s|{callback.key}|{callback.value}"
     if decode(data) != callback:  # the round trip guards both directions against drifting apart
@@ -100,6 +113,8 @@ def decode(data: str | None) -> Callback:
             return MakingOf(int(match["job"]))
         if kind is GroupCap:
             return GroupCap(match["quality"])  # type: ignore[arg-type]
+        if kind is ChooseLanguage:
+            return ChooseLanguage(match["code"])
         key, value = match["kv"].split("|")
         return Setting(key, value)
     raise ForgedCallbackError(f"unknown button data {text[:64]!r}")

@@ -34,8 +34,17 @@ from bot.core.errors import UserFacingError
 from bot.core.models import Job
 from bot.core.service import IncomingImage, Outcome, StyleService, Who
 from bot.presets.library import PresetError, UnknownPresetError, default_title
-from bot.telegram import callback_data, keyboards, texts
-from bot.telegram.callback_data import ForgedCallbackError, GroupCap, MakingOf, PickPreset, Remix, Setting
+from bot.telegram import callback_data, i18n, keyboards, texts
+from bot.telegram.callback_data import (
+    ChooseLanguage,
+    ForgedCallbackError,
+    GroupCap,
+    MakingOf,
+    PickPreset,
+    Remix,
+    Setting,
+)
+from bot.telegram.i18n import N_
 from engine.errors import InvalidImageError
 
 log = logging.getLogger(__name__)
@@ -57,17 +66,17 @@ def replies_errors(handler: Handler) -> Handler:
         try:
             await handler(update, context)
         except UserFacingError as exc:
-            await _reply(update, texts.render(exc))
+            await _reply(update, texts.render(exc, await _lang(update, context)))
         except UnknownPresetError as exc:
             owner = _who(update).user_id if update.effective_chat and update.effective_chat.id < 0 else None
             markup = keyboards.did_you_mean(exc.suggestions, owner, exc.titles) if exc.suggestions else None
-            await _reply(update, str(exc), reply_markup=markup)
+            await _reply(update, texts.preset_error(exc, await _lang(update, context)), reply_markup=markup)
         except PresetError as exc:
-            await _reply(update, str(exc))
+            await _reply(update, texts.preset_error(exc, await _lang(update, context)))
         except InvalidImageError as exc:
-            await _reply(update, texts.CORRUPT_IMAGE.format(reason=exc))
+            await _reply(update, texts.say("CORRUPT_IMAGE", await _lang(update, context), reason=exc))
         except ForgedCallbackError:
-            await _reply(update, texts.BUTTON_GONE)
+            await _reply(update, texts.say("BUTTON_GONE", await _lang(update, context)))
 
     return wrapper
 
@@ -83,10 +92,19 @@ async def _reply(update: Update, text: str, **kwargs: Any) -> Message | None:
     return await message.reply_text(text, **kwargs)
 
 
-async def _say(update: Update, outcome: Outcome) -> None:
+async def _say(update: Update, context: Context, outcome: Outcome) -> None:
     """Reply with what the outcome names, if anything."""
     if outcome.key:
-        await _reply(update, texts.say(outcome.key, **outcome.values))
+        await _reply(update, texts.say(outcome.key, await _lang(update, context), **outcome.values))
+
+
+async def _lang(update: Update, context: Context) -> str:
+    """The reader's language: the one they chose with /language, else their Telegram app's, else English."""
+    try:
+        who = _who(update)
+    except UserFacingError:  # no sender: nobody's choice to look up
+        return i18n.language_of(update)
+    return i18n.pick(await service(context).language(who))
 
 
 def _who(update: Update) -> Who:
@@ -100,7 +118,7 @@ def _who(update: Update) -> Who:
         return Who(chat_id, sender.id, sender.title or sender.username, is_group=is_group)
     if user is None:
         raise UserFacingError("NEED_CONTENT")
-    return Who(chat_id, user.id, user.first_name, is_group=is_group)
+    return Who(chat_id, user.id, user.first_name, is_group=is_group, language=user.language_code)
 
 
 async def seen(update: Update, context: Context) -> None:
@@ -129,13 +147,13 @@ def incoming_image(message: Message) -> IncomingImage | None:
 
 async def start(update: Update, context: Context) -> None:
     """/start: what to do, in two lines (and, if painting is down, that it is)."""
-    down = service(context).unavailable()
-    await _reply(update, texts.START + (f"\n\n{texts.say(down)}" if down else ""))
+    down, lang = service(context).unavailable(), await _lang(update, context)
+    await _reply(update, texts.say("START", lang) + (f"\n\n{texts.say(down, lang)}" if down else ""))
 
 
 async def help_command(update: Update, context: Context) -> None:
     """/help: the commands."""
-    await _reply(update, texts.HELP.format(bot=context.bot.username))
+    await _reply(update, texts.say("HELP", await _lang(update, context), bot=context.bot.username))
 
 
 @replies_errors
@@ -162,12 +180,12 @@ async def image(update: Update, context: Context) -> None:
 async def _ask_style_if_needed(update: Update, context: Context, outcome: Outcome) -> None:
     """Show the preset keyboard when the service waits for a style (owned by the user in groups)."""
     if outcome.kind != "ask_style":
-        await _say(update, outcome) if outcome.kind == "said" else None
+        await _say(update, context, outcome) if outcome.kind == "said" else None
         return
     who = _who(update)
     names = service(context).preset_names()
     owner = who.user_id if who.is_group else None
-    text = texts.say(outcome.key, **outcome.values)
+    text = texts.say(outcome.key, await _lang(update, context), **outcome.values)
     await _reply(update, text, reply_markup=keyboards.presets(names, owner) if names else None)
 
 
@@ -200,7 +218,7 @@ async def reply_text(update: Update, context: Context) -> None:
     outcome = await service(context).restyle_result(who, message.reply_to_message.message_id, text)
     if outcome.kind == "ignored" and not who.is_group:  # a reply to something else: read it as plain text
         outcome = await service(context).plain_text(who, text)
-    await _say(update, outcome)
+    await _say(update, context, outcome)
 
 
 @replies_errors
@@ -208,7 +226,7 @@ async def private_text(update: Update, context: Context) -> None:
     """Text in a private chat: a painting's name, or a hint about what to send."""
     message = update.effective_message
     assert message is not None
-    await _say(update, await service(context).plain_text(_who(update), message.text or ""))
+    await _say(update, context, await service(context).plain_text(_who(update), message.text or ""))
 
 
 @replies_errors
@@ -225,8 +243,8 @@ async def group_settings(update: Update, context: Context) -> None:
         raise UserFacingError("GROUP_SETTINGS_PRIVATE")
     if not await _is_admin(context, who):
         raise UserFacingError("GROUP_ADMINS_ONLY")
-    current = await service(context).group_quality(who.chat_id)
-    await _reply(update, texts.GROUP_SETTINGS, reply_markup=keyboards.group_settings(current))
+    current, lang = await service(context).group_quality(who.chat_id), await _lang(update, context)
+    await _reply(update, texts.say("GROUP_SETTINGS", lang), reply_markup=keyboards.group_settings(current, lang))
 
 
 async def _is_admin(context: Context, who: Who) -> bool:
@@ -241,12 +259,13 @@ async def inline_query(update: Update, context: Context) -> None:
     query = update.inline_query
     assert query is not None
     jobs, presets = await service(context).inline_results(query.from_user.id, query.query)
+    lang = await _lang(update, context)
     results: list[InlineQueryResult] = [
-        InlineQueryResultCachedPhoto(f"r{job.id}", job.result_file_id or "", caption=_share_caption(job, context))
+        InlineQueryResultCachedPhoto(f"r{job.id}", job.result_file_id or "", caption=_share_caption(job, context, lang))
         for job in jobs
     ]
     for preset, file_id in presets:
-        text = texts.INLINE_PRESET.format(label=preset.label, bot=context.bot.username)
+        text = texts.say("INLINE_PRESET", lang, label=preset.label, bot=context.bot.username)
         if file_id:
             results.append(InlineQueryResultCachedPhoto(f"p{preset.name}", file_id, caption=text))
         else:
@@ -254,22 +273,23 @@ async def inline_query(update: Update, context: Context) -> None:
     await query.answer(results[:50], cache_time=0, is_personal=True)
 
 
-def _share_caption(job: Job, context: Context) -> str:
+def _share_caption(job: Job, context: Context, lang: str) -> str:
     """Caption of a shared result: the style and where it was made."""
-    styles = " + ".join(default_title(r.name) if r.name else "a style photo" for r in job.styles)
-    return f"🎨 {styles} · made with @{context.bot.username}"
+    photo = texts.text(texts.A_STYLE_PHOTO, lang)
+    styles = " + ".join(default_title(r.name) if r.name else photo for r in job.styles)
+    return texts.say("SHARED", lang, styles=styles, bot=context.bot.username)
 
 
 @replies_errors
 async def pick_preset(update: Update, context: Context) -> None:
     """A painting button under a photo."""
     query, data = _callback(update, PickPreset)
-    who = _who(update)
+    who, lang = _who(update), await _lang(update, context)
     if data.owner is not None and data.owner != who.user_id:
-        await query.answer(texts.NOT_YOUR_MENU, show_alert=True)
+        await query.answer(texts.say("NOT_YOUR_MENU", lang), show_alert=True)
         return
     outcome = await service(context).pick_style(who, data.name)
-    await query.answer(texts.say(outcome.key, **outcome.values)[:200] if outcome.key else texts.QUEUED_TAP)
+    await query.answer(texts.say(outcome.key or "QUEUED_TAP", lang, **outcome.values)[:200])
     if outcome.kind == "started" and query.message is not None:
         # The photo this keyboard asked about is on its way: a second tap would mean nothing.
         await query.edit_message_reply_markup(None)
@@ -280,7 +300,7 @@ async def remix(update: Update, context: Context) -> None:
     """A remix button under a result."""
     query, data = _callback(update, Remix)
     await service(context).remix(_who(update), data.job_id, data.action)
-    await query.answer(texts.QUEUED_TAP)
+    await query.answer(texts.say("QUEUED_TAP", await _lang(update, context)))
 
 
 @replies_errors
@@ -293,7 +313,7 @@ async def making_of(update: Update, context: Context) -> None:
     reply_to = query.message.message_id if query.message is not None else None
     await context.bot.send_animation(
         who.chat_id, animation, filename="making_of.gif", reply_to_message_id=reply_to,
-        caption="🎬 How this painting took shape",
+        caption=texts.say("MAKING_OF", await _lang(update, context)),
     )  # fmt: skip
 
 
@@ -303,8 +323,9 @@ async def group_cap(update: Update, context: Context) -> None:
     query, data = _callback(update, GroupCap)
     who = _who(update)
     quality = await service(context).set_group_quality(who, data.quality, await _is_admin(context, who))
-    await query.answer(texts.SETTINGS_SAVED)
-    await query.edit_message_reply_markup(keyboards.group_settings(quality))
+    lang = await _lang(update, context)
+    await query.answer(texts.say("SETTINGS_SAVED", lang))
+    await query.edit_message_reply_markup(keyboards.group_settings(quality, lang))
 
 
 @replies_errors
@@ -312,14 +333,46 @@ async def setting(update: Update, context: Context) -> None:
     """A tap on /settings."""
     query, data = _callback(update, Setting)
     settings = await service(context).change_setting(_who(update).user_id, data.key, data.value)
-    await query.answer(texts.SETTINGS_SAVED)
-    await query.edit_message_reply_markup(keyboards.settings(settings))
+    lang = await _lang(update, context)
+    await query.answer(texts.say("SETTINGS_SAVED", lang))
+    await query.edit_message_reply_markup(keyboards.settings(settings, lang))
+
+
+@replies_errors
+async def language(update: Update, context: Context) -> None:
+    """/language: buttons to choose the language; /language CODE sets it ('auto': follow the Telegram app)."""
+    who, args = _who(update), context.args or []
+    if not args:
+        current = (await service(context).get_settings(who.user_id)).language
+        lang = i18n.pick(current, who.language)
+        await _reply(update, texts.say("LANGUAGE_CHOOSE", lang), reply_markup=keyboards.languages(current, lang))
+        return
+    code = args[0].lower()
+    chosen = None if code == ChooseLanguage.AUTOMATIC else i18n.supported(code)
+    if chosen is None and code != ChooseLanguage.AUTOMATIC:
+        await _reply(update, texts.language_unknown(code, await _lang(update, context)))
+        return
+    await service(context).set_language(who.user_id, chosen)
+    await _reply(update, texts.language_set(i18n.pick(chosen, who.language), automatic=chosen is None))
+
+
+@replies_errors
+async def choose_language(update: Update, context: Context) -> None:
+    """A tap on /language: save the choice, and reword the menu in the language chosen."""
+    query, data = _callback(update, ChooseLanguage)
+    who = _who(update)
+    chosen = None if data.code == ChooseLanguage.AUTOMATIC else data.code
+    await service(context).set_language(who.user_id, chosen)
+    lang = i18n.pick(chosen, who.language)
+    await query.answer(texts.say("SETTINGS_SAVED", lang))
+    markup = keyboards.languages(chosen, lang)
+    await query.edit_message_text(texts.language_set(lang, automatic=chosen is None), reply_markup=markup)
 
 
 async def stale_button(update: Update, context: Context) -> None:
     """Button data this bot does not know (forged, or from an old version): say so, stop the spinner."""
     if update.callback_query is not None:
-        await update.callback_query.answer(texts.BUTTON_GONE, show_alert=True)
+        await update.callback_query.answer(texts.say("BUTTON_GONE", await _lang(update, context)), show_alert=True)
 
 
 CallbackT = TypeVar("CallbackT")
@@ -337,10 +390,10 @@ def _callback(update: Update, kind: type[CallbackT]) -> tuple[CallbackQuery, Cal
 @replies_errors
 async def styles(update: Update, context: Context) -> None:
     """/styles: an album of thumbnails, then a keyboard."""
-    svc = service(context)
+    svc, lang = service(context), await _lang(update, context)
     gallery = await svc.gallery()
     if not gallery:
-        await _reply(update, "No preset paintings are installed yet.")
+        await _reply(update, texts.say("NO_PRESETS_INSTALLED", lang))
         return
     chat_id = _who(update).chat_id
     sent: list[Message] = []
@@ -352,7 +405,7 @@ async def styles(update: Update, context: Context) -> None:
             media = [InputMediaPhoto(item.thumbnail, caption=item.caption) for item in chunk]
             sent.extend(await context.bot.send_media_group(chat_id, media))
     await svc.remember_gallery([(g.name, m.photo[-1].file_id) for g, m in zip(gallery, sent, strict=False) if m.photo])
-    await _reply(update, texts.STYLES_HEADER, reply_markup=keyboards.presets([g.name for g in gallery]))
+    await _reply(update, texts.say("STYLES_HEADER", lang), reply_markup=keyboards.presets([g.name for g in gallery]))
 
 
 @replies_errors
@@ -361,30 +414,32 @@ async def style(update: Update, context: Context) -> None:
     spec = " ".join(context.args or [])
     svc = service(context)
     if not spec:
-        await _reply(update, texts.STYLES_HEADER, reply_markup=keyboards.presets(svc.preset_names()))
+        header = texts.say("STYLES_HEADER", await _lang(update, context))
+        await _reply(update, header, reply_markup=keyboards.presets(svc.preset_names()))
         return
     outcome = await svc.pick_style(_who(update), spec)
     if outcome.kind == "default_set":
-        await _say(update, outcome)
+        await _say(update, context, outcome)
 
 
 @replies_errors
 async def settings(update: Update, context: Context) -> None:
     """/settings: the keyboard of the user's choices."""
-    current = await service(context).get_settings(_who(update).user_id)
-    await _reply(update, texts.SETTINGS, reply_markup=keyboards.settings(current))
+    current, lang = await service(context).get_settings(_who(update).user_id), await _lang(update, context)
+    await _reply(update, texts.say("SETTINGS", lang), reply_markup=keyboards.settings(current, lang))
 
 
 @replies_errors
 async def cancel(update: Update, context: Context) -> None:
     """/cancel: pending photo and active jobs."""
-    await _say(update, await service(context).cancel(_who(update)))
+    await _say(update, context, await service(context).cancel(_who(update)))
 
 
 @replies_errors
 async def status(update: Update, context: Context) -> None:
     """/status: the user's jobs."""
-    await _reply(update, texts.job_lines(await service(context).status(_who(update))))
+    rows = await service(context).status(_who(update))
+    await _reply(update, texts.job_lines(rows, await _lang(update, context)))
 
 
 @replies_errors
@@ -396,13 +451,13 @@ async def addstyle(update: Update, context: Context) -> None:
     incoming = incoming_image(target) if target is not None else None
     if not context.args or incoming is None:
         raise UserFacingError("ADDSTYLE_USAGE")
-    await _say(update, await service(context).add_preset(_who(update).user_id, context.args[0], incoming))
+    await _say(update, context, await service(context).add_preset(_who(update).user_id, context.args[0], incoming))
 
 
 @replies_errors
 async def forget(update: Update, context: Context) -> None:
     """/forget: delete everything the bot keeps about the user."""
-    await _say(update, await service(context).forget(_who(update)))
+    await _say(update, context, await service(context).forget(_who(update)))
 
 
 @replies_errors
@@ -410,7 +465,7 @@ async def delstyle(update: Update, context: Context) -> None:
     """/delstyle NAME (admins)."""
     if not context.args:
         raise UserFacingError("DELSTYLE_USAGE")
-    await _say(update, await service(context).remove_preset(_who(update).user_id, context.args[0]))
+    await _say(update, context, await service(context).remove_preset(_who(update).user_id, context.args[0]))
 
 
 async def on_error(update: object, context: Context) -> None:
@@ -418,7 +473,8 @@ async def on_error(update: object, context: Context) -> None:
     log.error("unhandled error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:
         try:
-            await context.bot.send_message(update.effective_chat.id, texts.ERROR)
+            # The app's language only: the error may be the database's, where a chosen one is kept.
+            await context.bot.send_message(update.effective_chat.id, texts.say("ERROR", i18n.language_of(update)))
         except Exception:  # the error may be that Telegram is unreachable; the log has it
             log.warning("could not tell the user about the error")
 
@@ -437,27 +493,30 @@ HANDLERS: dict[str, Handler] = {
     "forget": forget,
     "addstyle": addstyle,
     "delstyle": delstyle,
+    "language": language,
 }
-# The command menus per scope: what makes sense in a private chat and in a group.
+# The command menus per scope: what makes sense in a private chat and in a group (English; app.py registers
+# each language's translation).
 PRIVATE_COMMANDS = [
-    ("start", "How to use the bot"),
-    ("styles", "Preset paintings"),
-    ("style", "Pick a painting: /style NAME"),
-    ("settings", "Quality, strength, colours"),
-    ("again", "Your last picture again, new seed"),
-    ("status", "Your jobs"),
-    ("cancel", "Cancel what is pending or running"),
-    ("forget", "Delete your photos, results and settings"),
-    ("help", "Commands"),
+    ("start", N_("How to use the bot")),
+    ("styles", N_("Preset paintings")),
+    ("style", N_("Pick a painting: /style NAME")),
+    ("settings", N_("Quality, strength, colours")),
+    ("again", N_("Your last picture again, new seed")),
+    ("status", N_("Your jobs")),
+    ("cancel", N_("Cancel what is pending or running")),
+    ("forget", N_("Delete your photos, results and settings")),
+    ("language", N_("The language I speak")),
+    ("help", N_("Commands")),
 ]
 GROUP_COMMANDS = [
-    ("stylize", "Reply to a photo: /stylize NAME"),
-    ("styles", "Preset paintings"),
-    ("again", "Your last picture again, new seed"),
-    ("status", "Your jobs"),
-    ("cancel", "Cancel your jobs"),
-    ("groupsettings", "Admins: highest quality here"),
-    ("help", "Commands"),
+    ("stylize", N_("Reply to a photo: /stylize NAME")),
+    ("styles", N_("Preset paintings")),
+    ("again", N_("Your last picture again, new seed")),
+    ("status", N_("Your jobs")),
+    ("cancel", N_("Cancel your jobs")),
+    ("groupsettings", N_("Admins: highest quality here")),
+    ("help", N_("Commands")),
 ]
 STYLIZE_CAPTION = re.compile(r"^/stylize(?:@(\w+))?(?:\s+(.*))?$", re.DOTALL | re.IGNORECASE)
 
@@ -478,6 +537,7 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         (MakingOf, making_of),
         (GroupCap, group_cap),
         (Setting, setting),
+        (ChooseLanguage, choose_language),
     ):
         app.add_handler(CallbackQueryHandler(handler, pattern=callback_data.PATTERNS[kind]))
     app.add_handler(CallbackQueryHandler(stale_button))

@@ -29,7 +29,7 @@ from bot.jobs.notifier import (
 from bot.jobs.supervise import TaskSet
 from bot.presets.library import PresetLibrary
 from bot.store.storage import Storage
-from bot.telegram import keyboards, texts
+from bot.telegram import i18n, keyboards, texts
 from bot.telegram.ratelimit import NO_WAIT
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class _Screen:
     status: Status | None = None  # wanted, not shown yet
     picture: Path | None = None  # wanted, not shown yet
     last: Status | None = None  # the status on screen
+    lang: str | None = None  # the owner's language, looked up once per screen
 
 
 class TelegramNotifier:
@@ -149,11 +150,14 @@ class TelegramNotifier:
         if screen.in_place:
             return  # the result took the status message's place
         status = status or screen.last
-        text = texts.status(status, picture=screen.photo or picture is not None) if status else None
+        if screen.lang is None:
+            screen.lang = await self._language(job.user_id)
+        lang = screen.lang
+        text = texts.status(status, picture=screen.photo or picture is not None, lang=lang) if status else None
         if picture is None and (text is None or text == screen.text):
             return
         self._last_edit[job.chat_id] = time.monotonic()
-        caption = text or texts.INSTANT_PREVIEW
+        caption = text or texts.say("INSTANT_PREVIEW", lang)
         if picture is not None and not screen.photo:
             await self._replace_with_picture(screen, picture, caption, limit)
         elif picture is not None and screen.message_id is not None:
@@ -196,8 +200,9 @@ class TelegramNotifier:
         """
         if job.chat_id in self._muted:
             raise ChatUnreachableError("the chat blocked the bot")
-        caption = await asyncio.to_thread(self._caption, job, result)
-        markup = keyboards.result(job.id, job.params.keep_colors, job.params.quality == "hd")
+        lang = await self._language(job.user_id)
+        caption = await asyncio.to_thread(self._caption, job, result, lang)
+        markup = keyboards.result(job.id, job.params.keep_colors, job.params.quality == "hd", lang)
         common: dict[str, Any] = {"caption": caption, "reply_to_message_id": job.reply_to_message_id}
         try:
             if result.document is not None:
@@ -208,7 +213,7 @@ class TelegramNotifier:
         except Forbidden as exc:
             raise ChatUnreachableError(str(exc)) from exc
         except BadRequest as exc:
-            await self._explain_refusal(job, exc)
+            await self._explain_refusal(job, exc, lang)
             raise RejectedError(str(exc)) from exc
         except (RetryAfter, NetworkError) as exc:
             raise TransientError(str(exc)) from exc
@@ -243,19 +248,24 @@ class TelegramNotifier:
                 job.chat_id, result.photo, filename="stylebot.jpg", reply_markup=markup, **common
             )
 
-    async def _explain_refusal(self, job: Job, exc: BadRequest) -> None:
+    async def _explain_refusal(self, job: Job, exc: BadRequest, lang: str) -> None:
         """Tell the chat in words why its picture cannot be posted (best effort)."""
-        text = texts.CANNOT_POST_MEDIA if "rights" in str(exc).lower() else texts.CANNOT_POST.format(reason=exc)
+        rights = "rights" in str(exc).lower()
+        text = texts.say("CANNOT_POST_MEDIA", lang) if rights else texts.say("CANNOT_POST", lang, reason=exc)
         try:
             await self._bot.send_message(job.chat_id, text, reply_to_message_id=job.reply_to_message_id)
         except TelegramError as error:
             log.info("job %d: could not explain the refusal: %s", job.id, error)
 
-    def _caption(self, job: Job, result: Result) -> str:
+    def _caption(self, job: Job, result: Result, lang: str) -> str:
         """The result's caption: styles, quality, size, strength, time taken and who asked."""
         with Image.open(result.document or result.photo) as image:
             size = image.size
-        return texts.caption(job, self._presets, size, result.seconds)
+        return texts.caption(job, self._presets, size, result.seconds, lang)
+
+    async def _language(self, user_id: int) -> str:
+        """The language to word a message to a user in, when they are not the one writing."""
+        return i18n.pick(await self._storage.language_of(user_id))
 
     # -- chats and admins -----------------------------------------------------
 
@@ -264,7 +274,8 @@ class TelegramNotifier:
         told = 0
         for admin in sorted(self._settings.admin_ids):
             try:
-                await self._bot.send_message(admin, texts.ADMIN_WORKERS_DOWN.format(reason=reason))
+                text = texts.say("ADMIN_WORKERS_DOWN", await self._language(admin), reason=reason)
+                await self._bot.send_message(admin, text)
                 told += 1
             except TelegramError as exc:
                 log.warning("could not tell admin %s: %s", admin, exc)

@@ -1,18 +1,22 @@
-"""Everything the bot says, in one place: the core names a sentence by its key, this module words it."""
+"""Everything the bot says, in one place: the core names a sentence by its key, this module words it.
+
+The constants are the English texts and the gettext msgids; every function takes the reader's language.
+"""
 
 from __future__ import annotations
 
 from bot.core.errors import UserFacingError
 from bot.core.models import Job
-from bot.core.recipes import TIERS
 from bot.jobs.notifier import Status
-from bot.presets.library import PresetLibrary, default_title
+from bot.presets.library import AmbiguousPresetError, PresetError, PresetLibrary, UnknownPresetError, default_title
+from bot.telegram.i18n import LANGUAGES, N_, SOURCE, translator
 
-START = (
+START = N_(
     "Send me a photo, then a second photo or a painting from the list, and I'll repaint the first "
     "in the style of the second.\nTip: caption your photo with a style name (e.g. starry_night) to start at once."
 )
-HELP = """Commands
+HELP = N_(
+    """Commands
 /styles – the preset paintings
 /style NAME – pick a painting (blend: /style starry_night:0.7 the_scream:0.3)
 /settings – quality, strength, colours
@@ -20,6 +24,7 @@ HELP = """Commands
 /again – your last picture once more, with a new seed
 /cancel – cancel what is pending or running
 /forget – delete your photos, results, settings and history
+/language – the language I speak (e.g. /language en)
 /help – this list
 
 How it works: send a photo (as a photo or as an image file), then send a style photo or tap a painting.
@@ -27,162 +32,241 @@ An album of two photos works too: the first is the content, the second the style
 Reply to a result with a painting's name or a style photo to restyle it.
 In groups: reply to any photo with /stylize NAME (or /stylize to choose).
 Share results anywhere by typing @{bot} in any chat."""
-PICK_FOR = "{name}, pick a painting for this photo:"
-NOT_YOUR_MENU = "This menu is for someone else. Reply to a photo with /stylize to get your own."
-STYLIZE_USAGE = "Reply to a photo with /stylize NAME, or with /stylize to choose a painting."
-NOTHING_TO_REPEAT = "There is nothing to repeat yet: send me a photo first."
-REMIX_GONE = "I can't find that picture any more; send the photo again."
-MAKING_OF_GONE = "The making-of of that picture is no longer kept."
-GROUP_ADMINS_ONLY = "Only the group's admins can change its settings."
-GROUP_SETTINGS = "Highest quality allowed in this group:"
-GROUP_SETTINGS_PRIVATE = "/groupsettings works in groups; use /settings here."
-INLINE_PRESET = "🎨 {label}\nRepaint your photo like this: send it to @{bot}"
-GOT_CONTENT = "Got your photo. Now send a style image, or pick a painting:"
-NO_PRESETS = "Got your photo. Now send a style image (no preset paintings are installed yet)."
-NEED_CONTENT = "Send me a photo to repaint (see /help)."
-PICK_HINT = "Send a style photo, tap a painting above, or type a painting's name (see /styles)."
-STYLE_SET_DEFAULT = "OK: {style} will be used for your next photo."
-SETTINGS = "Your settings (tap to change):"
-SETTINGS_SAVED = "Saved."
-NOTHING_TO_CANCEL = "Nothing to cancel."
-CANCELLED = "Cancelled {jobs} job(s){pending}."
-NOT_AN_IMAGE_MESSAGE = "That message has no photo."
-PENDING_CLEARED = " and forgot your pending photo"
-NO_JOBS = "You have no jobs queued or running."
-NOT_AN_IMAGE = "That file isn't an image I can read. Send a JPEG, PNG or WebP photo."
-CORRUPT_IMAGE = "I couldn't read that image ({reason}) Please send another one."
-TOO_LARGE = "{reason} Please send a smaller image, or send it as a photo instead of a file."
-STYLES_HEADER = "Preset paintings – tap one to use it, or send /style NAME:"
-ADMIN_ONLY = "Only the bot's admins can change the preset list."
-ADDSTYLE_USAGE = "Reply to a photo with /addstyle NAME (letters, digits and _)."
-DELSTYLE_USAGE = "Usage: /delstyle NAME"
-STYLE_ADDED = "Added preset {name}."
-STYLE_REMOVED = "Removed preset {name}."
-ERROR = "Sorry, something went wrong on my side. Your photo is kept; please try again."
+)
+PICK_FOR = N_("{name}, pick a painting for this photo:")
+NOT_YOUR_MENU = N_("This menu is for someone else. Reply to a photo with /stylize to get your own.")
+STYLIZE_USAGE = N_("Reply to a photo with /stylize NAME, or with /stylize to choose a painting.")
+NOTHING_TO_REPEAT = N_("There is nothing to repeat yet: send me a photo first.")
+REMIX_GONE = N_("I can't find that picture any more; send the photo again.")
+MAKING_OF_GONE = N_("The making-of of that picture is no longer kept.")
+GROUP_ADMINS_ONLY = N_("Only the group's admins can change its settings.")
+GROUP_SETTINGS = N_("Highest quality allowed in this group:")
+GROUP_SETTINGS_PRIVATE = N_("/groupsettings works in groups; use /settings here.")
+INLINE_PRESET = N_("🎨 {label}\nRepaint your photo like this: send it to @{bot}")
+GOT_CONTENT = N_("Got your photo. Now send a style image, or pick a painting:")
+NO_PRESETS = N_("Got your photo. Now send a style image (no preset paintings are installed yet).")
+NEED_CONTENT = N_("Send me a photo to repaint (see /help).")
+PICK_HINT = N_("Send a style photo, tap a painting above, or type a painting's name (see /styles).")
+STYLE_SET_DEFAULT = N_("OK: {style} will be used for your next photo.")
+SETTINGS = N_("Your settings (tap to change):")
+SETTINGS_SAVED = N_("Saved.")
+NOTHING_TO_CANCEL = N_("Nothing to cancel.")
+CANCELLED = N_("Cancelled {jobs} job(s){pending}.")
+NOT_AN_IMAGE_MESSAGE = N_("That message has no photo.")
+PENDING_CLEARED = N_(" and forgot your pending photo")
+NO_JOBS = N_("You have no jobs queued or running.")
+NOT_AN_IMAGE = N_("That file isn't an image I can read. Send a JPEG, PNG or WebP photo.")
+CORRUPT_IMAGE = N_("I couldn't read that image ({reason}) Please send another one.")
+TOO_LARGE = N_("{reason} Please send a smaller image, or send it as a photo instead of a file.")
+STYLES_HEADER = N_("Preset paintings – tap one to use it, or send /style NAME:")
+ADMIN_ONLY = N_("Only the bot's admins can change the preset list.")
+ADDSTYLE_USAGE = N_("Reply to a photo with /addstyle NAME (letters, digits and _).")
+DELSTYLE_USAGE = N_("Usage: /delstyle NAME")
+STYLE_ADDED = N_("Added preset {name}.")
+STYLE_REMOVED = N_("Removed preset {name}.")
+ERROR = N_("Sorry, something went wrong on my side. Your photo is kept; please try again.")
 
-QUEUED = "⏳ Queued – position {position}{eta}."
-STARTING = "🎨 Starting…"
-PROGRESS = "🎨 Painting… {percent}%{eta}"
-DONE = "✅ Done in {seconds}."
-FAILED = "❌ Sorry, that didn't work: {reason}"
-FAILED_INTERNAL = "❌ Sorry, that failed twice on my side. Please try again later."
-CANCELLED_STATUS = "🚫 Cancelled."
-UNAVAILABLE = "❌ Painting is unavailable: the operator has to install the model weights. Please try again later."
-UNAVAILABLE_TOLD = (
+QUEUED = N_("⏳ Queued – position {position}{eta}.")
+STARTING = N_("🎨 Starting…")
+PROGRESS = N_("🎨 Painting… {percent}%{eta}")
+DONE = N_("✅ Done in {seconds}.")
+FAILED = N_("❌ Sorry, that didn't work: {reason}")
+FAILED_INTERNAL = N_("❌ Sorry, that failed twice on my side. Please try again later.")
+CANCELLED_STATUS = N_("🚫 Cancelled.")
+UNAVAILABLE = N_("❌ Painting is unavailable: the operator has to install the model weights. Please try again later.")
+UNAVAILABLE_TOLD = N_(
     "❌ Painting is unavailable: the operator has to install the model weights (the bot's admins have been told). "
     "Please try again later."
 )
-FILE_TOO_LARGE = "That file is {size} MB; the limit is {limit} MB. Send a smaller image, or send it as a photo."
-TOO_MANY_IMAGES = "You're sending images faster than I can look at them (at most {per_minute} a minute). Wait a minute."
-ALBUM_EXTRA = "I used the first two photos of your album (photo and style); the others are not used."
-SETTING_GONE = "That setting no longer exists; send /settings again."
-BUTTON_GONE = "This button no longer works; send the command again."
-QUEUED_TAP = "Queued!"
-CANNOT_POST_MEDIA = (
+FILE_TOO_LARGE = N_("That file is {size} MB; the limit is {limit} MB. Send a smaller image, or send it as a photo.")
+TOO_MANY_IMAGES = N_(
+    "You're sending images faster than I can look at them (at most {per_minute} a minute). Wait a minute."
+)
+ALBUM_EXTRA = N_("I used the first two photos of your album (photo and style); the others are not used.")
+SETTING_GONE = N_("That setting no longer exists; send /settings again.")
+BUTTON_GONE = N_("This button no longer works; send the command again.")
+QUEUED_TAP = N_("Queued!")
+CANNOT_POST_MEDIA = N_(
     "🚫 I painted your picture but may not post pictures in this chat. An admin can allow me to send media."
 )
-CANNOT_POST = "🚫 I painted your picture but Telegram would not take it ({reason})."
-FORGOTTEN = (
+CANNOT_POST = N_("🚫 I painted your picture but Telegram would not take it ({reason}).")
+FORGOTTEN = N_(
     "Deleted: {jobs} job(s) with their results, {photos} cached photo(s), your settings and pending photo. "
     "Nothing else about you is kept."
 )
-BUSY = "The bot is busy right now, please try again in a few minutes."
-CLUSTER_BUSY = "The painting service is busy right now, please try again shortly."  # its broker is unreachable
-USER_CAP = "You already have {limit} job(s) waiting; wait for them or /cancel."
-ADMIN_WORKERS_DOWN = "⚠️ stylebot cannot paint: its workers fail to start.\n{reason}"
-RESTARTED = "⏳ I restarted; your job is queued again – position {position}."
-RETRYING = "⏳ A worker crashed; retrying your job."
-INSTANT_PREVIEW = "⚡ Instant preview – the full painting follows."
+BUSY = N_("The bot is busy right now, please try again in a few minutes.")
+# The Celery broker is unreachable.
+CLUSTER_BUSY = N_("The painting service is busy right now, please try again shortly.")
+USER_CAP = N_("You already have {limit} job(s) waiting; wait for them or /cancel.")
+ADMIN_WORKERS_DOWN = N_("⚠️ stylebot cannot paint: its workers fail to start.\n{reason}")
+RESTARTED = N_("⏳ I restarted; your job is queued again – position {position}.")
+RETRYING = N_("⏳ A worker crashed; retrying your job.")
+INSTANT_PREVIEW = N_("⚡ Instant preview – the full painting follows.")
+
+LANGUAGE_CHOOSE = N_("Which language should I speak to you in?")
+LANGUAGE_SET = N_("From now on I'll answer in English.")
+LANGUAGE_AUTO = N_("From now on I'll answer in the language your Telegram app is set to.")
+LANGUAGE_AUTO_BUTTON = N_("🌐 My Telegram app's language")
+LANGUAGE_UNKNOWN = N_("I don't speak '{code}' yet. Choose one of: {codes}.")
+NO_PRESETS_INSTALLED = N_("No preset paintings are installed yet.")
+MAKING_OF = N_("🎬 How this painting took shape")
+SHARED = N_("🎨 {styles} · made with @{bot}")
+A_STYLE_PHOTO = N_("a style photo")
+YOUR_STYLE_PHOTO = N_("your style photo")
+PHOTO = N_("photo")
+YOU = N_("You")
+PHOTO_GONE = N_("the photo is no longer available.")
+SECONDS = N_("{seconds} s")
+MINUTES = N_("{minutes} min")
+MINUTES_SECONDS = N_("{minutes} min {seconds} s")
+ETA_ALMOST_DONE = N_(" – almost done")
+ETA_LEFT = N_(" – about {duration} left")
+CAPTION = N_("🎨 {styles}\n{quality} {size} · {strength} strength{colours} · {duration}{credit}")
+CAPTION_COLOURS = N_(" · photo colours")
+CAPTION_CREDIT = N_("\nfor {name}")
+JOB_PAINTING = N_("painting, {percent}%")
+JOB_QUEUED = N_("queued, position {position}")
+UNKNOWN_STYLE = N_("Unknown style '{name}'. See /styles for the paintings.")
+UNKNOWN_STYLE_NONE = N_("Unknown style '{name}'. No preset styles are installed yet.")
+UNKNOWN_STYLE_SUGGEST = N_("Unknown style '{name}'. Did you mean {titles}?")
+AMBIGUOUS_STYLE = N_("'{name}' matches several paintings. Did you mean {titles}?")
+ALTERNATIVES = N_("{first} or {last}")
+BAD_STYLE_SPEC = N_("I can't read that list of styles. Write it like this: /style starry_night:0.7 the_scream:0.3")
+# Quality tiers and strengths as captions and buttons name them (core/recipes.py TIERS has the English).
+TIER_LABELS = {"instant": N_("⚡ Instant"), "preview": N_("preview"), "standard": N_("standard"), "hd": N_("HD")}
+STRENGTH_LABELS = {"low": N_("low"), "medium": N_("medium"), "high": N_("high")}
 
 
-def duration(seconds: float) -> str:
+def text(message: str, lang: str = SOURCE) -> str:
+    """One of this module's texts (or another N_-marked one) in the reader's language, not filled in."""
+    return translator(lang).gettext(message)
+
+
+def duration(seconds: float, lang: str = SOURCE) -> str:
     """'42 s' or '3 min 5 s'."""
     seconds = max(0, round(seconds))
     if seconds < 60:
-        return f"{seconds} s"
-    return f"{seconds // 60} min {seconds % 60} s" if seconds % 60 else f"{seconds // 60} min"
+        return say("SECONDS", lang, seconds=seconds)
+    minutes, rest = divmod(seconds, 60)
+    if rest:
+        return say("MINUTES_SECONDS", lang, minutes=minutes, seconds=rest)
+    return say("MINUTES", lang, minutes=minutes)
 
 
-def eta(seconds: float | None) -> str:
+def eta(seconds: float | None, lang: str = SOURCE) -> str:
     """' – about 2 min left', or nothing when unknown."""
     if seconds is None:
         return ""
-    return " – almost done" if seconds < 1 else f" – about {duration(seconds)} left"
+    return text(ETA_ALMOST_DONE, lang) if seconds < 1 else say("ETA_LEFT", lang, duration=duration(seconds, lang))
 
 
-def render(error: UserFacingError) -> str:
+def render(error: UserFacingError, lang: str = SOURCE) -> str:
     """The sentence a core error names."""
-    return say(error.key, **error.values)
+    return say(error.key, lang, **error.values)
 
 
-def say(key: str, **values: object) -> str:
-    """The sentence named `key`, filled in (CANCELLED's `pending` flag becomes words)."""
+def say(key: str, lang: str = SOURCE, **values: object) -> str:
+    """The sentence named `key` in the reader's language, filled in (CANCELLED's `pending` flag becomes words)."""
     if key == "CANCELLED":
-        values = {**values, "pending": PENDING_CLEARED if values.get("pending") else ""}
+        values = {**values, "pending": text(PENDING_CLEARED, lang) if values.get("pending") else ""}
     if key == "PICK_FOR" and not values.get("name"):
-        values = {**values, "name": "You"}
-    template = globals()[key]
-    return str(template).format(**values)
+        values = {**values, "name": text(YOU, lang)}
+    return text(str(globals()[key]), lang).format(**values)
 
 
-def status(state: Status, *, picture: bool = False) -> str:
+def language_set(lang: str, automatic: bool) -> str:
+    """The confirmation of a /language choice, in the language chosen."""
+    return text(LANGUAGE_AUTO if automatic else LANGUAGE_SET, lang)
+
+
+def language_unknown(code: str, lang: str = SOURCE) -> str:
+    """'/language xx' for a language the bot does not speak: the codes it does."""
+    return say("LANGUAGE_UNKNOWN", lang, code=code[:16], codes=", ".join(LANGUAGES))
+
+
+def preset_error(error: PresetError, lang: str = SOURCE) -> str:
+    """A style name or list the library could not make sense of, worded for the reader."""
+    if isinstance(error, UnknownPresetError):
+        titles = [error.titles[n] for n in error.suggestions]
+        listed = titles[0] if len(titles) == 1 else ""
+        if len(titles) > 1:
+            listed = say("ALTERNATIVES", lang, first=", ".join(titles[:-1]), last=titles[-1])
+        if isinstance(error, AmbiguousPresetError):
+            return say("AMBIGUOUS_STYLE", lang, name=error.shown_name, titles=listed)
+        if not error.installed:
+            return say("UNKNOWN_STYLE_NONE", lang, name=error.shown_name)
+        key = "UNKNOWN_STYLE_SUGGEST" if titles else "UNKNOWN_STYLE"
+        return say(key, lang, name=error.shown_name, titles=listed if titles else "")
+    # Syntax errors are explained in detail in English only; other readers get the rule by example.
+    return str(error) if lang == SOURCE else text(BAD_STYLE_SPEC, lang)
+
+
+def status(state: Status, *, picture: bool = False, lang: str = SOURCE) -> str:
     """The text of a job's status message; over the instant picture, a line says the full painting follows."""
-    text = _status(state)
-    return f"{INSTANT_PREVIEW}\n{text}" if picture and not state.final else text
+    line = _status(state, lang)
+    return f"{text(INSTANT_PREVIEW, lang)}\n{line}" if picture and not state.final else line
 
 
-def _status(state: Status) -> str:
+def _status(state: Status, lang: str) -> str:
     """The status line itself."""
     if state.kind == "queued":
-        return QUEUED.format(position=state.position or 1, eta=eta(state.eta_s))
+        return say("QUEUED", lang, position=state.position or 1, eta=eta(state.eta_s, lang))
     if state.kind == "painting":
-        return PROGRESS.format(percent=state.percent or 0, eta=eta(state.eta_s))
+        return say("PROGRESS", lang, percent=state.percent or 0, eta=eta(state.eta_s, lang))
     if state.kind == "done":
-        return DONE.format(seconds=duration(state.seconds or 0))
+        return say("DONE", lang, seconds=duration(state.seconds or 0, lang))
     if state.kind == "failed":
         if state.reason == "input":
-            return FAILED.format(reason=state.detail or "the photo is no longer available.")
-        return FAILED_INTERNAL
+            return say("FAILED", lang, reason=state.detail or text(PHOTO_GONE, lang))
+        return text(FAILED_INTERNAL, lang)
     if state.kind == "unavailable":
-        return UNAVAILABLE_TOLD if state.detail == "told" else UNAVAILABLE
-    fixed = {"starting": STARTING, "retrying": RETRYING, "cancelled": CANCELLED_STATUS}
+        return text(UNAVAILABLE_TOLD if state.detail == "told" else UNAVAILABLE, lang)
     if state.kind == "restarted":
-        return RESTARTED.format(position=state.position or 1)
-    return fixed[state.kind]
+        return say("RESTARTED", lang, position=state.position or 1)
+    fixed = {"starting": STARTING, "retrying": RETRYING, "cancelled": CANCELLED_STATUS}
+    return text(fixed[state.kind], lang)
 
 
-def caption(job: Job, presets: PresetLibrary, size: tuple[int, int], seconds: float) -> str:
+def caption(job: Job, presets: PresetLibrary, size: tuple[int, int], seconds: float, lang: str = SOURCE) -> str:
     """Style (the painting's title and artist), quality, size, strength, time taken, and who asked in groups."""
-    quality = TIERS[job.params.quality].label
-    colours = " · photo colours" if job.params.keep_colors else ""
-    credit = f"\nfor {job.user_name}" if job.chat_id < 0 and job.user_name else ""
-    return (
-        f"🎨 {style_titles(job, presets)}\n{quality} {size[0]}×{size[1]} · {job.params.strength} strength"
-        f"{colours} · {duration(seconds)}{credit}"
+    credit = job.chat_id < 0 and job.user_name
+    return say(
+        "CAPTION",
+        lang,
+        styles=style_titles(job, presets, lang),
+        quality=text(TIER_LABELS[job.params.quality], lang),
+        size=f"{size[0]}×{size[1]}",
+        strength=text(STRENGTH_LABELS[job.params.strength], lang),
+        colours=text(CAPTION_COLOURS, lang) if job.params.keep_colors else "",
+        duration=duration(seconds, lang),
+        credit=say("CAPTION_CREDIT", lang, name=job.user_name) if credit else "",
     )
 
 
-def style_titles(job: Job, presets: PresetLibrary) -> str:
+def style_titles(job: Job, presets: PresetLibrary, lang: str = SOURCE) -> str:
     """'The Starry Night — Vincent van Gogh, 1889', or a blend's titles with their shares."""
     total = sum(ref.weight for ref in job.styles)
     names = []
     for ref in job.styles:
         preset = presets.find(ref.name) if ref.kind == "preset" and ref.name else None
+        fallback = default_title(ref.name or "") or text(YOUR_STYLE_PHOTO, lang)
         if len(job.styles) == 1:
-            names.append(preset.label if preset else default_title(ref.name or "") or "your style photo")
+            names.append(preset.label if preset else fallback)
         else:
-            title = preset.title if preset else default_title(ref.name or "") or "your style photo"
-            names.append(f"{title} {ref.weight / total:.0%}")
+            names.append(f"{preset.title if preset else fallback} {ref.weight / total:.0%}")
     return " + ".join(names)
 
 
-def job_lines(rows: list[tuple[Job, int | None, float | None]]) -> str:
+def job_lines(rows: list[tuple[Job, int | None, float | None]], lang: str = SOURCE) -> str:
     """/status: a line per active job."""
     if not rows:
-        return NO_JOBS
+        return text(NO_JOBS, lang)
     lines = []
     for job, position, left in rows:
-        styles = " + ".join(r.name or "photo" for r in job.styles)
-        state = f"painting, {round(job.progress * 100)}%" if job.status == "running" else f"queued, position {position}"
-        lines.append(f"#{job.id} {styles} ({job.params.quality}): {state}{eta(left)}")
+        styles = " + ".join(r.name or text(PHOTO, lang) for r in job.styles)
+        if job.status == "running":
+            state = say("JOB_PAINTING", lang, percent=round(job.progress * 100))
+        else:
+            state = say("JOB_QUEUED", lang, position=position)
+        lines.append(f"#{job.id} {styles} ({job.params.quality}): {state}{eta(left, lang)}")
     return "\n".join(lines)
