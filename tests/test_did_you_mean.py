@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from bot.presets.library import PresetLibrary, UnknownPresetError
-from bot.telegram import keyboards
+from bot.telegram import callback_data, keyboards
+from bot.telegram.callback_data import PickPreset
 
 
 def test_buttons_use_the_presets_callback_format() -> None:
@@ -27,7 +28,7 @@ def test_buttons_use_the_presets_callback_format() -> None:
         ]
     )
     assert [b.text for b in buttons] == ["Starry Night", "Composition VII"]
-    assert keyboards.parse(str(buttons[0].callback_data)) == ["p", "starry_night", "42"]
+    assert callback_data.decode(str(buttons[0].callback_data)) == PickPreset("starry_night", 42)
 
 
 def test_without_owner_and_with_titles() -> None:
