@@ -25,6 +25,9 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 EXECUTORS = ("local", "celery")
 BROKER_URL = "redis://localhost:6379/0"
 BROKER_SCHEMES = ("redis", "rediss")
+LOG_FORMATS = ("text", "json")
+# Telegram's rule for setWebhook's secret_token: 1 to 256 characters, letters, digits, _ and -.
+WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _WEIGHT_KEYWORDS = ("imagenet", "random")
 
 
@@ -65,6 +68,13 @@ class Settings:
     executor: str = "local"  # where paintings run: local worker processes, or a Celery cluster
     broker_url: str = BROKER_URL  # the cluster's Redis (broker, progress, results); used with executor=celery
     visibility_timeout_s: int = 6 * 3600  # a task unacknowledged this long goes to another worker
+    log_format: str = "text"
+    metrics_port: int | None = None  # metrics and health endpoints; off when None
+    metrics_host: str = "127.0.0.1"
+    webhook_url: str | None = None  # None: long polling
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8443
+    webhook_secret: str | None = field(default=None, repr=False)
 
     @property
     def log_level_number(self) -> int:
@@ -107,6 +117,7 @@ class Settings:
         token = _token(env)
         data_dir = _directory(env, "STYLEBOT_DATA_DIR", Path("data"))
         gpus = count_gpus()
+        webhook = _webhook(env)
         return cls(
             token=token,
             api_url=_url(env, "TELEGRAM_API_URL", TELEGRAM_API_URL),
@@ -137,6 +148,13 @@ class Settings:
             executor=_choice(env, "STYLEBOT_EXECUTOR", EXECUTORS),
             broker_url=broker_url(env),
             visibility_timeout_s=visibility_timeout(env),
+            log_format=_choice(env, "STYLEBOT_LOG_FORMAT", LOG_FORMATS),
+            metrics_port=_optional_int(env, "STYLEBOT_METRICS_PORT", 1, 65535),
+            metrics_host=env.get("STYLEBOT_METRICS_HOST", "").strip() or "127.0.0.1",
+            webhook_url=webhook.url,
+            webhook_listen=webhook.listen,
+            webhook_port=webhook.port,
+            webhook_secret=webhook.secret,
         )
 
     def redact(self, text: str) -> str:
@@ -278,6 +296,38 @@ def _without_password(url: str) -> str:
     if parts.password is None:
         return url
     return url.replace(f":{parts.password}@", ":***@", 1)
+
+
+@dataclass(frozen=True)
+class _Webhook:
+    """The STYLEBOT_WEBHOOK_* variables, checked together."""
+
+    url: str | None = None
+    listen: str = "0.0.0.0"
+    port: int = 8443
+    secret: str | None = None
+
+
+def _webhook(env: Mapping[str, str]) -> _Webhook:
+    """STYLEBOT_WEBHOOK_*: an https URL switches to webhook mode, and then a secret is required."""
+    url = env.get("STYLEBOT_WEBHOOK_URL", "").strip()
+    if not url:
+        return _Webhook()
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() != "https" or not parts.hostname:
+        raise ConfigError(f"STYLEBOT_WEBHOOK_URL must be an https URL (Telegram posts only to https); got {url!r}")
+    secret = env.get("STYLEBOT_WEBHOOK_SECRET", "").strip()
+    if not secret:
+        raise ConfigError(
+            "STYLEBOT_WEBHOOK_SECRET is required with STYLEBOT_WEBHOOK_URL: anyone could post updates otherwise "
+            "(make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    if not WEBHOOK_SECRET_PATTERN.fullmatch(secret):
+        raise ConfigError("STYLEBOT_WEBHOOK_SECRET must be 1 to 256 letters, digits, _ or - (Telegram's rule)")
+    port = _int(env, "STYLEBOT_WEBHOOK_PORT", 8443, 1, 65535)
+    if port == _optional_int(env, "STYLEBOT_METRICS_PORT", 1, 65535):
+        raise ConfigError("STYLEBOT_WEBHOOK_PORT and STYLEBOT_METRICS_PORT must differ")
+    return _Webhook(url, env.get("STYLEBOT_WEBHOOK_LISTEN", "").strip() or "0.0.0.0", port, secret)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -943,6 +943,7 @@ class FakeTelegram:
         self._poll_generation = 0
         self.base_url = ""
         self.base_file_url = ""
+        self.webhook: dict[str, Any] = {}  # the last setWebhook's url and secret_token
         self._methods: dict[str, Callable[[dict[str, Any], dict[str, _Upload]], Any]] = {
             name[len("_m_") :].replace("_", ""): getattr(self, name) for name in dir(self) if name.startswith("_m_")
         }
@@ -2085,12 +2086,19 @@ class FakeTelegram:
                 self._cond.wait(remaining)
 
     def _m_delete_webhook(self, p: dict[str, Any], up: dict[str, _Upload]) -> Any:
+        self.webhook = {}
         if p.get("drop_pending_updates"):
             self._updates.clear()
         return True
 
     def _m_get_webhook_info(self, p: dict[str, Any], up: dict[str, _Upload]) -> Any:
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": len(self._updates)}
+        url = self.webhook.get("url", "")
+        return {"url": url, "has_custom_certificate": False, "pending_update_count": len(self._updates)}
+
+    def _m_set_webhook(self, p: dict[str, Any], up: dict[str, _Upload]) -> Any:
+        # Recorded only: tests deliver updates themselves with take_updates() and post_update_to().
+        self.webhook = {"url": str(p.get("url") or ""), "secret_token": p.get("secret_token")}
+        return True
 
     def _m_set_my_commands(self, p: dict[str, Any], up: dict[str, _Upload]) -> Any:
         commands = p.get("commands") or []

@@ -20,7 +20,7 @@ from bot.config import Settings
 from bot.jobs.executor import EventHandler
 from bot.jobs.layout import JobFiles
 from bot.jobs.protocol import JobCancelled, JobDone, JobProgress, Ready, RunJob, WorkerFatal
-from bot.telegram.app import build_application
+from bot.telegram.app import build_application, webhook_options
 from tests.bot_harness import make_presets
 from tests.fake_telegram import Chat, FakeTelegram
 
@@ -135,13 +135,17 @@ def settings_for(fake: FakeTelegram, data_dir: Path, **overrides: Any) -> Settin
 async def running_bot(
     fake: FakeTelegram, data_dir: Path, executor: ScriptedExecutor | None = None, **overrides: Any
 ) -> AsyncIterator[Any]:
-    """Start the Application as run_polling would (post_init included) and stop it afterwards."""
-    app = build_application(settings_for(fake, data_dir, **overrides), executor or ScriptedExecutor())
+    """Start the Application as run_polling (or run_webhook, given a webhook_url) would, and stop it afterwards."""
+    settings = settings_for(fake, data_dir, **overrides)
+    app = build_application(settings, executor or ScriptedExecutor())
     await app.initialize()
     assert app.post_init is not None
     await app.post_init(app)
     assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0.0, timeout=5)  # long polling: the fake answers at once
+    if settings.webhook_url:
+        await app.updater.start_webhook(**webhook_options(settings))
+    else:
+        await app.updater.start_polling(poll_interval=0.0, timeout=5)  # long polling: the fake answers at once
     await app.start()
     try:
         yield app

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot.config import Settings
+from bot.core import logcontext
 from bot.core.errors import DownloadUnavailableError, UnavailableError
 from bot.core.models import Job, JobParams, StyleRef
 from bot.core.recipes import instant_params, style_params
@@ -23,6 +24,7 @@ from bot.jobs.executor import Executor
 from bot.jobs.instant import InstantPainter
 from bot.jobs.layout import JobFiles
 from bot.jobs.notifier import ChatUnreachableError, Notifier, Receipt, RejectedError, Result, Status, TransientError
+from bot.jobs.observe import JobObserver, NullObserver
 from bot.jobs.protocol import (
     Event,
     JobCancelled,
@@ -61,10 +63,12 @@ class Dispatcher:
         settings: Settings,
         instant: InstantPainter | None = None,
         clock: Callable[[], float] = time.time,
+        observer: JobObserver | None = None,
     ) -> None:
         self._storage, self._pool, self._notifier, self._instant = storage, pool, notifier, instant
         self._files, self._presets, self._settings = files, presets, settings
         self._clock = clock
+        self._observer: JobObserver = observer or NullObserver()
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._deliver_wake = asyncio.Event()
@@ -143,6 +147,7 @@ class Dispatcher:
             per_user_limit=self._settings.jobs_per_user,
             queue_limit=self._settings.queue_length,
         )
+        self._observer.job_changed(job, None, "queued")
         position = await self._storage.queue_position(job.id) or 1
         self._notifier.show(job, Status("queued", position=position, eta_s=await self._queue_eta(job)))
         if self._instant is not None:
@@ -160,6 +165,7 @@ class Dispatcher:
             if before is None:
                 continue
             count += 1
+            self._observer.job_changed(before, before.status, "cancelled")
             if before.status == "running":
                 self._pool.cancel(job.id)  # the worker stops within a step; its slot is reused after that
             self._notifier.show(job, Status("cancelled"))
@@ -181,6 +187,7 @@ class Dispatcher:
         await self._storage.set_chat_unreachable(chat_id, reason)
         for job in await self._storage.unfinished_jobs_in_chat(chat_id):
             if await self._storage.mark_undeliverable(job.id, reason):
+                self._observer.job_changed(job, job.status, "undeliverable")
                 if job.status == "running":
                     self._pool.cancel(job.id)
                 JobFiles.of(self._settings.jobs_dir, job.id).remove()
@@ -225,6 +232,7 @@ class Dispatcher:
             job = await self._storage.claim_next()
             if job is None:
                 break
+            self._report_started(job)
             self._launching += 1
             self._tasks.spawn(self._launch(job), name=f"launch-{job.id}")
         await self._refresh_positions()
@@ -240,6 +248,7 @@ class Dispatcher:
 
     async def _launch(self, job: Job) -> None:
         """Fetch the inputs and hand the job to a worker; a slow download delays only this job."""
+        logcontext.bind(job.id, job.chat_id, job.user_id)  # this task's log lines name the job
         try:
             request = await self._request_for(job)
             if request is None:
@@ -248,7 +257,8 @@ class Dispatcher:
             if current is None or current.status != "running":
                 return  # cancelled (or ended) while its photos were fetched
             if not self._pool.submit(request):
-                await self._storage.requeue(job.id)
+                if await self._storage.requeue(job.id) is not None:
+                    self._observer.job_changed(job, "running", "queued")
                 return
             self._notifier.show(job, Status("starting"))
         finally:
@@ -306,6 +316,7 @@ class Dispatcher:
     async def _instant_pass(self, job: Job) -> None:
         """Paint the instant picture in the bot process: the whole job for "instant", else the first preview."""
         assert self._instant is not None
+        logcontext.bind(job.id, job.chat_id, job.user_id)
         try:
             content, styles = await self._inputs(job)
         except Exception:  # the launch reports unusable photos
@@ -326,15 +337,18 @@ class Dispatcher:
         claimed = await self._storage.claim(job.id)
         if claimed is None:
             return  # cancelled, or a worker took it first
+        self._report_started(claimed)
         params = style_params(job.params, _blend(job), max_side=self._settings.max_side)
         started = time.monotonic()
         if await self._instant.paint(content, styles, params, files.photo):
-            if await self._storage.mark_painted(job.id, str(files.root), time.monotonic() - started, None):
+            seconds = time.monotonic() - started
+            if await self._storage.mark_painted(job.id, str(files.root), seconds, None):
+                self._report_painted(claimed, seconds)
                 self._deliver_wake.set()
             else:
                 files.remove()
-        else:
-            await self._storage.requeue(job.id)
+        elif await self._storage.requeue(job.id) is not None:
+            self._observer.job_changed(claimed, "running", "queued")
         self._wake.set()
 
     async def _inputs(self, job: Job) -> tuple[Path, list[Path]]:
@@ -356,8 +370,10 @@ class Dispatcher:
     async def _handle(self, event: Event) -> None:
         """Act on one worker event."""
         if isinstance(event, Ready):
+            self._observer.worker_ready(event.worker_id, event.pid, event.load_seconds)
             self._wake.set()
         elif isinstance(event, WorkerFatal):
+            self._observer.worker_lost(event.worker_id, "fatal")
             await self._workers_down(event.message)
         elif isinstance(event, JobProgress):
             await self._progress(event)
@@ -368,6 +384,7 @@ class Dispatcher:
         elif isinstance(event, JobCancelled):
             await self._cancelled(event.job_id)
         elif isinstance(event, WorkerCrashed):
+            self._observer.worker_lost(event.worker_id, "crashed")
             await self._crashed(event)
 
     async def _workers_down(self, reason: str) -> None:
@@ -402,6 +419,8 @@ class Dispatcher:
         if not await self._storage.mark_painted(event.job_id, str(files.root), event.seconds, event.making_of_path):
             files.remove()  # cancelled or undeliverable meanwhile
             return
+        if job is not None:
+            self._report_painted(job, event.seconds)
         self._deliver_wake.set()
 
     async def _failed(self, event: JobFailed) -> None:
@@ -420,6 +439,7 @@ class Dispatcher:
         self._wake.set()
         job = await self._storage.get_job(job_id)
         if job is not None and await self._storage.mark_cancelled(job_id):
+            self._observer.job_changed(job, job.status, "cancelled")
             self._notifier.show(job, Status("cancelled"))
         JobFiles.of(self._settings.jobs_dir, job_id).remove()
 
@@ -436,6 +456,7 @@ class Dispatcher:
     async def _retry_or_fail(self, job: Job) -> None:
         """Requeue a job that has attempts left, else fail it."""
         if job.attempts < MAX_ATTEMPTS and await self._storage.requeue(job.id) is not None:
+            self._observer.job_changed(job, job.status, "queued")
             self._notifier.show(job, Status("retrying"))
             self._wake.set()
         else:
@@ -444,8 +465,20 @@ class Dispatcher:
     async def _fail(self, job: Job, status: Status) -> None:
         """Mark a job failed and say so."""
         if await self._storage.mark_failed(job.id, status.detail or status.reason or "failed"):
+            self._observer.job_changed(job, job.status, "failed")
             self._notifier.show(job, status)
         JobFiles.of(self._settings.jobs_dir, job.id).remove()
+
+    def _report_started(self, job: Job) -> None:
+        """Report a job just claimed (and, on its first attempt, how long it waited)."""
+        self._observer.job_changed(job, "queued", "running")
+        if job.attempts == 1 and job.started_at is not None:  # a retry's wait would count the first run too
+            self._observer.waited(job.params.quality, max(0.0, job.started_at - job.created_at))
+
+    def _report_painted(self, job: Job, seconds: float) -> None:
+        """Report a job painted and how long the painting took."""
+        self._observer.job_changed(job, "running", "delivering")
+        self._observer.ran(job.params.quality, seconds)
 
     # -- delivery -------------------------------------------------------------
 
@@ -468,6 +501,7 @@ class Dispatcher:
 
     async def _deliver(self, job: Job) -> None:
         """One delivery attempt; its outcome decides the job's state, never the other way round."""
+        logcontext.bind(job.id, job.chat_id, job.user_id)
         files = JobFiles(Path(job.result_dir or JobFiles.of(self._settings.jobs_dir, job.id).root))
         result = Result(files.photo, files.document if files.document.is_file() else None, job.run_seconds or 0.0)
         try:
@@ -489,6 +523,7 @@ class Dispatcher:
     async def _delivered(self, job: Job, files: JobFiles, receipt: Receipt) -> None:
         """The result is in Telegram: the job is done."""
         if await self._storage.mark_delivered(job.id, receipt.file_id, receipt.message_id):
+            self._observer.job_changed(job, "delivering", "done")
             self._notifier.show(job, Status("done", seconds=job.run_seconds))
         files.drop_results()
 
@@ -505,6 +540,7 @@ class Dispatcher:
     async def _undeliverable(self, job: Job, files: JobFiles, reason: str) -> None:
         """The result cannot be delivered: end the job and free its files."""
         if await self._storage.mark_undeliverable(job.id, reason):
+            self._observer.job_changed(job, job.status, "undeliverable")
             log.info("job %d is undeliverable: %s", job.id, reason)
         files.remove()
 

@@ -39,6 +39,7 @@ class Ready:
 
     worker_id: int
     pid: int
+    load_seconds: float = 0.0  # how long loading the model took
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -21,6 +22,7 @@ def worker_main(conn: Connection, worker_id: int, backbone: str, weights: str, e
     level = os.environ.get("STYLEBOT_LOG_LEVEL", "INFO")
     logging.basicConfig(level=level, format=f"%(asctime)s worker{worker_id} %(levelname)s %(message)s")
     parent = os.getppid()
+    started = time.monotonic()
     try:
         # TensorFlow prints its GPU probing before it reads any setting; on a CPU server that is noise.
         with quiet_native_stderr(level != "DEBUG"):
@@ -32,7 +34,7 @@ def worker_main(conn: Connection, worker_id: int, backbone: str, weights: str, e
         log.exception("worker %d cannot load the model", worker_id)
         conn.send(WorkerFatal(worker_id, str(exc)))
         return
-    conn.send(Ready(worker_id, os.getpid()))
+    conn.send(Ready(worker_id, os.getpid(), time.monotonic() - started))
     while True:
         try:
             message = conn.recv()

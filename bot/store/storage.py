@@ -7,10 +7,13 @@ import heapq
 import json
 import logging
 import re
+import sqlite3
+import statistics
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -122,13 +125,60 @@ def _validate_setting(field: str, value: object) -> object:
     return value.strip() or None
 
 
+@dataclass(frozen=True)
+class UsageStats:
+    """What /stats reports of one period: people, jobs, waits and runs, failures, and jobs per hour."""
+
+    since: float
+    until: float
+    users: int
+    jobs: dict[tuple[str, str], int]  # (state, quality) -> jobs created in the period
+    waits: list[float]  # seconds from queued to started, of jobs that started
+    runs: list[float]  # seconds of painting, of jobs that were painted
+    failures: dict[str, int]  # error -> failed jobs
+    hourly: list[tuple[float, int, float | None]]  # hour start, jobs created, median wait of those that started
+
+    @property
+    def total(self) -> int:
+        """Jobs created in the period."""
+        return sum(self.jobs.values())
+
+    def by_state(self) -> dict[str, int]:
+        """Jobs per state."""
+        counts: dict[str, int] = {}
+        for (state, _), n in self.jobs.items():
+            counts[state] = counts.get(state, 0) + n
+        return counts
+
+    def by_quality(self) -> dict[str, int]:
+        """Jobs per quality."""
+        counts: dict[str, int] = {}
+        for (_, quality), n in self.jobs.items():
+            counts[quality] = counts.get(quality, 0) + n
+        return counts
+
+
+def quantile(values: Sequence[float], q: float) -> float | None:
+    """The q-quantile (0.5: the median) of the values, or None when there are none."""
+    if not values:
+        return None
+    if len(values) == 1:
+        return float(values[0])
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+
+
 class Storage:
     """Async access to the bot's database; one instance per connection, safe to share between tasks."""
 
     def __init__(
-        self, conn: aiosqlite.Connection, clock: Clock = time.time, default_quality: Quality = DEFAULT_QUALITY
+        self,
+        conn: aiosqlite.Connection,
+        clock: Clock = time.time,
+        default_quality: Quality = DEFAULT_QUALITY,
+        path: Path | None = None,
     ) -> None:
         self._conn = conn
+        self._path = path
         self._clock = clock
         self._default_quality = default_quality  # for users who never chose one
         # One connection runs one transaction at a time: tasks sharing it must take turns,
@@ -138,7 +188,7 @@ class Storage:
     @classmethod
     async def open(cls, path: Path, clock: Clock = time.time, default_quality: Quality = DEFAULT_QUALITY) -> Storage:
         """Open (and migrate) the database at path."""
-        return cls(await open_database(path), clock, default_quality)
+        return cls(await open_database(path), clock, default_quality, path)
 
     async def close(self) -> None:
         """Close the underlying connection."""
@@ -632,12 +682,70 @@ class Storage:
         )
         return jobs[0] if jobs else None
 
+    # -- operations ---------------------------------------------------------
+
+    async def check_writable(self, timeout_s: float = 2.0) -> None:
+        """Raise unless this connection answers and the database takes a write lock within timeout_s."""
+        await asyncio.wait_for(self._fetch_one("SELECT 1"), timeout_s)  # a closed connection raises here
+        if self._path is not None:
+            # A second, short-lived connection: the shared one waits 30 s for a lock, too long for a probe,
+            # and a probe cancelled inside BEGIN on it would leave its transaction open for everyone else.
+            await asyncio.to_thread(_try_write_lock, self._path, timeout_s)
+
+    async def active_counts(self) -> dict[str, int]:
+        """Jobs now queued, running and delivering."""
+        rows = await self._fetch_all(
+            "SELECT status, COUNT(*) FROM jobs WHERE status IN ('queued', 'running', 'delivering') GROUP BY status"
+        )
+        counts = dict.fromkeys(("queued", "running", "delivering"), 0)
+        counts.update({row[0]: int(row[1]) for row in rows})
+        return counts
+
+    async def usage(self, since: float) -> UsageStats:
+        """Users, jobs, waits, run times, failures and jobs per hour of the jobs created since `since`."""
+        now = self._clock()
+        rows = await self._fetch_all(
+            "SELECT user_id, status, json_extract(params, '$.quality') AS quality, error, created_at, started_at, "
+            "run_seconds FROM jobs WHERE created_at >= ?",
+            (since,),
+        )
+        jobs: dict[tuple[str, str], int] = {}
+        failures: dict[str, int] = {}
+        hours = max(1, int((now - since + 3599) // 3600))
+        per_hour: list[list[float]] = [[] for _ in range(hours)]
+        created = [0] * hours
+        waits, runs = [], []
+        for row in rows:
+            key = (row["status"], row["quality"] or self._default_quality)
+            jobs[key] = jobs.get(key, 0) + 1
+            if row["status"] == "failed":
+                failures[row["error"] or "unknown"] = failures.get(row["error"] or "unknown", 0) + 1
+            hour = min(hours - 1, int((row["created_at"] - since) // 3600))
+            created[hour] += 1
+            if row["started_at"] is not None:
+                waits.append(max(0.0, row["started_at"] - row["created_at"]))
+                per_hour[hour].append(waits[-1])
+            if row["run_seconds"] is not None:
+                runs.append(float(row["run_seconds"]))
+        hourly = [(since + 3600 * i, created[i], quantile(per_hour[i], 0.5)) for i in range(hours)]
+        return UsageStats(since, now, len({row["user_id"] for row in rows}), jobs, waits, runs, failures, hourly)
+
     async def recent_runs(self, limit: int = 50) -> list[Job]:
         """Jobs painted lately (with their run time), oldest first: what the ETA model learns from."""
         jobs = await self._fetch_jobs(
             "run_seconds IS NOT NULL AND run_seconds > 0", (limit,), "ORDER BY finished_at DESC, id DESC LIMIT ?"
         )
         return jobs[::-1]
+
+
+def _try_write_lock(path: Path, timeout_s: float) -> None:
+    """Take the database's write lock and let it go at once (BEGIN IMMEDIATE; ROLLBACK)."""
+    conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
 
 
 # -- helpers that run on a connection the caller already holds -------------

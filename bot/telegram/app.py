@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import urllib.parse
 from typing import Any
 
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 
 from bot.config import Settings
+from bot.core.logcontext import ContextFilter
 from bot.core.service import StyleService
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.executor import Executor
@@ -18,6 +20,10 @@ from bot.jobs.factory import make_executor
 from bot.jobs.instant import InstantPainter
 from bot.jobs.purge import purge
 from bot.jobs.supervise import TaskSet
+from bot.ops.health import Probes
+from bot.ops.logs import JsonFormatter
+from bot.ops.metrics import Metrics, PrometheusObserver, WorkerBoard
+from bot.ops.server import OpsServer
 from bot.presets.library import PresetLibrary
 from bot.store.files import FileStore
 from bot.store.storage import Storage
@@ -56,24 +62,32 @@ class RedactToken(logging.Filter):
 
 
 def configure_logging(settings: Settings, level: int = logging.INFO) -> None:
-    """Log to stderr, token redacted everywhere, HTTP client chatter kept out."""
+    """Log to stderr (text, or JSON lines), token redacted everywhere, HTTP client chatter kept out."""
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    redact = RedactToken(settings.token)
     for handler in logging.getLogger().handlers:
-        handler.addFilter(redact)
+        prepare_handler(handler, settings)
     for chatty in ("httpx", "httpcore"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
+def prepare_handler(handler: logging.Handler, settings: Settings) -> None:
+    """Redact the token, add the ids of the job, chat and user, and use the configured format (text or JSON)."""
+    handler.addFilter(RedactToken(settings.token))
+    handler.addFilter(ContextFilter())
+    if settings.log_format == "json":
+        handler.setFormatter(JsonFormatter(settings.redact))
+
+
 def build_application(settings: Settings, executor: Executor | None = None) -> App:
     """An Application wired to the settings (a given executor replaces the local pool); services start later."""
+    metrics = Metrics()
     app = (
         ApplicationBuilder()
         .token(settings.token)
         .base_url(settings.api_url)
         .base_file_url(settings.file_api_url)
         .defaults(Defaults(do_quote=True, allow_sending_without_reply=True))
-        .rate_limiter(PerChatRateLimiter())
+        .rate_limiter(PerChatRateLimiter(observe=metrics.telegram_request))
         .concurrent_updates(PerSenderUpdateProcessor(CONCURRENT_UPDATES))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
@@ -81,6 +95,7 @@ def build_application(settings: Settings, executor: Executor | None = None) -> A
     )
     app.bot_data["settings"] = settings
     app.bot_data["executor"] = executor
+    app.bot_data.update(metrics=metrics, workers=WorkerBoard())
     handlers.register(app)
     return app
 
@@ -111,7 +126,10 @@ async def _post_init(app: App) -> None:
     pool: Executor = app.bot_data.get("executor") or make_executor(settings)
     # Without the in-process painter, "instant" jobs still run: on the workers, like any other.
     instant = InstantPainter() if settings.instant_preview else None
-    dispatcher = Dispatcher(storage, pool, notifier, files, presets, settings, instant)
+    metrics: Metrics = app.bot_data["metrics"]
+    board: WorkerBoard = app.bot_data["workers"]
+    observer = PrometheusObserver(metrics, board)
+    dispatcher = Dispatcher(storage, pool, notifier, files, presets, settings, instant, observer=observer)
     pool.on_event = dispatcher.on_event
     background = TaskSet()
     app.bot_data.update(
@@ -119,6 +137,12 @@ async def _post_init(app: App) -> None:
     )
     app.bot_data["service"] = StyleService(storage, dispatcher, files, presets, settings)
     await dispatcher.start()
+    probes = Probes(storage, dispatcher, pool, board, metrics, settings.workers)
+    app.bot_data["probes"] = probes  # /stats reads them too
+    if settings.metrics_port is not None:
+        ops = OpsServer(probes, settings.metrics_host, settings.metrics_port)
+        ops.start()
+        app.bot_data["ops"] = ops
     if app.job_queue is not None:
         app.job_queue.run_repeating(_purge, interval=PURGE_INTERVAL_S, first=60, name="purge")
     background.spawn(_register_commands(app), name="register-commands")
@@ -156,7 +180,10 @@ async def _register_commands(app: App) -> None:
 
 
 async def _post_shutdown(app: App) -> None:
-    """Stop the workers, the notifier and the background tasks, and close the database."""
+    """Stop the ops server, the workers, the notifier and the background tasks, and close the database."""
+    ops: OpsServer | None = app.bot_data.get("ops")
+    if ops is not None:
+        await ops.stop()
     background: TaskSet | None = app.bot_data.get("background")
     if background is not None:
         await background.cancel_all()
@@ -174,10 +201,28 @@ async def _post_shutdown(app: App) -> None:
         await storage.close()
 
 
+def webhook_options(settings: Settings) -> dict[str, Any]:
+    """Arguments of Updater.start_webhook (and run_webhook): listen locally on the public URL's path."""
+    assert settings.webhook_url is not None
+    return {
+        "listen": settings.webhook_listen,
+        "port": settings.webhook_port,
+        "url_path": urllib.parse.urlsplit(settings.webhook_url).path.lstrip("/"),
+        "webhook_url": settings.webhook_url,
+        "secret_token": settings.webhook_secret,
+        "allowed_updates": Update.ALL_TYPES,
+    }
+
+
 def run(settings: Settings) -> None:
-    """Long-poll until interrupted."""
+    """Long-poll, or serve the webhook when STYLEBOT_WEBHOOK_URL is set, until interrupted."""
     # The token lives in the settings object only: worker processes, which decode untrusted images,
     # are spawned with this environment and must not inherit it.
     os.environ.pop("TELEGRAM_BOT_TOKEN", None)
+    os.environ.pop("STYLEBOT_WEBHOOK_SECRET", None)
     app = build_application(settings)
-    app.run_polling(allowed_updates=Update.ALL_TYPES, timeout=settings.poll_timeout_s)
+    if settings.webhook_url:
+        log.info("receiving updates by webhook at %s", settings.webhook_url)
+        app.run_webhook(**webhook_options(settings))
+    else:
+        app.run_polling(allowed_updates=Update.ALL_TYPES, timeout=settings.poll_timeout_s)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import re
@@ -33,6 +34,8 @@ from telegram.ext import (
 from bot.core.errors import UserFacingError
 from bot.core.models import Job
 from bot.core.service import IncomingImage, Outcome, StyleService, Who
+from bot.ops.chart import usage_chart
+from bot.ops.report import usage_report
 from bot.presets.library import PresetError, UnknownPresetError, default_title
 from bot.telegram import callback_data, i18n, keyboards, texts
 from bot.telegram.callback_data import (
@@ -468,6 +471,18 @@ async def delstyle(update: Update, context: Context) -> None:
     await _say(update, context, await service(context).remove_preset(_who(update).user_id, context.args[0]))
 
 
+async def stats(update: Update, context: Context) -> None:
+    """/stats: the last day and week in numbers, and a chart (operators only)."""
+    message = update.effective_message
+    if message is None or _who(update).user_id not in service(context).settings.admin_ids:
+        await _reply(update, texts.STATS_REFUSED)
+        return
+    report = await usage_report(context.bot_data["probes"])
+    await _reply(update, texts.usage(report))
+    chart = await asyncio.to_thread(usage_chart, report.day)  # matplotlib takes a moment: off the event loop
+    await message.reply_photo(chart, caption=texts.STATS_CHART)
+
+
 async def on_error(update: object, context: Context) -> None:
     """The one place unexpected errors go: log the traceback, tell the user their photo is kept."""
     log.error("unhandled error while handling an update", exc_info=context.error)
@@ -494,6 +509,7 @@ HANDLERS: dict[str, Handler] = {
     "addstyle": addstyle,
     "delstyle": delstyle,
     "language": language,
+    "stats": stats,
 }
 # The command menus per scope: what makes sense in a private chat and in a group (English; app.py registers
 # each language's translation).

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from telegram.error import BadRequest, NetworkError, RetryAfter
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter
 
 log = logging.getLogger(__name__)
 JSONResult = bool | dict[str, Any] | list[dict[str, Any]]
+RequestObserver = Callable[[str, str], None]  # (method, outcome): "ok", or what went wrong (see outcome_of)
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,10 @@ class PerChatRateLimiter(AIORateLimiter):
     flood wait would delay every user; here only requests to that chat wait.
     """
 
-    def __init__(self, max_retries: int = 2) -> None:
+    def __init__(self, max_retries: int = 2, observe: RequestObserver | None = None) -> None:
         super().__init__(max_retries=max_retries)
         self._retries = max_retries
+        self._observe = observe
         self._until: dict[object, float] = {}  # chat id -> loop time its flood wait ends
 
     async def process_request(  # type: ignore[override]
@@ -63,13 +65,16 @@ class PerChatRateLimiter(AIORateLimiter):
                     raise RetryAfter(max(1, round(wait)))
                 await asyncio.sleep(wait)
             try:
-                return await self._run_request(
-                    chat=key is not None,
-                    group=group,
-                    allow_paid_broadcast=bool(data.get("allow_paid_broadcast", False)),
-                    callback=callback,
-                    args=args,
-                    kwargs=kwargs,
+                return await self._counted(
+                    endpoint,
+                    self._run_request(
+                        chat=key is not None,
+                        group=group,
+                        allow_paid_broadcast=bool(data.get("allow_paid_broadcast", False)),
+                        callback=callback,
+                        args=args,
+                        kwargs=kwargs,
+                    ),
                 )
             except RetryAfter as exc:
                 self._until[key] = loop.time() + retry_after_s(exc) + 0.1
@@ -86,6 +91,18 @@ class PerChatRateLimiter(AIORateLimiter):
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable")  # the loop returns or raises
 
+    async def _counted(self, endpoint: str, request: Awaitable[JSONResult]) -> JSONResult:
+        """Await one attempt of a call and report its outcome (each retry counts as a call of its own)."""
+        try:
+            result = await request
+        except Exception as exc:
+            if self._observe is not None:
+                self._observe(endpoint, outcome_of(exc))
+            raise
+        if self._observe is not None:
+            self._observe(endpoint, "ok")
+        return result
+
     def _forget_expired(self, now: float) -> None:
         """Keep the table of flood waits small."""
         for key in [k for k, until in self._until.items() if until < now]:
@@ -96,3 +113,18 @@ def retry_after_s(exc: RetryAfter) -> float:
     """Seconds to wait; RetryAfter.retry_after is an int or a timedelta depending on PTB's settings."""
     value: Any = exc.retry_after
     return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)
+
+
+def outcome_of(exc: Exception) -> str:
+    """A small, fixed vocabulary for metrics labels: the HTTP error code where PTB tells it, else the kind."""
+    if isinstance(exc, RetryAfter):
+        return "429"
+    if isinstance(exc, Forbidden):
+        return "403"
+    if isinstance(exc, BadRequest):
+        return "400"
+    if isinstance(exc, TimedOut):
+        return "timeout"
+    if isinstance(exc, NetworkError):
+        return "network"  # 5xx and connection errors: PTB does not keep the code
+    return "error" if isinstance(exc, TelegramError) else "exception"

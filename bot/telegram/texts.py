@@ -8,7 +8,9 @@ from __future__ import annotations
 from bot.core.errors import UserFacingError
 from bot.core.models import Job
 from bot.jobs.notifier import Status
+from bot.ops.report import UsageReport
 from bot.presets.library import AmbiguousPresetError, PresetError, PresetLibrary, UnknownPresetError, default_title
+from bot.store.storage import quantile
 from bot.telegram.i18n import LANGUAGES, N_, SOURCE, translator
 
 START = N_(
@@ -270,3 +272,51 @@ def job_lines(rows: list[tuple[Job, int | None, float | None]], lang: str = SOUR
             state = say("JOB_QUEUED", lang, position=position)
         lines.append(f"#{job.id} {styles} ({job.params.quality}): {state}{eta(left, lang)}")
     return "\n".join(lines)
+
+
+# -- /stats (operators) ------------------------------------------------------
+
+STATS_REFUSED = "Sorry, /stats is only for the bot's operators."
+STATS_CHART = "Jobs per hour and their median wait, last 24 hours (UTC)."
+STATS_STATES = ("done", "failed", "cancelled", "undeliverable", "queued", "running", "delivering")
+
+
+def usage(report: UsageReport) -> str:
+    """/stats: each line gives the last 24 hours, then the last 7 days."""
+    day, week = report.day, report.week
+    lines = ["📊 Last 24 hours · last 7 days", f"Users: {day.users} · {week.users}"]
+    lines.append(f"Jobs: {day.total} · {week.total}")
+    day_states, week_states = day.by_state(), week.by_state()
+    lines += [f"  {s}: {day_states.get(s, 0)} · {n}" for s in STATS_STATES if (n := week_states.get(s, 0))]
+    day_tiers, week_tiers = day.by_quality(), week.by_quality()
+    lines += [f"  {q}: {day_tiers.get(q, 0)} · {n}" for q, n in sorted(week_tiers.items())]
+    lines.append(f"Wait, median / p90: {_spread(day.waits)} · {_spread(week.waits)}")
+    lines.append(f"Painting, median / p90: {_spread(day.runs)} · {_spread(week.runs)}")
+    if week.failures:
+        top = sorted(week.failures.items(), key=lambda item: -item[1])[:5]
+        lines.append("Failures (7 days): " + "; ".join(f"{reason[:60]} ×{n}" for reason, n in top))
+    lines.append(_workers(report))
+    return "\n".join(lines)
+
+
+def _spread(values: list[float]) -> str:
+    """'2.1 s / 9 s', or '–' without data."""
+    median, p90 = quantile(values, 0.5), quantile(values, 0.9)
+    if median is None or p90 is None:
+        return "–"
+    return f"{_seconds(median)} / {_seconds(p90)}"
+
+
+def _seconds(value: float) -> str:
+    """Tenths below 10 s (instant pictures take less than one), else as durations read."""
+    return f"{value:.1f} s" if value < 10 else duration(value)
+
+
+def _workers(report: UsageReport) -> str:
+    """'Workers: 2 of 2 up, 1 busy', plus the ones down and why."""
+    workers = report.workers
+    if workers.unavailable:
+        return f"Workers: none can load the model ({workers.configured} configured)"
+    line = f"Workers: {len(workers.up)} of {workers.configured} up, {workers.busy} busy"
+    down = ", ".join(f"#{worker_id} {why}" for worker_id, why in sorted(workers.down.items()))
+    return f"{line}; down: {down}" if down else line

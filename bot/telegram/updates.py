@@ -9,6 +9,8 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
+from bot.core import logcontext
+
 
 def sender_key(update: Update) -> int:
     """Who an update is from: the sending chat (channels, anonymous admins), else the user, else the chat."""
@@ -31,6 +33,9 @@ class PerSenderUpdateProcessor(BaseUpdateProcessor):
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         """Run the handler coroutine after the sender's earlier updates."""
         key = sender_key(update) if isinstance(update, Update) else 0
+        if isinstance(update, Update):  # each update runs in its own task: its log lines name chat and sender
+            chat = update.effective_chat
+            logcontext.bind(chat_id=chat.id if chat is not None else None, user_id=key or None)
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._users[key] = self._users.get(key, 0) + 1
         try:

@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics, health checks, structured logs and the admins' statistics chart."""

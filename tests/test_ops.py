@@ -1,0 +1,244 @@
+"""Running it in production: metrics, health endpoints, webhook mode, JSON logs and /stats, on the real app in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import socket
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.ops import health
+from bot.telegram.app import prepare_handler
+from tests.bot_harness import photo_bytes
+from tests.fake_telegram import FakeTelegram
+from tests.inprocess import ScriptedExecutor, results, running_bot, said, settings_for, until
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTelegram]:
+    """A fresh fake Bot API server."""
+    with FakeTelegram() as server:
+        yield server
+
+
+def free_port() -> int:
+    """A port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def get(app: Any, path: str) -> httpx.Response:
+    """GET an ops endpoint of the running bot."""
+    async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
+        return await client.get(f"http://127.0.0.1:{app.bot_data['ops'].port}{path}")
+
+
+async def scrape(app: Any) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of /metrics by name and labels."""
+    response = await get(app, "/metrics")
+    assert response.status_code == 200
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def total(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+    """The sum of a metric's samples whose labels include these."""
+    wanted = set(labels.items())
+    return sum(value for (n, ls), value in samples.items() if n == name and wanted <= ls)
+
+
+async def test_metrics_move_with_a_job(fake: FakeTelegram, tmp_path: Path) -> None:
+    async with running_bot(fake, tmp_path, ScriptedExecutor(), metrics_port=0) as app:
+        before = await scrape(app)
+        assert total(before, "stylebot_jobs_total") == 0
+        assert total(before, "stylebot_workers_up") == 1
+        chat = fake.private_chat(501, "Mo")
+        fake.fail_next("sendMessage", error_code=500)  # the first status message meets a server error
+        fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")
+        await until(fake, lambda: results(fake, chat), "the result")
+        await until(fake, lambda: fake.calls_of("sendMessage"), "a status message")
+        samples = await asyncio.wait_for(_settled(app), 10)
+        for state in ("queued", "running", "delivering", "done"):
+            assert total(samples, "stylebot_jobs_total", state=state) == 1, state
+        assert total(samples, "stylebot_jobs_total", state="failed") == 0
+        assert total(samples, "stylebot_job_wait_seconds_count") == 1
+        assert total(samples, "stylebot_job_run_seconds_count") == 1
+        assert total(samples, "stylebot_queue_depth") == 0
+        assert total(samples, "stylebot_workers_busy") == 0
+        assert total(samples, "stylebot_telegram_requests_total", method="sendMessage", outcome="network") == 1
+        assert total(samples, "stylebot_telegram_requests_total", method="sendPhoto", outcome="ok") >= 1
+        assert total(samples, "stylebot_telegram_requests_total", outcome="ok") >= 3
+        assert total(samples, "process_resident_memory_bytes") > 0
+
+
+async def _settled(app: Any) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Scrape until the job is counted done (the result message lands just before the state changes)."""
+    while True:
+        samples = await scrape(app)
+        if total(samples, "stylebot_jobs_total", state="done") >= 1:
+            return samples
+        await asyncio.sleep(0.05)
+
+
+async def test_a_queued_job_shows_in_the_queue_depth(fake: FakeTelegram, tmp_path: Path) -> None:
+    executor = ScriptedExecutor(hold=True)
+    async with running_bot(fake, tmp_path, executor, metrics_port=0) as app:
+        alice, bob = fake.private_chat(511, "Al"), fake.private_chat(512, "Bo")
+        fake.send_photo(alice, None, photo_bytes(seed=1), caption="dots")
+        await said(fake, alice, "Painting")
+        fake.send_photo(bob, None, photo_bytes(seed=2), caption="dots")
+        await said(fake, bob, "Queued")
+        samples = await scrape(app)
+        assert total(samples, "stylebot_queue_depth") == 1
+        assert total(samples, "stylebot_workers_busy") == 1
+        assert total(samples, "stylebot_jobs_active", state="running") == 1
+        executor.release()
+        await until(fake, lambda: results(fake, bob), "bob's result")
+
+
+async def test_readyz_fails_when_the_workers_go_down(fake: FakeTelegram, tmp_path: Path) -> None:
+    executor = ScriptedExecutor()
+    async with running_bot(fake, tmp_path, executor, metrics_port=0) as app:
+        ready = await get(app, "/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["status"] == "ok"
+        executor.go_down("weights missing")
+        for _ in range(100):  # the WorkerFatal event is handled by the dispatcher's event task
+            response = await get(app, "/readyz")
+            if response.status_code == 503:
+                break
+            await asyncio.sleep(0.05)
+        assert response.status_code == 503
+        assert response.json()["status"] == "fail"
+        assert (await get(app, "/healthz")).status_code == 200  # alive, just not able to paint
+
+
+async def test_readyz_waits_for_a_worker(fake: FakeTelegram, tmp_path: Path) -> None:
+    async with running_bot(fake, tmp_path, ScriptedExecutor(workers=0), metrics_port=0) as app:
+        response = await get(app, "/readyz")
+        assert response.status_code == 503
+        assert "yet" in response.json()["reason"]
+
+
+async def test_healthz_fails_while_the_database_is_locked_or_closed(
+    fake: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(health, "DB_PROBE_TIMEOUT_S", 0.3)
+    async with running_bot(fake, tmp_path, metrics_port=0) as app:
+        live = await get(app, "/healthz")
+        assert live.status_code == 200
+        assert live.json() == {"status": "ok", "database": "writable"}
+        other = sqlite3.connect(tmp_path / "stylebot.sqlite3", timeout=30, check_same_thread=False)
+        await asyncio.to_thread(other.execute, "BEGIN EXCLUSIVE")  # another process holds the write lock
+        try:
+            locked = await get(app, "/healthz")
+        finally:
+            other.rollback()
+            other.close()
+        assert locked.status_code == 503
+        assert locked.json()["status"] == "fail"
+        assert (await get(app, "/healthz")).status_code == 200
+        await app.bot_data["storage"].close()
+        closed = await get(app, "/healthz")
+        assert closed.status_code == 503
+        assert "database" in closed.json()
+
+
+async def test_no_ops_server_unless_a_port_is_set(fake: FakeTelegram, tmp_path: Path) -> None:
+    async with running_bot(fake, tmp_path) as app:
+        assert "ops" not in app.bot_data
+
+
+async def test_webhook_takes_updates_with_the_secret_only(fake: FakeTelegram, tmp_path: Path) -> None:
+    port, secret = free_port(), "s3cret-token_1"
+    overrides = {
+        "webhook_url": "https://bot.example.org/telegram/hook",
+        "webhook_listen": "127.0.0.1",
+        "webhook_port": port,
+        "webhook_secret": secret,
+    }
+    async with running_bot(fake, tmp_path, **overrides):
+        assert fake.webhook == {"url": "https://bot.example.org/telegram/hook", "secret_token": secret}
+        assert not fake.calls_of("getUpdates")
+        chat = fake.private_chat(521, "We")
+        fake.send_text(chat, None, "/start")
+        [update] = fake.take_updates()
+        url = f"http://127.0.0.1:{port}/telegram/hook"
+        assert await asyncio.to_thread(fake.post_update_to, url, update) == 403
+        assert await asyncio.to_thread(fake.post_update_to, url, update, "wrong") == 403
+        await asyncio.sleep(0.3)
+        assert fake.bot_messages(chat.id) == []  # refused updates are not handled
+        assert await asyncio.to_thread(fake.post_update_to, url, update, secret) == 200
+        await said(fake, chat, "Send me a photo")
+
+
+async def test_stats_for_an_admin_and_a_refusal_for_others(fake: FakeTelegram, tmp_path: Path) -> None:
+    async with running_bot(fake, tmp_path, admin_ids=frozenset({531})):
+        admin, other = fake.private_chat(531, "Ad"), fake.private_chat(532, "Ot")
+        fake.send_photo(other, None, photo_bytes(seed=1), caption="dots")
+        await until(fake, lambda: results(fake, other), "the result")
+        fake.send_text(other, None, "/stats")
+        await said(fake, other, "only for the bot's operators")
+        fake.send_text(admin, None, "/stats")
+        report = await said(fake, admin, "Last 24 hours")
+        assert "Users: 1 · 1" in report
+        assert "Jobs: 1 · 1" in report
+        assert "done: 1 · 1" in report
+        assert "Workers: 1 of 1 up, 0 busy" in report
+        chart = await until(
+            fake, lambda: next((m for m in fake.bot_messages(admin.id) if m.get("photo")), None), "the chart"
+        )
+        assert fake.message_file_bytes(chart).startswith(b"\x89PNG")
+        assert "Jobs per hour" in chart["caption"]
+        assert not [m for m in fake.bot_messages(other.id) if "Last 24 hours" in (m.get("text") or "")]
+
+
+async def test_json_logs_carry_the_job_and_never_the_token(fake: FakeTelegram, tmp_path: Path) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.INFO)
+    prepare_handler(handler, settings_for(fake, tmp_path, log_format="json"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        executor = ScriptedExecutor(hold=True)
+        async with running_bot(fake, tmp_path, executor):
+            chat = fake.private_chat(541, "Jo")
+            fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")
+            await said(fake, chat, "Painting")
+            fake.set_blocked(chat.id)
+            executor.release()  # the result meets a 403: "job 1 is undeliverable" is logged in the job's task
+            await until(fake, lambda: "undeliverable" in stream.getvalue(), "the undeliverable line")
+            logging.getLogger("stylebot.test").warning("calling %s/getMe", f"{fake.base_url}{fake.token}")
+            try:
+                raise RuntimeError(f"boom at {fake.base_url}{fake.token}/sendPhoto")
+            except RuntimeError:
+                logging.getLogger("stylebot.test").exception("a failure")
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    lines = [line for line in stream.getvalue().splitlines() if line.strip()]
+    entries = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert all({"time", "level", "logger", "message"} <= entry.keys() for entry in entries)
+    [undeliverable] = [e for e in entries if "is undeliverable" in e["message"]]
+    assert undeliverable["job_id"] == 1
+    assert undeliverable["chat_id"] == chat.id
+    assert undeliverable["user_id"] == chat.id
+    assert fake.token not in stream.getvalue()
+    assert any("<token>" in e["message"] for e in entries)
+    assert any("<token>" in e.get("exception", "") for e in entries)
