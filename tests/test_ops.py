@@ -1,4 +1,4 @@
-"""Running it in production: metrics, health endpoints, webhook mode, JSON logs and /stats, on the real app in-process."""
+"""Running it in production: metrics, health, webhook mode, JSON logs and /stats, on the real app in-process."""
 
 from __future__ import annotations
 

@@ -114,6 +114,7 @@ class PrometheusObserver:
             self._metrics.model_load.observe(load_seconds)
 
     def worker_lost(self, worker_id: int, reason: str) -> None:
-        """A worker is down until it reports Ready again."""
+        """A worker is down until it reports Ready again (-1: the cluster as a whole, no one worker)."""
         self._board.ready.pop(worker_id, None)
-        self._board.lost[worker_id] = reason
+        if worker_id >= 0:
+            self._board.lost[worker_id] = reason
