@@ -16,10 +16,15 @@ ENV KERAS_HOME=/home/stylebot/.keras \
     STYLEBOT_DATA_DIR=/data \
     STYLEBOT_STYLES_DIR=/data/styles \
     TF_CPP_MIN_LOG_LEVEL=2 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    STYLEBOT_METRICS_PORT=9108
 # Fetch once at build time, so containers start without downloading anything.
 RUN python -c "import keras; keras.applications.VGG19(include_top=False, weights='imagenet')" \
  && stylebot fetch-styles --styles-dir /data/styles
 
 VOLUME /data
+# Liveness: the event loop answers and the database takes writes (GET /healthz on the metrics port, 127.0.0.1
+# unless STYLEBOT_METRICS_HOST says otherwise). Worker containers set STYLEBOT_METRICS_PORT="" and always pass.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=2m --retries=3 CMD ["python", "-m", "bot.ops.healthcheck"]
+EXPOSE 9108
 CMD ["stylebot"]

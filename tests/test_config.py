@@ -107,3 +107,34 @@ def test_worker_env_silences_tensorflow_unless_debugging() -> None:
     loud = settings(STYLEBOT_LOG_LEVEL="DEBUG").worker_env()
     assert loud["TF_CPP_MIN_LOG_LEVEL"] == "0"
     assert all(isinstance(v, str) for v in {**quiet, **loud}.values())
+
+
+def test_webhook_mode_needs_an_https_url_and_a_secret() -> None:
+    assert settings().webhook_url is None  # polling by default
+    hook = settings(STYLEBOT_WEBHOOK_URL="https://bot.example.org/tg", STYLEBOT_WEBHOOK_SECRET="abc_DEF-123")
+    assert (hook.webhook_url, hook.webhook_listen, hook.webhook_port) == ("https://bot.example.org/tg", "0.0.0.0", 8443)
+    assert "abc_DEF" not in repr(hook)
+    with pytest.raises(ConfigError, match="STYLEBOT_WEBHOOK_SECRET is required"):
+        settings(STYLEBOT_WEBHOOK_URL="https://bot.example.org/tg")
+    with pytest.raises(ConfigError, match="https"):
+        settings(STYLEBOT_WEBHOOK_URL="http://bot.example.org/tg", STYLEBOT_WEBHOOK_SECRET="abc")
+    with pytest.raises(ConfigError, match="letters, digits"):
+        settings(STYLEBOT_WEBHOOK_URL="https://bot.example.org/tg", STYLEBOT_WEBHOOK_SECRET="no spaces allowed")
+    with pytest.raises(ConfigError, match="must differ"):
+        settings(
+            STYLEBOT_WEBHOOK_URL="https://h/tg",
+            STYLEBOT_WEBHOOK_SECRET="s",
+            STYLEBOT_WEBHOOK_PORT="9000",
+            STYLEBOT_METRICS_PORT="9000",
+        )
+
+
+def test_metrics_and_log_format_settings() -> None:
+    plain = settings()
+    assert (plain.metrics_port, plain.metrics_host, plain.log_format) == (None, "127.0.0.1", "text")
+    ops = settings(STYLEBOT_METRICS_PORT="9108", STYLEBOT_METRICS_HOST="0.0.0.0", STYLEBOT_LOG_FORMAT="JSON")
+    assert (ops.metrics_port, ops.metrics_host, ops.log_format) == (9108, "0.0.0.0", "json")
+    with pytest.raises(ConfigError, match="STYLEBOT_LOG_FORMAT"):
+        settings(STYLEBOT_LOG_FORMAT="xml")
+    with pytest.raises(ConfigError, match="STYLEBOT_METRICS_PORT"):
+        settings(STYLEBOT_METRICS_PORT="70000")

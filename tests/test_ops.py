@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.ops import health
+from bot.ops import health, healthcheck
 from bot.telegram.app import prepare_handler
 from tests.bot_harness import photo_bytes
 from tests.fake_telegram import FakeTelegram
@@ -155,6 +155,19 @@ async def test_healthz_fails_while_the_database_is_locked_or_closed(
         closed = await get(app, "/healthz")
         assert closed.status_code == 503
         assert "database" in closed.json()
+
+
+async def test_the_container_healthcheck_reads_healthz(
+    fake: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running_bot(fake, tmp_path, metrics_port=0) as app:
+        monkeypatch.setenv("STYLEBOT_METRICS_PORT", str(app.bot_data["ops"].port))
+        assert await asyncio.to_thread(healthcheck.main) == 0
+        await app.bot_data["storage"].close()
+        assert await asyncio.to_thread(healthcheck.main) == 1  # 503
+    assert await asyncio.to_thread(healthcheck.main) == 1  # nobody listens
+    monkeypatch.setenv("STYLEBOT_METRICS_PORT", "")
+    assert await asyncio.to_thread(healthcheck.main) == 0  # a worker container: nothing to check
 
 
 async def test_no_ops_server_unless_a_port_is_set(fake: FakeTelegram, tmp_path: Path) -> None:

@@ -1,0 +1,35 @@
+"""`python -m bot.ops.healthcheck`: the container's HEALTHCHECK, exit 0 when the bot's /healthz answers 200."""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.error
+import urllib.request
+
+TIMEOUT_S = 4.0  # under Docker's default 30 s, and under the 5 s the Dockerfile gives the check
+
+
+def main() -> int:
+    """GET /healthz on this container's metrics port; a container without one (a worker) has nothing to check."""
+    port = os.environ.get("STYLEBOT_METRICS_PORT", "").strip()
+    if not port:
+        sys.stdout.write("STYLEBOT_METRICS_PORT is not set: no health endpoint to check\n")
+        return 0
+    host = os.environ.get("STYLEBOT_METRICS_HOST", "").strip() or "127.0.0.1"
+    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
+    try:
+        with opener.open(f"http://{host}:{port}/healthz", timeout=TIMEOUT_S) as response:
+            sys.stdout.write(response.read().decode(errors="replace") + "\n")
+            return 0 if response.status == 200 else 1
+    except urllib.error.HTTPError as exc:
+        sys.stdout.write(exc.read().decode(errors="replace") + "\n")
+        return 1
+    except OSError as exc:
+        sys.stdout.write(f"no answer from the bot: {exc}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
