@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = """
 import os, sys
-from bot.quiet import quiet_native_stderr
+from bot.jobs.quiet import quiet_native_stderr
 noise = (
     b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n"
     b"I0000 00:00:1.2 4950 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.\\n"
