@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 
-from bot.config import ConfigError, Settings, environment
+from bot.config import ConfigError, Settings, load_environment
 
 log = logging.getLogger("stylebot")
 
@@ -22,6 +23,7 @@ EXIT_SETUP = 2
 def main(argv: list[str] | None = None) -> int:
     """Dispatch the sub-command (default: run the bot)."""
     args = sys.argv[1:] if argv is None else argv
+    load_environment()  # .env fills in what the environment leaves unset, for every sub-command
     if args and args[0] == "fetch-styles":
         from bot.presets.fetch import main as fetch_main
 
@@ -37,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(USAGE)
         return _fail(f"unknown arguments: {' '.join(args)}")
     try:
-        settings = Settings.from_env(environment())
+        settings = Settings.from_env(os.environ)
     except ConfigError as exc:
         return _fail(str(exc))
     from bot.telegram.app import configure_logging, run

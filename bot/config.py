@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dotenv import dotenv_values
+
 from bot.core.models import DEFAULT_QUALITY, QUALITIES, Quality, parse_quality
 from engine.backbone import BACKBONES
 from engine.config import backbone_from_env, weights_from_env
@@ -162,23 +164,16 @@ class Settings:
         return text.replace(self.token, "<token>") if self.token else text
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of a .env file (comments and blank lines skipped, quotes stripped)."""
-    if not path.is_file():
-        return {}
-    values = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        key, sep, value = line.strip().partition("=")
-        if sep and key and not key.startswith("#"):
-            values[key.strip()] = value.strip().strip("'\"")
-    return values
-
-
 def environment(env_file: Path = Path(".env")) -> dict[str, str]:
-    """The process environment over the values of a .env file, which fill in only what is unset or empty."""
-    merged = {k: v for k, v in read_env_file(env_file).items() if v}
+    """The process environment over a .env file's values (python-dotenv), which fill in what is unset or empty."""
+    merged = {k: v for k, v in dotenv_values(env_file).items() if v}
     merged.update({k: v for k, v in os.environ.items() if v or k not in merged})
     return merged
+
+
+def load_environment(env_file: Path = Path(".env")) -> None:
+    """Read .env once into this process's environment, so every sub-command (fetch-styles too) sees it."""
+    os.environ.update(environment(env_file))
 
 
 def _token(env: Mapping[str, str]) -> str:

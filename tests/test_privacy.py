@@ -70,3 +70,17 @@ async def test_pruning_removes_old_finished_jobs_and_idle_users(tmp_path: Path) 
         assert await storage.get_job(waiting.id) is not None  # unfinished jobs are never pruned
     finally:
         await storage.close()
+
+
+def test_the_file_cache_keeps_to_its_quota_dropping_the_least_recently_used(tmp_path: Path) -> None:
+    import os
+
+    from bot.store.files import enforce_quota
+
+    for i in range(5):
+        path = tmp_path / f"f{i}"
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (1000 + i, 1000 + i))  # f0 is the least recently used
+    assert enforce_quota(tmp_path, 3000) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f2", "f3", "f4"]
+    assert enforce_quota(tmp_path, 3000) == 0
