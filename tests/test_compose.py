@@ -17,7 +17,7 @@ def load() -> dict[str, Any]:
 
 def test_services_redis_bot_and_scalable_gpu_workers() -> None:
     services = load()["services"]
-    assert set(services) == {"redis", "bot", "worker"}
+    assert set(services) == {"redis", "bot", "worker", "prometheus", "grafana"}
     redis = services["redis"]
     assert "--appendonly" in redis["command"] and redis["command"][redis["command"].index("--appendonly") + 1] == "yes"
     assert any(v.endswith(":/data") for v in redis["volumes"])
@@ -39,3 +39,16 @@ def test_named_volumes_are_declared() -> None:
         v.split(":")[0] for s in document["services"].values() for v in s.get("volumes", []) if not v.startswith(".")
     }
     assert used <= set(document["volumes"])
+
+
+def test_prometheus_scrapes_the_bot_and_grafana_gets_the_dashboard() -> None:
+    services = load()["services"]
+    assert services["bot"]["environment"]["STYLEBOT_METRICS_PORT"] == "9108"
+    root = COMPOSE.parent
+    for service in ("prometheus", "grafana"):
+        for volume in services[service]["volumes"]:
+            source = volume.split(":")[0]
+            assert not source.startswith(".") or (root / source).is_file(), volume
+    scrape = yaml.safe_load((root / "deploy" / "prometheus.yml").read_text())
+    targets = [t for job in scrape["scrape_configs"] for c in job.get("static_configs", []) for t in c["targets"]]
+    assert "bot:9108" in targets
