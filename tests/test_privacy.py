@@ -81,6 +81,7 @@ def test_the_file_cache_keeps_to_its_quota_dropping_the_least_recently_used(tmp_
         path = tmp_path / f"f{i}"
         path.write_bytes(b"x" * 1000)
         os.utime(path, (1000 + i, 1000 + i))  # f0 is the least recently used
+    (tmp_path / "f5.tmp123").write_bytes(b"x" * 5000)  # a download being written is never counted or removed
     assert enforce_quota(tmp_path, 3000) == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f2", "f3", "f4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f2", "f3", "f4", "f5.tmp123"]
     assert enforce_quota(tmp_path, 3000) == 0

@@ -66,7 +66,7 @@ def enforce_quota(directory: Path, quota_bytes: int) -> int:
     """Delete the least recently used cached files until the folder fits its quota; returns how many."""
     if not directory.is_dir():
         return 0
-    entries = sorted((e.stat().st_mtime, e.stat().st_size, Path(e.path)) for e in os.scandir(directory) if e.is_file())
+    entries = sorted(_cached_files(directory))
     total = sum(size for _, size, _ in entries)
     removed = 0
     for _, size, path in entries:
@@ -77,6 +77,21 @@ def enforce_quota(directory: Path, quota_bytes: int) -> int:
     if removed:
         log.info("file cache over its quota: removed %d least recently used file(s)", removed)
     return removed
+
+
+def _cached_files(directory: Path) -> list[tuple[float, int, Path]]:
+    """(mtime, size, path) of the finished cached files; a download being written (or just gone) is skipped."""
+    entries = []
+    for entry in os.scandir(directory):
+        if ".tmp" in entry.name:
+            continue
+        try:
+            if entry.is_file():
+                stat = entry.stat()
+                entries.append((stat.st_mtime, stat.st_size, Path(entry.path)))
+        except FileNotFoundError:  # removed by a concurrent purge or quota pass
+            continue
+    return entries
 
 
 def _unlink(path: Path) -> int:
