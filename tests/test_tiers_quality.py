@@ -33,12 +33,13 @@ PAIRS = [("tubingen", "starry_night"), ("golden_gate", "great_wave")]
 SIDE = 256
 CALIBRATION_STYLE_WEIGHT = 1.0
 
-# Style ratio (Gram distance to the painting / the photo's own). Measured at 256 px: instant 0.78 / 0.55,
-# standard tier (60 L-BFGS iterations from it) 0.42 / 0.XX. Controls: Gaussian noise (sigma 40) on the photo
-# gives 0.85-0.95, a blur > 1. The tier must beat the instant result and stay well below the controls.
-MAX_STYLE_RATIO = 0.7
+# Style ratio (Gram distance to the painting / the photo's own). Measured at 256 px (tubingen / golden gate):
+# instant 0.78 / 0.55, standard tier (30 L-BFGS iterations from it) 0.43 / 0.33. Controls: Gaussian noise
+# (sigma 40) on the photo 0.75 / 0.83, a blur (sigma 3) 1.29 / 1.37. The ceiling sits between, 0.15 from each.
+MAX_STYLE_RATIO = 0.6
 # Edge agreement (correlation of HED edge maps, photo vs result). Measured: instant 0.53 / 0.71, standard tier
-# 0.92 / 0.XX. Controls: an unrelated photo or the painting -0.06..0.04; the photo blurred (sigma 3) 0.71-0.82.
+# 0.91 / 0.94. Controls: an unrelated photo or the painting -0.04..0.02; the photo blurred (sigma 3) 0.71 / 0.82.
+# The tier must also match or beat the instant result on both measures (the calibration's goal).
 MIN_EDGE_AGREEMENT = 0.6
 UNRELATED_EDGES_MAX = 0.2
 
@@ -64,8 +65,12 @@ def test_standard_tier_beats_the_instant_result_and_keeps_the_structure(
     tier = pretrained_vgg16.run(photo, style, params, init_image=instant).image
 
     rng = np.random.default_rng(0)
-    noisy = Image.fromarray(np.clip(np.asarray(photo) + rng.normal(0, 40, (photo.height, photo.width, 3)), 0, 255).astype(np.uint8))
-    unrelated = load_image(shared_dir / "content" / ("astronaut.jpg" if content_name != "astronaut" else "tubingen.jpg"))
+    noisy = Image.fromarray(
+        np.clip(np.asarray(photo) + rng.normal(0, 40, (photo.height, photo.width, 3)), 0, 255).astype(np.uint8)
+    )
+    unrelated = load_image(
+        shared_dir / "content" / ("astronaut.jpg" if content_name != "astronaut" else "tubingen.jpg")
+    )
     metrics: dict[str, Any] = {
         "instant_ratio": probe.ratio(instant, photo, style),
         "tier_ratio": probe.ratio(tier, photo, style),
