@@ -12,6 +12,7 @@ bench/_out/ for a closer look; the sheet shows them scaled to --tile px high, wi
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -41,6 +42,8 @@ def main() -> None:
     parser.add_argument("--pairs", nargs="+", default=["tubingen:starry_night", "golden_gate:great_wave"])
     parser.add_argument("--tile", type=int, default=300, help="row height in px")
     parser.add_argument("--hd-side", type=int, default=None, help="HD size (default: the tier's)")
+    parser.add_argument("--hd-steps", type=int, default=None, help="HD iterations (default: the tier's)")
+    parser.add_argument("--reuse", action="store_true", help="reuse results already under bench/_out/")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "contact_sheet.png")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -63,13 +66,23 @@ def main() -> None:
         instant = fast.run(photo, style, instant_params(job, (1.0,), quality="instant"))
         tiles.append((f"instant {instant.stats.seconds:.1f} s", instant.image))
         for quality, side in (("standard", None), ("hd", args.hd_side)):
+            path = OUT / f"sheet_{content_name}_{quality}.png"
+            if args.reuse and path.is_file() and path.with_suffix(".json").is_file():
+                image, seconds = Image.open(path).convert("RGB"), json.loads(path.with_suffix(".json").read_text())
+                tiles.append((f"{quality} {max(image.size)} px {seconds:.0f} s (2 busy CPUs)", image))
+                continue
             start = time.perf_counter()
             warm = fast.run(photo, style, instant_params(job, (1.0,), quality=quality, max_side=side))
-            params = style_params(job, (1.0,), quality=quality, max_side=side, style_weight=CALIBRATION_STYLE_WEIGHT)
+            steps = args.hd_steps if quality == "hd" else None
+            params = style_params(
+                job, (1.0,), quality=quality, max_side=side, steps=steps, style_weight=CALIBRATION_STYLE_WEIGHT
+            )
             result = stylizer.run(photo, style, params, init_image=warm.image)
             seconds = time.perf_counter() - start
-            result.image.save(OUT / f"sheet_{content_name}_{quality}.png")
-            tiles.append((f"{quality} {max(result.image.size)} px {seconds:.0f} s (2 CPUs)", result.image))
+            result.image.save(path)
+            path.with_suffix(".json").write_text(json.dumps(seconds))
+            its = f" {params.steps} its" if steps else ""
+            tiles.append((f"{quality} {max(result.image.size)} px{its} {seconds:.0f} s (2 busy CPUs)", result.image))
         instant.image.save(OUT / f"sheet_{content_name}_instant.png")
         rows.append(tiles)
     sheet = assemble(rows, args.tile)
