@@ -50,6 +50,7 @@ class Trace:
     name: str
     offset_s: float = 0.0  # time spent before the optimisation (the instant pass of a warm start)
     points: list[tuple[float, float, Image.Image]] = field(default_factory=list)
+    steps: list[int] = field(default_factory=list)  # the iteration of each snapshot (load-independent)
     seconds: float = 0.0
     best_loss: float = math.inf
     image: Image.Image | None = None
@@ -58,6 +59,7 @@ class Trace:
         """Progress callback: keep the final level's snapshots."""
         if p.level == p.levels and p.preview is not None:
             self.points.append((self.offset_s + p.elapsed_s, p.losses.total, p.preview))
+            self.steps.append(p.step)
 
 
 def recipes(budget: int, seed_steps: int) -> list[tuple[str, StyleParams, bool, int]]:
@@ -138,8 +140,9 @@ def _row(
     trace: Trace, photo: Image.Image, style: Image.Image, probe: Any, seed_loss: float, seed_ratio: float, seed_s: float
 ) -> dict:
     """Final metrics and the first snapshot time at or below the seed's loss and ratio."""
-    t_loss = next((t for t, loss, _ in trace.points if loss <= seed_loss), None)
-    t_ratio = None
+    i_loss = next((i for i, (_, loss, _) in enumerate(trace.points) if loss <= seed_loss), None)
+    t_loss = None if i_loss is None else trace.points[i_loss][0]
+    t_ratio, i_ratio = None, None
     # Ratios cost a VGG pass each: look at ~40 snapshots, evenly spread, then refine near the first hit.
     stride = max(1, len(trace.points) // 40)
     coarse = list(range(0, len(trace.points), stride))
@@ -150,7 +153,7 @@ def _row(
             for i in range(max(0, hit - stride + 1), hit + 1)
             if probe.ratio(trace.points[i][2], photo, style) <= seed_ratio
         )
-        t_ratio = trace.points[first][0]
+        t_ratio, i_ratio = trace.points[first][0], first
     assert trace.image is not None
     return {
         "recipe": trace.name,
@@ -160,6 +163,8 @@ def _row(
         "t_seed_loss": t_loss,
         "t_seed_ratio": t_ratio,
         "seed_fraction_ratio": None if t_ratio is None else t_ratio / seed_s,
+        "its_seed_loss": None if i_loss is None else trace.steps[i_loss],
+        "its_seed_ratio": None if i_ratio is None else trace.steps[i_ratio],
     }
 
 

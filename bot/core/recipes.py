@@ -23,15 +23,21 @@ class Tier:
 INSTANT: Quality = "instant"
 # Warm start (init="image") from the instant network's result, then L-BFGS: the instant picture already has
 # the painting's strokes and colours, so the optimiser only refines them towards the Gram statistics and the
-# photo's structure. Iterations from bench/calibrate_tiers.py on the pretrained features (docs/benchmarks.md).
-# HD starts at half size (coarse to fine) so large outputs stay coherent.
+# photo's structure. Iterations from bench/calibrate_tiers.py on the pretrained features (docs/benchmarks.md):
+# 5-10 iterations already beat the instant result on style ratio and edge agreement, the gains flatten by ~20
+# (256 px) and ~30 (512 px). HD starts at half size (coarse to fine) so large outputs stay coherent; its
+# budget is the standard one per level (not measured at 1024 px on CPU).
 TIERS: dict[Quality, Tier] = {
     INSTANT: Tier("⚡ Instant", 1024, 0, 1, warm_start=False),
-    "preview": Tier("preview", 256, 30, 1),
-    "standard": Tier("standard", 512, 60, 1),
-    "hd": Tier("HD", 1024, 100, 2),
+    "preview": Tier("preview", 256, 20, 1),
+    "standard": Tier("standard", 512, 30, 1),
+    "hd": Tier("HD", 1024, 60, 2),
 }
 STRENGTH_KNOB: dict[Strength, float] = {"low": 0.25, "medium": 0.5, "high": 0.75}
+# The tiers weigh style 3x the features' base weight: on the pretrained features, 30 iterations from the instant
+# result then reach the seed recipe's style ratio (1000 Adam steps), with the photo's edges still kept
+# (bench/calibrate_tiers.py, docs/benchmarks.md).
+TIER_STYLE_GAIN = 3.0
 
 
 def style_params(
@@ -48,8 +54,8 @@ def style_params(
 
     `quality` overrides job.quality (e.g. "instant"). The result has init="image" when the run must be given
     the instant result as `init_image` (see instant_params); warm_start=False keeps the photo as the start.
-    `style_weight` is the base weight of the backbone's features: the seed's 1e-2 for ImageNet VGG19, 1.0
-    for the HED VGG16 features the calibration and quality tests use.
+    `style_weight` is the base weight of the backbone's features (the seed's 1e-2 for ImageNet VGG19, 1.0 for
+    the HED VGG16 features the calibration and quality tests use); the tiers use TIER_STYLE_GAIN times it.
     """
     tier = TIERS[quality or job.quality]
     side = max_side or job.max_side or tier.max_side
@@ -61,7 +67,7 @@ def style_params(
         max_side=side,
         levels=tier.levels if side >= 512 else 1,
         strength=STRENGTH_KNOB[job.strength],
-        style_weight=style_weight,
+        style_weight=style_weight * TIER_STYLE_GAIN,
         keep_colors=job.keep_colors,
         style_blend=blend,
         seed=job.seed,
