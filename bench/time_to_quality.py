@@ -261,6 +261,11 @@ def _fmt(value: float | None, spec: str = ".1f") -> str:
     return "never" if value is None else format(value, spec)
 
 
+def _its(row: dict, key: str) -> str:
+    """' (N its)' when the row knows the iteration of that snapshot."""
+    return f" ({row[key]} its)" if row.get(key) is not None else ""
+
+
 def print_table(pair: dict) -> None:
     """One pair's rows as a Markdown table."""
     print(f"\n{pair['pair']} ({pair['size'][0]}x{pair['size'][1]})\n")
@@ -269,7 +274,8 @@ def print_table(pair: dict) -> None:
     for row in pair["rows"]:
         print(
             f"| {row['recipe']} | {row['seconds']:.1f} | {row['final_loss']:.0f} | {row['final_ratio']:.3f} "
-            f"| {_fmt(row['t_seed_loss'])} | {_fmt(row['t_seed_ratio'])} |"
+            f"| {_fmt(row['t_seed_loss'])}{_its(row, 'its_seed_loss')} "
+            f"| {_fmt(row['t_seed_ratio'])}{_its(row, 'its_seed_ratio')} |"
         )
 
 
