@@ -138,7 +138,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         fake.fault("*", error_code=502, probability=share)
         fake.fault("*", error_code=429, retry_after=1, probability=share)
         fake.fault("*", delay=6.0, probability=share)  # beyond PTB's 5 s read timeout: TimedOut
-        async with running_bot(fake, data, executor, queue_length=10_000, images_per_minute=60):
+        async with running_bot(
+            fake, data, executor, queue_length=10_000, images_per_minute=60, instant_preview=args.instant
+        ):
             chats = [fake.private_chat(10_000 + i, f"User{i}") for i in range(args.users)]
             started = time.monotonic()
             actions = await asyncio.to_thread(simulate, fake, chats, args.seconds, rng)
@@ -150,6 +152,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             waits, lost = answer_times(fake, actions)
     return {
         "users": args.users,
+        "instant": args.instant,
         "updates": len(actions),
         "load_s": round(load_s, 1),
         "p50_ms": round(1000 * statistics.median(waits)),
@@ -179,6 +182,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="spread of each user's actions")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--failure-rate", type=float, default=0.01)
+    parser.add_argument(
+        "--no-instant", dest="instant", action="store_false", help="no instant pictures (the network costs CPU)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     result = asyncio.run(run(args))

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 2  # a job whose worker crashed is retried once
 SAFETY_POLL_S = 5.0  # the loops look again this often even when nothing woke them
+POSITIONS_INTERVAL_S = 1.0  # queue positions and waits are refreshed at most this often
 INPUT_RETRIES_S = (1.0, 2.0, 4.0, 8.0, 15.0)  # waits between tries to fetch a job's photos from Telegram
 # Delivery of a painted result is retried this long (about 20 min in all) before it counts as undeliverable.
 DELIVERY_BACKOFF_S = (5.0, 15.0, 60.0, 180.0, 300.0, 600.0)
@@ -71,6 +72,7 @@ class Dispatcher:
         self._observer: JobObserver = observer or NullObserver()
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._wake = asyncio.Event()
+        self._positions_due = asyncio.Event()
         self._deliver_wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._tasks = TaskSet()
@@ -101,6 +103,7 @@ class Dispatcher:
             supervised("dispatch", self._dispatch_loop),
             supervised("events", self._event_loop),
             supervised("delivery", self._delivery_loop),
+            supervised("positions", self._positions_loop),
         ]
         order = await self._storage.queue_order()
         for job in recovered:
@@ -148,8 +151,8 @@ class Dispatcher:
             queue_limit=self._settings.queue_length,
         )
         self._observer.job_changed(job, None, "queued")
-        position = await self._storage.queue_position(job.id) or 1
-        self._notifier.show(job, Status("queued", position=position, eta_s=await self._queue_eta(job)))
+        position, eta = await self._place(job)
+        self._notifier.show(job, Status("queued", position=position or 1, eta_s=eta))
         if self._instant is not None:
             task = self._tasks.spawn(self._instant_pass(job), name=f"instant-{job.id}")
             self._instant_passes[job.id] = task
@@ -176,8 +179,8 @@ class Dispatcher:
         """The user's active jobs with queue position and ETA in seconds."""
         rows = []
         for job in await self._storage.active_jobs(user_id, chat_id):
-            position = await self._storage.queue_position(job.id)
-            eta = job.eta_s if job.status == "running" else await self._queue_eta(job)
+            position, eta = await self._place(job)
+            eta = job.eta_s if job.status == "running" else eta
             rows.append((job, position, eta))
         return rows
 
@@ -212,11 +215,14 @@ class Dispatcher:
 
     # -- dispatching ----------------------------------------------------------
 
-    async def _queue_eta(self, job: Job, order: list[int] | None = None) -> float | None:
-        """Seconds until a queued job is done: its own size and everything running or ahead of it."""
-        order = order if order is not None else await self._storage.queue_order()
-        ahead = [j for j in [await self._storage.get_job(i) for i in order[: order.index(job.id)]] if j is not None]
-        return self._eta.wait(await self._storage.running_jobs(), ahead, job) if job.id in order else None
+    async def _place(self, job: Job) -> tuple[int | None, float | None]:
+        """A queued job's position and the seconds until it is done (both None when it is not queued)."""
+        queued = await self._storage.queued_jobs()
+        ids = [j.id for j in queued]
+        if job.id not in ids:
+            return None, None
+        index = ids.index(job.id)
+        return index + 1, self._eta.wait(await self._storage.running_jobs(), queued[:index], job)
 
     async def _dispatch_loop(self) -> None:
         """Whenever a worker is idle and a job waits, start the next job fairly."""
@@ -235,13 +241,23 @@ class Dispatcher:
             self._report_started(job)
             self._launching += 1
             self._tasks.spawn(self._launch(job), name=f"launch-{job.id}")
-        await self._refresh_positions()
+        self._positions_due.set()
+
+    async def _positions_loop(self) -> None:
+        """Refresh the waiting users' positions when the queue moved, at most once per interval.
+
+        Refreshing on every change would read the whole queue once per update under load.
+        """
+        while True:
+            await self._positions_due.wait()
+            self._positions_due.clear()
+            await self._refresh_positions()
+            await asyncio.sleep(POSITIONS_INTERVAL_S)
 
     async def _refresh_positions(self) -> None:
         """Tell waiting users their queue position and wait (the notifier skips unchanged and throttled ones)."""
-        order = await self._storage.queue_order()
+        queued = await self._storage.queued_jobs()
         running = await self._storage.running_jobs()
-        queued = [j for j in [await self._storage.get_job(i) for i in order] if j is not None]
         for position, job in enumerate(queued, start=1):
             eta = self._eta.wait(running, queued[: position - 1], job)
             self._notifier.show(job, Status("queued", position=position, eta_s=eta))

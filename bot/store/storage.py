@@ -450,6 +450,14 @@ class Storage:
                     return None
             return await _job_by_id(conn, job_id)
 
+    async def queued_jobs(self) -> list[Job]:
+        """Every queued job, in the order they will be claimed (one read, for positions and ETAs)."""
+        async with self._lock:
+            order = await _queue_order(self._conn)
+            rows = await _fetch_all(self._conn, "SELECT * FROM jobs WHERE status = 'queued'")
+        jobs = {row["id"]: _job_from_row(row) for row in rows}
+        return [jobs[job_id] for job_id in order if job_id in jobs]
+
     async def queue_order(self) -> list[int]:
         """Return the ids of all queued jobs in the order they will be claimed."""
         async with self._lock:
