@@ -421,3 +421,15 @@ async def test_when_no_worker_can_load_the_model_people_are_told_plainly(fake: F
         fake.send_text(chat, None, "/start")
         start = await said(fake, chat, "Send me a photo")
         assert "install the model weights" in start
+
+
+async def test_a_chat_that_blocked_the_bot_is_served_again_once_it_writes(fake: FakeTelegram, tmp_path: Path) -> None:
+    async with running_bot(fake, tmp_path):
+        alice = fake.private_chat(330, "Alice")
+        fake.set_blocked(alice.id)
+        fake.send_photo(alice, None, photo_bytes(seed=1), caption="dots")
+        await states_become(fake, tmp_path, {1: "undeliverable"})
+        fake.set_blocked(alice.id, False)  # she unblocks the bot and writes again
+        fake.send_photo(alice, None, photo_bytes(seed=2), caption="stripes")
+        [result] = await until(fake, lambda: results(fake, alice), "her result")
+        assert "Stripes" in result["caption"]

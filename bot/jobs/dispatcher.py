@@ -73,6 +73,7 @@ class Dispatcher:
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._positions_due = asyncio.Event()
+        self._unreachable: set[int] = set()  # chats that blocked or removed the bot (mirrors the database)
         self._deliver_wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._tasks = TaskSet()
@@ -96,7 +97,8 @@ class Dispatcher:
         recovered = await self._storage.recover_after_restart(await self._pool.reattach(running))
         for job in await self._storage.recent_runs():
             self._eta.learn(job, job.run_seconds or 0.0)
-        for chat_id in await self._storage.unreachable_chats():
+        self._unreachable = await self._storage.unreachable_chats()
+        for chat_id in self._unreachable:
             self._notifier.mute(chat_id)
         self._pool.start()
         self._loops = [
@@ -187,6 +189,7 @@ class Dispatcher:
     async def chat_unreachable(self, chat_id: int, reason: str) -> None:
         """The chat blocked or removed the bot: end its jobs as undeliverable and send nothing more there."""
         self._notifier.mute(chat_id)
+        self._unreachable.add(chat_id)
         await self._storage.set_chat_unreachable(chat_id, reason)
         for job in await self._storage.unfinished_jobs_in_chat(chat_id):
             if await self._storage.mark_undeliverable(job.id, reason):
@@ -199,6 +202,9 @@ class Dispatcher:
 
     async def chat_reachable(self, chat_id: int) -> None:
         """Someone in the chat wrote to the bot: it may be answered again."""
+        if chat_id not in self._unreachable:
+            return  # the usual case: no write for every update
+        self._unreachable.discard(chat_id)
         self._notifier.unmute(chat_id)
         if await self._storage.set_chat_reachable(chat_id):
             log.info("chat %d can be reached again", chat_id)
