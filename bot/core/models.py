@@ -28,7 +28,6 @@ JOB_STATUSES: tuple[JobStatus, ...] = (
 )
 # A job holds one of its user's slots while it waits or paints; a painted result being delivered does not.
 ACTIVE_STATUSES: tuple[JobStatus, ...] = ("queued", "running")
-FINAL_STATUSES: tuple[JobStatus, ...] = ("done", "failed", "cancelled", "undeliverable")
 STYLE_KINDS: tuple[StyleKind, ...] = ("preset", "file")
 
 DEFAULT_QUALITY: Quality = "standard"

@@ -605,37 +605,38 @@ class Storage:
 
     async def forget_user(self, user_id: int) -> dict[str, int]:
         """Delete a user's jobs, sessions and settings; returns how many of each went."""
-        async with self._transaction() as conn:
-            counts = {}
-            for name, sql in (
-                ("jobs", "DELETE FROM jobs WHERE user_id = ?"),
-                ("sessions", "DELETE FROM sessions WHERE user_id = ?"),
-                ("settings", "DELETE FROM users WHERE user_id = ?"),
-            ):
-                async with conn.execute(sql, (user_id,)) as cursor:
-                    counts[name] = cursor.rowcount
-        return counts
+        return await self._delete_counted(
+            {
+                "jobs": ("DELETE FROM jobs WHERE user_id = ?", (user_id,)),
+                "sessions": ("DELETE FROM sessions WHERE user_id = ?", (user_id,)),
+                "settings": ("DELETE FROM users WHERE user_id = ?", (user_id,)),
+            }
+        )
 
     async def prune(self, older_than_s: float) -> dict[str, int]:
         """Delete finished jobs, expired sessions and users idle for longer than `older_than_s`."""
         cutoff = self._clock() - older_than_s
-        async with self._transaction() as conn:
-            counts = {}
-            for name, sql, params in (
-                (
-                    "jobs",
+        return await self._delete_counted(
+            {
+                "jobs": (
                     "DELETE FROM jobs WHERE status IN ('done', 'failed', 'cancelled', 'undeliverable') "
                     "AND COALESCE(finished_at, created_at) < ?",
                     (cutoff,),
                 ),
-                ("sessions", "DELETE FROM sessions WHERE expires_at <= ?", (self._clock(),)),
-                (
-                    "users",
+                "sessions": ("DELETE FROM sessions WHERE expires_at <= ?", (self._clock(),)),
+                "users": (
                     "DELETE FROM users WHERE COALESCE(updated_at, created_at, 0) < ? "
                     "AND user_id NOT IN (SELECT user_id FROM jobs)",
                     (cutoff,),
                 ),
-            ):
+            }
+        )
+
+    async def _delete_counted(self, statements: Mapping[str, tuple[str, tuple[Any, ...]]]) -> dict[str, int]:
+        """Run DELETE statements in one transaction; how many rows each removed, by name."""
+        counts = {}
+        async with self._transaction() as conn:
+            for name, (sql, params) in statements.items():
                 async with conn.execute(sql, params) as cursor:
                     counts[name] = cursor.rowcount
         return counts
