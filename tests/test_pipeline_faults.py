@@ -121,7 +121,8 @@ async def test_a_group_without_media_rights_gets_words_and_the_job_ends(fake: Fa
         fake.send_text(group, alice, "/stylize dots", reply_to=photo["message_id"])
         await said(fake, group, "may not post pictures")
         await states_become(fake, tmp_path, {1: "undeliverable"})
-        assert not (tmp_path / "jobs" / "1").exists()  # files removed
+        # The state is written first, then the files go: wait for both.
+        await until(fake, lambda: not (tmp_path / "jobs" / "1").exists(), "job 1's files removed")
         fake.send_text(group, alice, "/status")
         await said(fake, group, "no jobs")  # the slot is free
 
