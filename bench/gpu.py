@@ -5,8 +5,8 @@ python bench/gpu.py --tiny --weights random          # CPU smoke run: 32/48 px, 
 
 Each tier runs as the bot runs it (bot/recipes.py): the instant network first, then, for the Gatys tiers, the
 warm-started L-BFGS from its result. Peak memory is TensorFlow's device peak on a GPU (reset before each run),
-else the process's peak RSS so far (it only grows). The throughput part starts 1 and then --workers processes
-(spawned, as the bot's pool does), each running --jobs standard-tier jobs at the middle size, and reports jobs
+else the process's peak RSS so far (it only grows). The throughput part spawns --workers processes (as the bot's pool
+does) and has first one, then all of them run --jobs standard-tier jobs each at the middle size, and reports jobs
 per minute. The instant network runs on onnxruntime's CPU provider in both cases.
 """
 
@@ -85,44 +85,71 @@ def run_tier(stylizer: Any, tier: str, size: int, steps: int | None, content: An
     return {"tier": tier, "size": size, "instant_s": fast_s, "seconds": time.perf_counter() - start}
 
 
-def _worker(backbone: str, weights: str, size: int, steps: int | None, jobs: int, ready: Any, go: Any) -> None:
-    """A spawned worker: build the model, wait for the start signal, run `jobs` standard-tier jobs."""
+def _worker(backbone: str, weights: str, size: int, steps: int | None, orders: Any, done: Any) -> None:
+    """A spawned worker: build the model, trace the size, then run each order's number of jobs (0 ends it)."""
     sys.path.insert(0, str(ROOT))
     from engine.transfer import Stylizer
 
     stylizer = Stylizer(backbone, weights)
     content, style = inputs()
     run_tier(stylizer, "standard", size, steps, content, style)  # trace this size outside the timing
-    ready.release()
-    go.wait()
-    for _ in range(jobs):
-        run_tier(stylizer, "standard", size, steps, content, style)
+    done.put("ready")
+    while jobs := orders.get():
+        for _ in range(jobs):
+            run_tier(stylizer, "standard", size, steps, content, style)
+        done.put("done")
 
 
-def throughput(backbone: str, weights: str, size: int, steps: int | None, workers: int, jobs: int) -> dict[str, Any]:
-    """Jobs per minute of `workers` processes sharing the device, each running `jobs` jobs."""
+def throughput(
+    backbone: str, weights: str, size: int, steps: int | None, counts: list[int], jobs: int
+) -> list[dict[str, Any]]:
+    """Jobs per minute of each count of worker processes sharing the device, each running `jobs` jobs."""
     ctx = mp.get_context("spawn")
-    ready, go = ctx.Semaphore(0), ctx.Event()
-    procs = [
-        ctx.Process(target=_worker, args=(backbone, weights, size, steps, jobs, ready, go)) for _ in range(workers)
-    ]
+    done = ctx.Queue()
+    orders = [ctx.Queue() for _ in range(max(counts))]
+    # One set of processes for every count: the same warmed-up workers, and one start-up (TensorFlow's import and
+    # the model) instead of one per count.
+    procs = [ctx.Process(target=_worker, args=(backbone, weights, size, steps, q, done)) for q in orders]
     for proc in procs:
         proc.start()
-    for _ in procs:
-        ready.acquire()
-    start = time.perf_counter()
-    go.set()
-    for proc in procs:
-        proc.join()
-    seconds = time.perf_counter() - start
-    if any(proc.exitcode != 0 for proc in procs):
-        raise RuntimeError(f"a worker failed: exit codes {[proc.exitcode for proc in procs]}")
-    return {
-        "workers": workers,
-        "jobs": workers * jobs,
-        "seconds": seconds,
-        "jobs_per_min": 60 * workers * jobs / seconds,
-    }
+    try:
+        for _ in procs:
+            _expect(done, procs)
+        rows = []
+        for count in counts:
+            start = time.perf_counter()
+            for queue in orders[:count]:
+                queue.put(jobs)
+            for _ in range(count):
+                _expect(done, procs)
+            seconds = time.perf_counter() - start
+            rows.append(
+                {
+                    "workers": count,
+                    "jobs": count * jobs,
+                    "seconds": seconds,
+                    "jobs_per_min": 60 * count * jobs / seconds,
+                }
+            )
+        return rows
+    finally:
+        for queue in orders:
+            queue.put(0)
+        for proc in procs:
+            proc.join(60)
+
+
+def _expect(done: Any, procs: list[Any]) -> None:
+    """Wait for a worker's message; fail at once if a worker died instead."""
+    import queue
+
+    while True:
+        try:
+            done.get(timeout=1.0)
+            return
+        except queue.Empty:
+            if any(proc.exitcode not in (None, 0) for proc in procs):
+                raise RuntimeError(f"a worker failed: exit codes {[proc.exitcode for proc in procs]}") from None
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -161,9 +188,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             report["tiers"].append(row)
             print(f"| {tier} | {size} | {row['instant_s']:.2f} | {row['seconds']:.2f} | {row['peak_mb']:.0f} |")
     middle = args.sizes[len(args.sizes) // 2]
-    report["throughput"] = [
-        throughput(args.backbone, args.weights, middle, args.steps, n, args.jobs) for n in sorted({1, args.workers})
-    ]
+    report["throughput"] = throughput(
+        args.backbone, args.weights, middle, args.steps, sorted({1, args.workers}), args.jobs
+    )
     print(f"\nstandard tier at {middle} px:")
     for row in report["throughput"]:
         print(

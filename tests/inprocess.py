@@ -89,6 +89,10 @@ class ScriptedExecutor:
     def release(self) -> None:
         """Let every held job finish."""
         self.hold = False
+        self.release_running()
+
+    def release_running(self) -> None:
+        """Let the jobs running now finish; later ones are held again."""
         for gate in self._running.values():
             gate.set()
 

