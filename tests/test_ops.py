@@ -8,7 +8,9 @@ import json
 import logging
 import socket
 import sqlite3
+import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.ops import health, healthcheck
+from bot.ops.chart import ChartLabels, usage_chart
+from bot.ops.report import DAY_S, UsageReport, WorkersNow
+from bot.store.storage import UsageStats
+from bot.telegram import i18n, texts
 from bot.telegram.app import prepare_handler
 from tests.bot_harness import photo_bytes
 from tests.fake_telegram import FakeTelegram
 from tests.inprocess import ScriptedExecutor, results, running_bot, said, settings_for, until
+from tests.inprocess import texts as bot_texts
 
 
 @pytest.fixture
@@ -217,6 +224,98 @@ async def test_stats_for_an_admin_and_a_refusal_for_others(fake: FakeTelegram, t
         assert fake.message_file_bytes(chart).startswith(b"\x89PNG")
         assert "Jobs per hour" in chart["caption"]
         assert not [m for m in fake.bot_messages(other.id) if "Last 24 hours" in (m.get("text") or "")]
+
+
+async def test_stats_in_the_admins_language(fake: FakeTelegram, tmp_path: Path) -> None:
+    async with running_bot(fake, tmp_path, admin_ids=frozenset({533, 534})):
+        ivan_chat, anna_chat, other_chat = (fake.private_chat(i, n) for i, n in ((533, "Iv"), (534, "An"), (535, "Ot")))
+        ivan, other = fake.user(533, "Iv", language_code="ru"), fake.user(535, "Ot", language_code="ru")
+        fake.send_photo(ivan_chat, ivan, photo_bytes(seed=1), caption="dots")
+        await until(fake, lambda: results(fake, ivan_chat), "the result")
+        fake.send_text(other_chat, other, "/stats")
+        await said(fake, other_chat, "Извините, /stats доступна только операторам бота.")
+
+        fake.send_text(ivan_chat, ivan, "/stats")  # Russian from the Telegram app
+        report = await said(fake, ivan_chat, "📊 Последние 24 часа · последние 7 дней")
+        for line in ("Пользователи: 1 · 1", "Задания: 1 · 1", "  готово: 1 · 1", "  стандарт: 1 · 1"):
+            assert line in report.splitlines(), line
+        assert "Ожидание, медиана / p90: " in report and "Рисование, медиана / p90: " in report
+        assert report.endswith("Рабочие процессы: работают 1 из 1, заняты 0")
+        caption = await said(fake, ivan_chat, "Заданий в час и медиана их ожидания за последние 24 часа (UTC).")
+        chart = next(m for m in fake.bot_messages(ivan_chat.id) if m.get("caption") == caption)
+        assert fake.message_file_bytes(chart).startswith(b"\x89PNG")
+
+        fake.send_text(anna_chat, None, "/language ru")  # an English app, Russian chosen
+        await said(fake, anna_chat, "Теперь я отвечаю по-русски.")
+        fake.send_text(anna_chat, None, "/stats")
+        await said(fake, anna_chat, "Пользователи: 1 · 1")
+        await said(fake, anna_chat, "Заданий в час")
+        assert not [t for t in bot_texts(fake, ivan_chat) + bot_texts(fake, anna_chat) if "Last 24 hours" in t]
+
+
+def a_day_of_jobs() -> UsageStats:
+    """A busy day: jobs in every hour, some waits, a failure and a quality this version does not know."""
+    until_ = 1_767_225_600.0  # on the hour
+    hourly = [(until_ - (24 - h) * 3600, h % 5, 2.5 * (h % 4) if h % 3 else None) for h in range(24)]
+    jobs = {("done", "standard"): 40, ("failed", "hd"): 2, ("queued", "instant"): 1, ("done", "legacy"): 1}
+    return UsageStats(until_ - DAY_S, until_, 7, jobs, [0.4, 3.0, 12.5], [8.0, 95.0], {"CUDA out of memory": 2}, hourly)
+
+
+def test_the_stats_text_in_english() -> None:
+    stats = a_day_of_jobs()
+    workers = WorkersNow(configured=2, up={1: 100}, down={2: "exit code 1"}, idle=0, unavailable=False)
+    assert texts.usage(UsageReport(stats, stats, workers)).splitlines() == [
+        "📊 Last 24 hours · last 7 days",
+        "Users: 7 · 7",
+        "Jobs: 44 · 44",
+        "  done: 41 · 41",
+        "  failed: 2 · 2",
+        "  queued: 1 · 1",
+        "  ⚡ Instant: 1 · 1",
+        "  standard: 40 · 40",
+        "  HD: 2 · 2",
+        "  legacy: 1 · 1",
+        "Wait, median / p90: 3.0 s / 11 s · 3.0 s / 11 s",
+        "Painting, median / p90: 52 s / 1 min 26 s · 52 s / 1 min 26 s",
+        "Failures (7 days): CUDA out of memory ×2",
+        "Workers: 1 of 2 up, 1 busy; down: #2 exit code 1",
+    ]
+
+
+@pytest.mark.parametrize("lang", [lang for lang in i18n.LANGUAGES if lang != i18n.SOURCE])
+def test_the_stats_text_in_every_other_language(lang: str) -> None:
+    stats = a_day_of_jobs()
+    workers = WorkersNow(configured=2, up={1: 100}, down={2: "exit code 1"}, idle=1, unavailable=False)
+    report = texts.usage(UsageReport(stats, stats, workers), lang)
+    unavailable = WorkersNow(configured=2, up={}, down={}, idle=0, unavailable=True)
+    last = texts.usage(UsageReport(stats, stats, unavailable), lang).splitlines()[-1]
+    assert "#2 exit code 1" in report and "CUDA out of memory ×2" in report and "  legacy: 1 · 1" in report
+    assert texts.text(texts.TIER_LABELS["standard"], lang) in report
+    english = ("Last 24", "Users", "Jobs", "done", "failed", "queued", "Wait", "Painting", "Failures", "Workers")
+    assert not [word for word in english if word in report or word in last]
+    assert "2" in last and last != report.splitlines()[-1]
+
+
+def test_chart_labels_follow_the_language(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert texts.chart_labels("en") == ChartLabels()  # the English defaults are the catalogue's msgids
+    assert texts.chart_labels("ru").title == "Заданий в час и медиана ожидания (UTC)"
+    monkeypatch.setattr(texts, "LAYS_OUT_RIGHT_TO_LEFT", False)  # matplotlib before 3.11
+    assert texts.chart_labels("fa") == ChartLabels()
+    monkeypatch.setattr(texts, "LAYS_OUT_RIGHT_TO_LEFT", True)
+    assert texts.chart_labels("fa").title == "کارها در هر ساعت و میانهٔ انتظار (UTC)"
+
+
+@pytest.mark.parametrize("lang", ["ru", "fa"])
+def test_the_chart_draws_translated_labels(lang: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(texts, "LAYS_OUT_RIGHT_TO_LEFT", True)  # Persian labels even where they would not be sent
+    labels = texts.chart_labels(lang)
+    assert labels != ChartLabels()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        png = usage_chart(a_day_of_jobs(), labels)
+        empty = usage_chart(replace(a_day_of_jobs(), hourly=[]), labels)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and empty.startswith(b"\x89PNG\r\n\x1a\n")
+    assert not [w for w in caught if "missing from" in str(w.message)], [str(w.message) for w in caught]
 
 
 async def test_json_logs_carry_the_job_and_never_the_token(fake: FakeTelegram, tmp_path: Path) -> None:

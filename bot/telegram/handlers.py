@@ -473,14 +473,15 @@ async def delstyle(update: Update, context: Context) -> None:
 
 async def stats(update: Update, context: Context) -> None:
     """/stats: the last day and week in numbers, and a chart (operators only)."""
-    message = update.effective_message
+    message, lang = update.effective_message, await _lang(update, context)
     if message is None or _who(update).user_id not in service(context).settings.admin_ids:
-        await _reply(update, texts.STATS_REFUSED)
+        await _reply(update, texts.say("STATS_REFUSED", lang))
         return
     report = await usage_report(context.bot_data["probes"])
-    await _reply(update, texts.usage(report))
-    chart = await asyncio.to_thread(usage_chart, report.day)  # matplotlib takes a moment: off the event loop
-    await message.reply_photo(chart, caption=texts.STATS_CHART)
+    await _reply(update, texts.usage(report, lang))
+    labels = texts.chart_labels(lang)
+    chart = await asyncio.to_thread(usage_chart, report.day, labels)  # matplotlib takes a moment: off the event loop
+    await message.reply_photo(chart, caption=texts.say("STATS_CHART", lang))
 
 
 async def on_error(update: object, context: Context) -> None:

@@ -38,6 +38,8 @@ LANGUAGES: dict[str, str] = {
     "de": "Deutsch",
     "fa": "فارسی",
 }
+# Languages written right to left: the /stats chart can draw them only where matplotlib lays such text out.
+RIGHT_TO_LEFT = frozenset({"fa"})
 
 
 def N_(message: str) -> str:  # noqa: N802 (gettext's conventional marker name)

@@ -8,10 +8,11 @@ from __future__ import annotations
 from bot.core.errors import UserFacingError
 from bot.core.models import Job
 from bot.jobs.notifier import Status
+from bot.ops.chart import LAYS_OUT_RIGHT_TO_LEFT, ChartLabels
 from bot.ops.report import UsageReport
 from bot.presets.library import AmbiguousPresetError, PresetError, PresetLibrary, UnknownPresetError, default_title
 from bot.store.storage import quantile
-from bot.telegram.i18n import LANGUAGES, N_, SOURCE, translator
+from bot.telegram.i18n import LANGUAGES, N_, RIGHT_TO_LEFT, SOURCE, translator
 
 START = N_(
     "Send me a photo, then a second photo or a painting from the list, and I'll repaint the first "
@@ -276,47 +277,103 @@ def job_lines(rows: list[tuple[Job, int | None, float | None]], lang: str = SOUR
 
 # -- /stats (operators) ------------------------------------------------------
 
-STATS_REFUSED = "Sorry, /stats is only for the bot's operators."
-STATS_CHART = "Jobs per hour and their median wait, last 24 hours (UTC)."
-STATS_STATES = ("done", "failed", "cancelled", "undeliverable", "queued", "running", "delivering")
+STATS_REFUSED = N_("Sorry, /stats is only for the bot's operators.")
+STATS_CHART = N_("Jobs per hour and their median wait, last 24 hours (UTC).")
+STATS_HEADER = N_("📊 Last 24 hours · last 7 days")
+STATS_USERS = N_("Users: {day} · {week}")
+STATS_JOBS = N_("Jobs: {day} · {week}")
+STATS_WAIT = N_("Wait, median / p90: {day} · {week}")
+STATS_PAINTING = N_("Painting, median / p90: {day} · {week}")
+STATS_FAILURES = N_("Failures (7 days): {failures}")
+STATS_WORKERS = N_("Workers: {up} of {configured} up, {busy} busy")
+STATS_WORKERS_DOWN = N_("{workers}; down: {down}")
+STATS_WORKERS_UNAVAILABLE = N_("Workers: none can load the model ({configured} configured)")
+# A job's states, in the order /stats lists them.
+STATS_STATES = {
+    "done": N_("done"),
+    "failed": N_("failed"),
+    "cancelled": N_("cancelled"),
+    "undeliverable": N_("undeliverable"),
+    "queued": N_("queued"),
+    "running": N_("running"),
+    "delivering": N_("delivering"),
+}
+CHART_TITLE = N_("Jobs per hour and median wait (UTC)")
+CHART_JOBS_AXIS = N_("jobs per hour")
+CHART_WAIT_AXIS = N_("median wait, s")
+CHART_JOBS = N_("jobs")
+CHART_WAIT = N_("median wait")
+# The tiers from the fastest to the finest, as /stats lists them.
+_TIER_ORDER = {quality: i for i, quality in enumerate(TIER_LABELS)}
 
 
-def usage(report: UsageReport) -> str:
+def usage(report: UsageReport, lang: str = SOURCE) -> str:
     """/stats: each line gives the last 24 hours, then the last 7 days."""
     day, week = report.day, report.week
-    lines = ["📊 Last 24 hours · last 7 days", f"Users: {day.users} · {week.users}"]
-    lines.append(f"Jobs: {day.total} · {week.total}")
+    lines = [text(STATS_HEADER, lang), say("STATS_USERS", lang, day=day.users, week=week.users)]
+    lines.append(say("STATS_JOBS", lang, day=day.total, week=week.total))
     day_states, week_states = day.by_state(), week.by_state()
-    lines += [f"  {s}: {day_states.get(s, 0)} · {n}" for s in STATS_STATES if (n := week_states.get(s, 0))]
+    lines += [
+        _count(text(label, lang), day_states.get(state, 0), n)
+        for state, label in STATS_STATES.items()
+        if (n := week_states.get(state, 0))
+    ]
     day_tiers, week_tiers = day.by_quality(), week.by_quality()
-    lines += [f"  {q}: {day_tiers.get(q, 0)} · {n}" for q, n in sorted(week_tiers.items())]
-    lines.append(f"Wait, median / p90: {_spread(day.waits)} · {_spread(week.waits)}")
-    lines.append(f"Painting, median / p90: {_spread(day.runs)} · {_spread(week.runs)}")
+    # In tier order, not alphabetically: the English names' alphabet means nothing once they are translated.
+    tiers = sorted(week_tiers.items(), key=lambda item: (_TIER_ORDER.get(item[0], len(_TIER_ORDER)), item[0]))
+    lines += [_count(_tier(q, lang), day_tiers.get(q, 0), n) for q, n in tiers]
+    lines.append(say("STATS_WAIT", lang, day=_spread(day.waits, lang), week=_spread(week.waits, lang)))
+    lines.append(say("STATS_PAINTING", lang, day=_spread(day.runs, lang), week=_spread(week.runs, lang)))
     if week.failures:
         top = sorted(week.failures.items(), key=lambda item: -item[1])[:5]
-        lines.append("Failures (7 days): " + "; ".join(f"{reason[:60]} ×{n}" for reason, n in top))
-    lines.append(_workers(report))
+        failures = "; ".join(f"{reason[:60]} ×{n}" for reason, n in top)  # the errors as logged, for operators
+        lines.append(say("STATS_FAILURES", lang, failures=failures))
+    lines.append(_workers(report, lang))
     return "\n".join(lines)
 
 
-def _spread(values: list[float]) -> str:
+def chart_labels(lang: str = SOURCE) -> ChartLabels:
+    """The /stats chart's words in the reader's language (English where matplotlib cannot lay out the script)."""
+    if lang in RIGHT_TO_LEFT and not LAYS_OUT_RIGHT_TO_LEFT:
+        return ChartLabels()
+    return ChartLabels(
+        title=text(CHART_TITLE, lang),
+        jobs_axis=text(CHART_JOBS_AXIS, lang),
+        wait_axis=text(CHART_WAIT_AXIS, lang),
+        jobs=text(CHART_JOBS, lang),
+        wait=text(CHART_WAIT, lang),
+    )
+
+
+def _count(label: str, day: int, week: int) -> str:
+    """'  done: 3 · 12', indented under the jobs."""
+    return f"  {label}: {day} · {week}"
+
+
+def _tier(quality: str, lang: str) -> str:
+    """A quality as captions name it; one this version does not know keeps its stored name."""
+    label = TIER_LABELS.get(quality)
+    return text(label, lang) if label else quality
+
+
+def _spread(values: list[float], lang: str) -> str:
     """'2.1 s / 9 s', or '–' without data."""
     median, p90 = quantile(values, 0.5), quantile(values, 0.9)
     if median is None or p90 is None:
         return "–"
-    return f"{_seconds(median)} / {_seconds(p90)}"
+    return f"{_seconds(median, lang)} / {_seconds(p90, lang)}"
 
 
-def _seconds(value: float) -> str:
+def _seconds(value: float, lang: str) -> str:
     """Tenths below 10 s (instant pictures take less than one), else as durations read."""
-    return f"{value:.1f} s" if value < 10 else duration(value)
+    return say("SECONDS", lang, seconds=f"{value:.1f}") if value < 10 else duration(value, lang)
 
 
-def _workers(report: UsageReport) -> str:
+def _workers(report: UsageReport, lang: str) -> str:
     """'Workers: 2 of 2 up, 1 busy', plus the ones down and why."""
     workers = report.workers
     if workers.unavailable:
-        return f"Workers: none can load the model ({workers.configured} configured)"
-    line = f"Workers: {len(workers.up)} of {workers.configured} up, {workers.busy} busy"
+        return say("STATS_WORKERS_UNAVAILABLE", lang, configured=workers.configured)
+    line = say("STATS_WORKERS", lang, up=len(workers.up), configured=workers.configured, busy=workers.busy)
     down = ", ".join(f"#{worker_id} {why}" for worker_id, why in sorted(workers.down.items()))
-    return f"{line}; down: {down}" if down else line
+    return say("STATS_WORKERS_DOWN", lang, workers=line, down=down) if down else line
