@@ -419,6 +419,7 @@ async def test_when_no_worker_can_load_the_model_people_are_told_plainly(fake: F
         fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")
         reply = await said(fake, chat, "install the model weights")
         assert "admins have been told" not in reply  # no admins are configured, so nobody was told
+        assert fake.downloads == []  # refused before fetching photos that could not become a job
         fake.send_text(chat, None, "/start")
         start = await said(fake, chat, "Send me a photo")
         assert "install the model weights" in start

@@ -396,6 +396,7 @@ class StyleService:
         params: JobParams | None = None,
     ) -> Outcome:
         """Queue a job with the user's settings (or given ones), capped by the group's quality limit."""
+        self.runner.check_accepting()  # refuse before downloading photos that could not become a job now
         await self._fetch_inputs(content_file_id, styles)
         # The job's messages are sent later, in its owner's language: keep it current (remixes, restyles too).
         await self.storage.remember_user(who.user_id, who.name, who.language)

@@ -137,9 +137,7 @@ class Dispatcher:
         parent_job_id: int | None = None,
     ) -> Job:
         """Queue a job (QueueFullError when a cap is reached) and have its status message posted."""
-        if self._pool.fatal is not None:
-            raise UnavailableError(self._admins_told)
-        self._pool.check_accepting()  # executor hook: e.g. the cluster's broker is down, "try again shortly"
+        self.check_accepting()
         job = await self._storage.enqueue(
             chat_id,
             user_id,
@@ -161,6 +159,12 @@ class Dispatcher:
             task.add_done_callback(lambda _: self._instant_passes.pop(job.id, None))
         self._wake.set()
         return job
+
+    def check_accepting(self) -> None:
+        """Raise the domain error that refuses new jobs now (no worker can paint, the broker is down), if any."""
+        if self._pool.fatal is not None:
+            raise UnavailableError(self._admins_told)
+        self._pool.check_accepting()  # executor hook: e.g. the cluster's broker is down, "try again shortly"
 
     async def cancel(self, chat_id: int, user_id: int) -> int:
         """Cancel the user's queued and running jobs in this chat at once; returns how many."""

@@ -366,10 +366,6 @@ class Storage:
         """Forget the user's pending content photo in this chat."""
         await self._write("DELETE FROM sessions WHERE chat_id = ? AND user_id = ?", (chat_id, user_id))
 
-    async def purge_expired_sessions(self) -> int:
-        """Delete expired sessions and return how many were removed."""
-        return await self._write("DELETE FROM sessions WHERE expires_at <= ?", (self._clock(),))
-
     # -- job queue --------------------------------------------------------
 
     async def enqueue(
@@ -462,11 +458,6 @@ class Storage:
         """Return the ids of all queued jobs in the order they will be claimed."""
         async with self._lock:
             return await _queue_order(self._conn)
-
-    async def queue_position(self, job_id: int) -> int | None:
-        """Return the 1-based position at which the job will be claimed, or None if it is not queued."""
-        order = await self.queue_order()
-        return order.index(job_id) + 1 if job_id in order else None
 
     async def set_status_message(self, job_id: int, message_id: int) -> None:
         """Remember the chat message that shows the job's status."""
