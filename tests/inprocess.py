@@ -32,6 +32,7 @@ class ScriptedExecutor:
     """An executor whose workers paint instantly unless held; records what it was asked."""
 
     workers: int = 1
+    pid: int = 0  # what Ready reports as the workers' process id
     hold: bool = False  # jobs wait for release() while True
     on_event: EventHandler = field(default=lambda event: None)
     fatal: str | None = None
@@ -51,7 +52,7 @@ class ScriptedExecutor:
     def start(self) -> None:
         """Workers come up at once."""
         for worker_id in range(self.workers):
-            self.on_event(Ready(worker_id, 0))
+            self.on_event(Ready(worker_id, self.pid))
 
     def idle_workers(self) -> int:
         """Workers without a job."""

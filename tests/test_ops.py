@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+import os
 import socket
 import sqlite3
 import warnings
@@ -89,6 +90,18 @@ async def test_metrics_move_with_a_job(fake: FakeTelegram, tmp_path: Path) -> No
         assert total(samples, "stylebot_telegram_requests_total", method="sendPhoto", outcome="ok") >= 1
         assert total(samples, "stylebot_telegram_requests_total", outcome="ok") >= 3
         assert total(samples, "process_resident_memory_bytes") > 0
+
+
+async def test_local_workers_memory_is_reported_per_worker(fake: FakeTelegram, tmp_path: Path) -> None:
+    # Both "workers" report this test's process as theirs: its memory is what the bot must read for each.
+    async with running_bot(fake, tmp_path, ScriptedExecutor(workers=2, pid=os.getpid()), metrics_port=0) as app:
+        samples = await scrape(app)
+        for worker in ("0", "1"):
+            assert total(samples, "stylebot_worker_resident_memory_bytes", worker=worker) > 10e6
+    # A worker whose process is gone is left out, not reported as 0 or an error.
+    async with running_bot(fake, tmp_path / "gone", ScriptedExecutor(pid=2**22 + 1), metrics_port=0) as app:
+        assert total(await scrape(app), "stylebot_worker_resident_memory_bytes") == 0
+        assert total(await scrape(app), "stylebot_workers_up") == 1
 
 
 async def _settled(app: Any) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

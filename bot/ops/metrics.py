@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from prometheus_client import (
     CollectorRegistry,
@@ -14,6 +17,8 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from bot.core.models import Job
 
@@ -77,6 +82,10 @@ class Metrics:
             "stylebot_painting_unavailable", "1 when no worker can load the model at all", registry=r
         )
 
+    def watch_local_workers(self, board: WorkerBoard) -> None:
+        """Report the resident memory of the bot's own worker processes (the local pool; pids are this host's)."""
+        self.registry.register(LocalWorkerMemory(board))
+
     def telegram_request(self, method: str, outcome: str) -> None:
         """Count one Bot API call."""
         self.telegram.labels(method=method, outcome=outcome).inc()
@@ -84,6 +93,28 @@ class Metrics:
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""
         return generate_latest(self.registry)
+
+
+class LocalWorkerMemory(Collector):
+    """stylebot_worker_resident_memory_bytes{worker}: read from /proc at each scrape, for the workers now up."""
+
+    PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+    def __init__(self, board: WorkerBoard) -> None:
+        self._board = board
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """One sample per live worker process; a process gone since its Ready is skipped, not an error."""
+        family = GaugeMetricFamily(
+            "stylebot_worker_resident_memory_bytes", "Resident memory of each local worker process", labels=["worker"]
+        )
+        for worker_id, pid in sorted(self._board.ready.items()):
+            try:
+                resident_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+            except (OSError, IndexError, ValueError):  # exited meanwhile, or not Linux
+                continue
+            family.add_metric([str(worker_id)], resident_pages * self.PAGE_BYTES)
+        yield family
 
 
 class PrometheusObserver:

@@ -129,6 +129,8 @@ async def _post_init(app: App) -> None:
     metrics: Metrics = app.bot_data["metrics"]
     board: WorkerBoard = app.bot_data["workers"]
     observer = PrometheusObserver(metrics, board)
+    if settings.executor == "local":  # the workers are this host's processes: their memory can be read here
+        metrics.watch_local_workers(board)
     dispatcher = Dispatcher(storage, pool, notifier, files, presets, settings, instant, observer=observer)
     pool.on_event = dispatcher.on_event
     background = TaskSet()
