@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import re
 import socket
 import sqlite3
 import warnings
@@ -29,6 +30,8 @@ from tests.bot_harness import photo_bytes
 from tests.fake_telegram import FakeTelegram
 from tests.inprocess import ScriptedExecutor, results, running_bot, said, settings_for, until
 from tests.inprocess import texts as bot_texts
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -102,6 +105,19 @@ async def test_local_workers_memory_is_reported_per_worker(fake: FakeTelegram, t
     async with running_bot(fake, tmp_path / "gone", ScriptedExecutor(pid=2**22 + 1), metrics_port=0) as app:
         assert total(await scrape(app), "stylebot_worker_resident_memory_bytes") == 0
         assert total(await scrape(app), "stylebot_workers_up") == 1
+
+
+async def test_every_dashboard_query_names_a_metric_the_bot_serves(fake: FakeTelegram, tmp_path: Path) -> None:
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "stylebot.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
+    used = {name for expr in exprs for name in re.findall(r"\b(?:stylebot|process)_[a-z_]+\b", expr)}
+    assert len(used) >= 10, exprs
+    async with running_bot(fake, tmp_path, ScriptedExecutor(pid=os.getpid()), metrics_port=0) as app:
+        chat = fake.private_chat(502, "Di")
+        fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")  # every labelled series gets a sample
+        await until(fake, lambda: results(fake, chat), "the result")
+        served = {name for name, _ in await asyncio.wait_for(_settled(app), 10)}
+    assert used <= served, used - served
 
 
 async def _settled(app: Any) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
