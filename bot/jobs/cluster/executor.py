@@ -181,7 +181,7 @@ class CeleryExecutor:
         if flight is None or flight.done_at is not None:
             return False
         try:
-            self._sync.set(cancel_key(job_id), 1, ex=CANCEL_TTL_S)
+            self._sync.set(cancel_key(flight.task), 1, ex=CANCEL_TTL_S)
             self._app.control.revoke(flight.task)
         except Exception as exc:  # the task's outcome will be dropped anyway: the job is cancelled in SQLite
             log.warning("job %d: could not tell the cluster to cancel (%s)", job_id, exc)
@@ -364,7 +364,13 @@ class CeleryExecutor:
             if not isinstance(event, WorkerCrashed):
                 # Recorded before it is handed on: a bot restarted before SQLite saw it hands it on again.
                 entry = {"task": task, "out_dir": flight.out_dir, "done": True, "event": events.to_json(event)}
-                await self._client().hset(INFLIGHT, str(job_id), json.dumps(entry))
+                try:
+                    await self._client().hset(INFLIGHT, str(job_id), json.dumps(entry))
+                except BaseException:
+                    # Not handed on: the entry stays unacknowledged and is read again, and must not then
+                    # look handed on already, or the job would wait for an outcome that was thrown away.
+                    flight.done_at = None
+                    raise
             worker = self._workers.get(fields["worker"])
             if worker is not None and worker.job == job_id:
                 self._workers[fields["worker"]] = replace(worker, state="idle", job=None, task=None)

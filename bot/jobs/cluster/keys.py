@@ -28,6 +28,10 @@ def result_key(task_id: str) -> str:
     return f"{PREFIX}result:{task_id}"
 
 
-def cancel_key(job_id: int) -> str:
-    """The flag a running task's should_stop reads."""
-    return f"{PREFIX}cancel:{job_id}"
+def cancel_key(task_id: str) -> str:
+    """The flag a running task's should_stop reads.
+
+    Per task, not per job: job ids start again at 1 with a new database, and a flag left by a cancelled job of
+    the old one would otherwise make a worker skip the new job's task, which the bot would then wait for forever.
+    """
+    return f"{PREFIX}cancel:{task_id}"

@@ -55,7 +55,7 @@ def run_task(context: WorkerContext, payload: dict[str, Any], task_id: str) -> N
                 context.stylizer,
                 job,
                 lambda p: _progress(context, job_id, task_id, _progress_fields(p)),
-                lambda: _cancelled(context.client, job_id),
+                lambda: _cancelled(context.client, task_id),
             )
             _publish(context, task_id, outcome)
         log.info("job %d: %s", job_id, type(outcome).__name__)
@@ -66,16 +66,16 @@ def run_task(context: WorkerContext, payload: dict[str, Any], task_id: str) -> N
 def _current(client: Any, job_id: int, task_id: str) -> bool:
     """Whether the bot still wants this task run: it is the job's latest task, not finished, not cancelled."""
     raw = client.hget(INFLIGHT, str(job_id))
-    if raw is None or client.exists(cancel_key(job_id)):
+    if raw is None or client.exists(cancel_key(task_id)):
         return False
     entry = json.loads(raw)
     return bool(entry.get("task") == task_id and not entry.get("done"))
 
 
-def _cancelled(client: Any, job_id: int) -> bool:
-    """should_stop: the bot set the job's cancel flag (read every step; an unreachable broker means go on)."""
+def _cancelled(client: Any, task_id: str) -> bool:
+    """should_stop: the bot set the task's cancel flag (read every step; an unreachable broker means go on)."""
     try:
-        return bool(client.exists(cancel_key(job_id)))
+        return bool(client.exists(cancel_key(task_id)))
     except redis.RedisError:
         return False
 
