@@ -1,5 +1,5 @@
-"""The Celery executor's scheduling: a cancel that reaches a task still in the broker, and fairness with one
-worker slot. Real bot, redis-server and Celery worker, fake Bot API.
+"""The Celery executor's scheduling: a cancel that reaches a task still in the broker, fairness with one worker
+slot, and the live preview painted on a cluster worker. Real bot, redis-server and Celery worker, fake Bot API.
 
 The worker is paused (SIGSTOP) to hold a task where a test needs it: in the broker, or mid-painting. Its
 heartbeat is slow here (a key that lives 30 s), so a pause of a few seconds does not count as a lost worker.
@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from bot.jobs.cluster.keys import INFLIGHT, QUEUE
-from tests.bot_harness import make_presets, photo_bytes, said, texts_in, wait_results
+from tests.bot_harness import decode, make_presets, photo_bytes, said, texts_in, wait_results
 from tests.cluster_harness import ClusterWorker, RedisServer, cluster_bot
-from tests.fake_telegram import FakeTelegram
+from tests.fake_telegram import Call, Chat, FakeTelegram
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 PAINTED = re.compile(r"job (\d+): JobDone")  # the worker's line for each job it painted
@@ -145,4 +145,37 @@ def test_one_idle_slot_gets_one_task_so_the_queue_stays_fair(
         assert painted(worker, since)[0] == sent[0]
     finally:
         worker.resume()
+        bot.stop()
+
+
+def status_edits(fake: FakeTelegram, chat: Chat) -> list[tuple[Call, dict[str, str]]]:
+    """The bot's editMessageMedia calls in a chat, each with its media object."""
+    calls = [c for c in fake.calls_of("editMessageMedia") if int(c.params["chat_id"]) == chat.id]
+    return [(c, c.params["media"]) for c in calls]
+
+
+def uploaded(call: Call, media: dict[str, str]) -> bytes:
+    """The picture a call uploaded for its media (attach://name)."""
+    return call.uploads[media["media"].removeprefix("attach://")]
+
+
+def test_live_preview_from_a_cluster_worker_edits_the_status_picture(
+    fake: FakeTelegram, data: Path, server: RedisServer, worker: ClusterWorker
+) -> None:
+    bot = cluster_bot(fake, data, server, STYLEBOT_INSTANT_PREVIEW="on", STYLEBOT_STEPS="8").start()
+    try:
+        chat = fake.private_chat(5201, "Cy")
+        fake.send_photo(chat, None, photo_bytes(seed=3), caption="dots")
+        [result] = wait_results(fake, chat, 1, timeout=90)
+        edits = status_edits(fake, chat)
+        live = [(c, m) for c, m in edits if "Painting" in m.get("caption", "")]
+        assert live, f"no live preview among {[m.get('caption') for _, m in edits]}"
+        assert edits[-1][1].get("caption", "").startswith("🎨")  # the result came last, in the same message
+        assert {int(c.params["message_id"]) for c, _ in edits} == {result["message_id"]}
+        [instant] = [c for c in fake.calls_of("sendPhoto") if int(c.params["chat_id"]) == chat.id]
+        for call, media in live:
+            picture = uploaded(call, media)
+            assert picture != instant.uploads["photo"]  # the worker's picture, not the instant one
+            assert decode(picture).size == (48, 32)
+    finally:
         bot.stop()

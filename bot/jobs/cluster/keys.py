@@ -15,6 +15,7 @@ PROGRESS_MAXLEN = 2000
 OUTCOMES_MAXLEN = 100_000
 RESULT_TTL_S = 24 * 3600  # results the bot never collected (it was gone for a day) expire
 CANCEL_TTL_S = 24 * 3600
+PREVIEW_TTL_S = 300  # a task's latest live picture; the bot deletes it with the outcome, this covers the rest
 FATAL_TTL_S = 600  # how long a worker that could not load the model keeps saying why
 
 
@@ -26,6 +27,11 @@ def worker_key(name: str) -> str:
 def result_key(task_id: str) -> str:
     """The hash holding a task's result files until the bot has written them to disk."""
     return f"{PREFIX}result:{task_id}"
+
+
+def preview_key(task_id: str) -> str:
+    """The latest live picture of a task (JPEG bytes); progress entries flagged "preview" announce a new one."""
+    return f"{PREFIX}preview:{task_id}"
 
 
 def cancel_key(task_id: str) -> str:
