@@ -120,6 +120,16 @@ class ClusterWorker:
                 raise AssertionError(f"worker never reported {state!r}:\n{self.log_text()[-3000:]}")
             time.sleep(0.1)
 
+    def pause(self) -> None:
+        """SIGSTOP: the process takes no task and paints no step until resumed (its heartbeat key stays until TTL)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after pause()."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL, as a crash or an OOM kill would."""
         if self.proc is not None and self.proc.poll() is None:
@@ -129,6 +139,7 @@ class ClusterWorker:
     def stop(self) -> None:
         """SIGTERM (Celery's warm shutdown), then SIGKILL if it lingers."""
         if self.proc is not None and self.proc.poll() is None:
+            self.resume()  # a paused process would not act on SIGTERM
             self.proc.terminate()
             try:
                 self.proc.wait(20)

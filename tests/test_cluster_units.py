@@ -102,3 +102,22 @@ async def test_recover_after_restart_keeps_jobs_still_running_elsewhere(tmp_path
         assert [job.id for job in await storage.running_jobs()] == [ids[0]]
     finally:
         await storage.close()
+
+
+def test_a_live_picture_travels_small(tmp_path: Path) -> None:
+    import io
+
+    import numpy as np
+
+    from bot.jobs.cluster.task import PREVIEW_MAX_BYTES, PREVIEW_SMALL_SIDE, _preview_bytes
+
+    small, noisy = tmp_path / "small.jpg", tmp_path / "noisy.jpg"
+    Image.new("RGB", (320, 213), (10, 120, 200)).save(small, quality=85)
+    pixels = np.random.default_rng(0).integers(0, 255, (640, 960, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(noisy, quality=85)  # noise hardly compresses: several times the cap
+    assert _preview_bytes(str(small)) == small.read_bytes()  # as paint() saved it
+    data = _preview_bytes(str(noisy))
+    assert data is not None and len(data) <= PREVIEW_MAX_BYTES < noisy.stat().st_size
+    with Image.open(io.BytesIO(data)) as sent:
+        assert sent.format == "JPEG" and max(sent.size) == PREVIEW_SMALL_SIDE
+    assert _preview_bytes(None) is None and _preview_bytes(str(tmp_path / "gone.jpg")) is None

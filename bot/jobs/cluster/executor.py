@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -34,6 +35,7 @@ from bot.jobs.cluster.keys import (
     TASK_NAME,
     WORKER_PREFIX,
     cancel_key,
+    preview_key,
     result_key,
 )
 from bot.jobs.cluster.payload import encode_request
@@ -181,7 +183,7 @@ class CeleryExecutor:
         if flight is None or flight.done_at is not None:
             return False
         try:
-            self._sync.set(cancel_key(job_id), 1, ex=CANCEL_TTL_S)
+            self._sync.set(cancel_key(flight.task), 1, ex=CANCEL_TTL_S)
             self._app.control.revoke(flight.task)
         except Exception as exc:  # the task's outcome will be dropped anyway: the job is cancelled in SQLite
             log.warning("job %d: could not tell the cluster to cancel (%s)", job_id, exc)
@@ -302,9 +304,9 @@ class CeleryExecutor:
             for _stream, entries in replies or []:
                 for entry_id, fields in entries:
                     last = entry_id
-                    self._on_progress(_text(fields))
+                    await self._on_progress(_text(fields))
 
-    def _on_progress(self, fields: dict[str, str]) -> None:
+    async def _on_progress(self, fields: dict[str, str]) -> None:
         """A worker started or advanced a job; only the job's current task counts."""
         job_id = int(fields["job"])
         flight = self._flights.get(job_id)
@@ -317,9 +319,31 @@ class CeleryExecutor:
             self._workers[worker] = replace(self._workers.get(worker, WorkerState("busy")), state="busy", job=job_id)
         if fields["kind"] == "progress":
             eta = float(fields["eta"]) if fields.get("eta") else None
+            preview = await self._preview(job_id, flight) if fields.get("preview") else None
             self.on_event(
-                JobProgress(job_id, float(fields["fraction"]), eta, int(fields["step"]), int(fields["total"]))
+                JobProgress(job_id, float(fields["fraction"]), eta, int(fields["step"]), int(fields["total"]), preview)
             )
+
+    async def _preview(self, job_id: int, flight: _Flight) -> str | None:
+        """Write the task's latest live picture where a local worker would have (out_dir/live.jpg); its path."""
+        try:
+            data = await self._client().get(preview_key(flight.task))
+        except redis.RedisError as exc:
+            log.debug("job %d: live picture not read: %s", job_id, exc)
+            return None
+        if data is None or self._flights.get(job_id) is not flight or flight.done_at is not None:
+            return None  # the job ended while it was read: its folder may be gone already, so write nothing
+        # Written here, without an await after the check above: no outcome can come between the two.
+        path = JobFiles(Path(flight.out_dir)).live
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)  # the notifier may be uploading the previous picture
+        except OSError as exc:  # a full disk costs the picture, not the progress
+            log.warning("job %d: live picture not written: %s", job_id, exc)
+            return None
+        return str(path)
 
     # -- outcomes ----------------------------------------------------------------
 
@@ -364,7 +388,13 @@ class CeleryExecutor:
             if not isinstance(event, WorkerCrashed):
                 # Recorded before it is handed on: a bot restarted before SQLite saw it hands it on again.
                 entry = {"task": task, "out_dir": flight.out_dir, "done": True, "event": events.to_json(event)}
-                await self._client().hset(INFLIGHT, str(job_id), json.dumps(entry))
+                try:
+                    await self._client().hset(INFLIGHT, str(job_id), json.dumps(entry))
+                except BaseException:
+                    # Not handed on: the entry stays unacknowledged and is read again, and must not then
+                    # look handed on already, or the job would wait for an outcome that was thrown away.
+                    flight.done_at = None
+                    raise
             worker = self._workers.get(fields["worker"])
             if worker is not None and worker.job == job_id:
                 self._workers[fields["worker"]] = replace(worker, state="idle", job=None, task=None)
@@ -372,7 +402,7 @@ class CeleryExecutor:
         else:
             log.info("job %d: dropped an outcome of task %s (stale or already handed on)", job_id, task)
         pipe = self._client().pipeline(transaction=True)
-        pipe.delete(result_key(task))
+        pipe.delete(result_key(task), preview_key(task))
         pipe.xack(OUTCOMES, OUTCOME_GROUP, entry_id)
         pipe.xdel(OUTCOMES, entry_id)
         await pipe.execute()

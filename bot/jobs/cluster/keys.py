@@ -15,6 +15,7 @@ PROGRESS_MAXLEN = 2000
 OUTCOMES_MAXLEN = 100_000
 RESULT_TTL_S = 24 * 3600  # results the bot never collected (it was gone for a day) expire
 CANCEL_TTL_S = 24 * 3600
+PREVIEW_TTL_S = 300  # a task's latest live picture; the bot deletes it with the outcome, this covers the rest
 FATAL_TTL_S = 600  # how long a worker that could not load the model keeps saying why
 
 
@@ -28,6 +29,15 @@ def result_key(task_id: str) -> str:
     return f"{PREFIX}result:{task_id}"
 
 
-def cancel_key(job_id: int) -> str:
-    """The flag a running task's should_stop reads."""
-    return f"{PREFIX}cancel:{job_id}"
+def preview_key(task_id: str) -> str:
+    """The latest live picture of a task (JPEG bytes); progress entries flagged "preview" announce a new one."""
+    return f"{PREFIX}preview:{task_id}"
+
+
+def cancel_key(task_id: str) -> str:
+    """The flag a running task's should_stop reads.
+
+    Per task, not per job: job ids start again at 1 with a new database, and a flag left by a cancelled job of
+    the old one would otherwise make a worker skip the new job's task, which the bot would then wait for forever.
+    """
+    return f"{PREFIX}cancel:{task_id}"

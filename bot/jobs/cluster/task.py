@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
 import tempfile
@@ -17,10 +18,12 @@ from bot.jobs.cluster.keys import (
     INFLIGHT,
     OUTCOMES,
     OUTCOMES_MAXLEN,
+    PREVIEW_TTL_S,
     PROGRESS,
     PROGRESS_MAXLEN,
     RESULT_TTL_S,
     cancel_key,
+    preview_key,
     result_key,
 )
 from bot.jobs.cluster.payload import decode_request
@@ -29,6 +32,10 @@ from bot.jobs.protocol import JobCancelled, JobDone, JobFailed, JobProgress
 
 log = logging.getLogger(__name__)
 PUBLISH_RETRY_S = (0.5, 1, 2, 4, 8, 15, 30, 60, 60, 120)  # an outcome waits out a Redis restart
+# A live picture (RunJob.preview_side, 320 px) is a JPEG of some 10-55 kB, pure noise being the worst; a larger
+# one (a larger preview_side) is made smaller rather than let a few jobs fill Redis with pictures for a thumbnail.
+PREVIEW_MAX_BYTES = 64 * 1024
+PREVIEW_SMALL_SIDE, PREVIEW_SMALL_QUALITY = 200, 60
 
 
 @dataclasses.dataclass
@@ -54,8 +61,8 @@ def run_task(context: WorkerContext, payload: dict[str, Any], task_id: str) -> N
             outcome = paint(
                 context.stylizer,
                 job,
-                lambda p: _progress(context, job_id, task_id, _progress_fields(p)),
-                lambda: _cancelled(context.client, job_id),
+                lambda p: _progress(context, job_id, task_id, _progress_fields(p), _preview_bytes(p.preview_path)),
+                lambda: _cancelled(context.client, task_id),
             )
             _publish(context, task_id, outcome)
         log.info("job %d: %s", job_id, type(outcome).__name__)
@@ -66,16 +73,16 @@ def run_task(context: WorkerContext, payload: dict[str, Any], task_id: str) -> N
 def _current(client: Any, job_id: int, task_id: str) -> bool:
     """Whether the bot still wants this task run: it is the job's latest task, not finished, not cancelled."""
     raw = client.hget(INFLIGHT, str(job_id))
-    if raw is None or client.exists(cancel_key(job_id)):
+    if raw is None or client.exists(cancel_key(task_id)):
         return False
     entry = json.loads(raw)
     return bool(entry.get("task") == task_id and not entry.get("done"))
 
 
-def _cancelled(client: Any, job_id: int) -> bool:
-    """should_stop: the bot set the job's cancel flag (read every step; an unreachable broker means go on)."""
+def _cancelled(client: Any, task_id: str) -> bool:
+    """should_stop: the bot set the task's cancel flag (read every step; an unreachable broker means go on)."""
     try:
-        return bool(client.exists(cancel_key(job_id)))
+        return bool(client.exists(cancel_key(task_id)))
     except redis.RedisError:
         return False
 
@@ -86,11 +93,41 @@ def _progress_fields(p: JobProgress) -> dict[str, Any]:
     return {"kind": "progress", "fraction": f"{p.fraction:.4f}", "eta": eta, "step": p.step, "total": p.total}
 
 
-def _progress(context: WorkerContext, job_id: int, task_id: str, fields: dict[str, Any]) -> None:
-    """Add a progress entry; progress is best effort, so a broker hiccup only loses this one."""
+def _preview_bytes(path: str | None) -> bytes | None:
+    """The live picture paint() saved with this report, as JPEG bytes of at most PREVIEW_MAX_BYTES, or None."""
+    if path is None:
+        return None
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        log.debug("no live picture: %s", exc)
+        return None
+    if len(data) <= PREVIEW_MAX_BYTES:
+        return data
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        image.thumbnail((PREVIEW_SMALL_SIDE, PREVIEW_SMALL_SIDE))
+        out = io.BytesIO()
+        image.convert("RGB").save(out, "JPEG", quality=PREVIEW_SMALL_QUALITY)
+    small = out.getvalue()
+    return small if len(small) <= PREVIEW_MAX_BYTES else None
+
+
+def _progress(
+    context: WorkerContext, job_id: int, task_id: str, fields: dict[str, Any], preview: bytes | None = None
+) -> None:
+    """Add a progress entry, with the live picture stored beside it; best effort, a broker hiccup loses this one."""
     entry = {"job": job_id, "task": task_id, "worker": context.heartbeat.name, **fields}
     try:
-        context.client.xadd(PROGRESS, entry, maxlen=PROGRESS_MAXLEN, approximate=True)
+        pipe = context.client.pipeline(transaction=True)
+        if preview is not None:
+            # One key per task holding the latest picture, not the picture in the stream: the stream keeps
+            # thousands of entries, and the bot only ever wants the newest picture of a job.
+            pipe.set(preview_key(task_id), preview, ex=PREVIEW_TTL_S)
+            entry["preview"] = 1
+        pipe.xadd(PROGRESS, entry, maxlen=PROGRESS_MAXLEN, approximate=True)
+        pipe.execute()
     except redis.RedisError as exc:
         log.debug("progress not sent: %s", exc)
 
