@@ -23,8 +23,9 @@ RUN python -c "import keras; keras.applications.VGG19(include_top=False, weights
  && stylebot fetch-styles --styles-dir /data/styles
 
 VOLUME /data
-# Liveness: the event loop answers and the database takes writes (GET /healthz on the metrics port, 127.0.0.1
-# unless STYLEBOT_METRICS_HOST says otherwise). Worker containers set STYLEBOT_METRICS_PORT="" and always pass.
+# Liveness (GET /healthz on the metrics port, 127.0.0.1 unless STYLEBOT_METRICS_HOST says otherwise): for the bot,
+# the event loop answers and the database takes writes; for a worker, its process serves its metrics. A container
+# with STYLEBOT_METRICS_PORT="" has nothing to check and always passes.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=2m --retries=3 CMD ["python", "-m", "bot.ops.healthcheck"]
 EXPOSE 9108
 CMD ["stylebot"]

@@ -30,8 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         return fetch_main(args[1:])
     if args and args[0] == "worker":
         from bot.jobs.cluster.worker import main as worker_main
+        from bot.ops.worker_metrics import serve_worker_metrics
 
-        return worker_main(args[1:])
+        return worker_main(args[1:], serve_worker_metrics)
     if args and args[0] in ("-h", "--help"):
         sys.stderr.write(USAGE)
         return 0

@@ -151,8 +151,8 @@ class Settings:
             broker_url=broker_url(env),
             visibility_timeout_s=visibility_timeout(env),
             log_format=_choice(env, "STYLEBOT_LOG_FORMAT", LOG_FORMATS),
-            metrics_port=_optional_int(env, "STYLEBOT_METRICS_PORT", 1, 65535),
-            metrics_host=env.get("STYLEBOT_METRICS_HOST", "").strip() or "127.0.0.1",
+            metrics_port=metrics_port(env),
+            metrics_host=metrics_host(env),
             webhook_url=webhook.url,
             webhook_listen=webhook.listen,
             webhook_port=webhook.port,
@@ -280,6 +280,16 @@ def broker_url(env: Mapping[str, str]) -> str:
     return raw
 
 
+def metrics_port(env: Mapping[str, str]) -> int | None:
+    """STYLEBOT_METRICS_PORT: where the bot, or a cluster worker, serves its metrics; None (off) when unset."""
+    return _optional_int(env, "STYLEBOT_METRICS_PORT", 1, 65535)
+
+
+def metrics_host(env: Mapping[str, str]) -> str:
+    """STYLEBOT_METRICS_HOST: the address the metrics endpoint listens on (this machine only by default)."""
+    return env.get("STYLEBOT_METRICS_HOST", "").strip() or "127.0.0.1"
+
+
 def visibility_timeout(env: Mapping[str, str]) -> int:
     """STYLEBOT_VISIBILITY_TIMEOUT_S: longer than the longest job, or a running job is started twice."""
     return _int(env, "STYLEBOT_VISIBILITY_TIMEOUT_S", 6 * 3600, 5, 7 * 24 * 3600)
@@ -320,7 +330,7 @@ def _webhook(env: Mapping[str, str]) -> _Webhook:
     if not WEBHOOK_SECRET_PATTERN.fullmatch(secret):
         raise ConfigError("STYLEBOT_WEBHOOK_SECRET must be 1 to 256 letters, digits, _ or - (Telegram's rule)")
     port = _int(env, "STYLEBOT_WEBHOOK_PORT", 8443, 1, 65535)
-    if port == _optional_int(env, "STYLEBOT_METRICS_PORT", 1, 65535):
+    if port == metrics_port(env):
         raise ConfigError("STYLEBOT_WEBHOOK_PORT and STYLEBOT_METRICS_PORT must differ")
     return _Webhook(url, env.get("STYLEBOT_WEBHOOK_LISTEN", "").strip() or "0.0.0.0", port, secret)
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.bot_harness import BotProcess, make_presets, photo_bytes, result_photos, said, texts_in, wait_results
-from tests.cluster_harness import ClusterWorker, RedisServer, cluster_bot
+from tests.cluster_harness import ClusterWorker, RedisServer, cluster_bot, free_port
 from tests.fake_telegram import FakeTelegram
 from tests.test_bot_flow import (  # noqa: F401 (collected here, with the fixtures below)
     test_hd_comes_as_a_document_plus_a_photo,
@@ -32,7 +34,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="module")
 def worker(server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterWorker]:
-    worker = ClusterWorker(server, tmp_path_factory.mktemp("workers")).start()
+    worker = ClusterWorker(server, tmp_path_factory.mktemp("workers"), STYLEBOT_METRICS_PORT=str(free_port())).start()
     yield worker
     worker.stop()
 
@@ -79,3 +81,27 @@ def test_group_reply_with_a_preset(fake: FakeTelegram, bot: BotProcess) -> None:
     assert result["caption"].endswith("for Bob")
     assert len(result_photos(fake, chat)) == 1
     said(fake, chat, "Done", 20)
+
+
+def test_the_worker_serves_its_own_metrics(fake: FakeTelegram, bot: BotProcess, worker: ClusterWorker) -> None:
+    chat = fake.private_chat(1201, "Max")
+    fake.send_photo(chat, None, photo_bytes(seed=41), caption="dots")
+    wait_results(fake, chat, 1)
+    done = ("stylebot_worker_jobs_total", (("method", "gatys"), ("outcome", "done")))
+    # The worker counts a task just after publishing its outcome: the result can reach the chat first.
+    samples = fake.wait_for(lambda: s if (s := worker_samples(worker)).get(done) else None, 10, "the count")
+    assert samples[("stylebot_worker_job_run_seconds_count", (("method", "gatys"),))] >= 1
+    assert samples[("stylebot_worker_model_load_seconds", ())] > 0
+    assert samples[("process_resident_memory_bytes", ())] > 50e6  # TensorFlow and the model live here
+    fake.wait_for(lambda: worker_samples(worker)[("stylebot_worker_busy", ())] == 0, 10, "idle again")
+
+
+def worker_samples(worker: ClusterWorker) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample the worker's /metrics serves, by name and sorted labels."""
+    response = httpx.get(f"http://127.0.0.1:{worker.env['STYLEBOT_METRICS_PORT']}/metrics", trust_env=False)
+    response.raise_for_status()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }

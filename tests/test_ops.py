@@ -18,11 +18,14 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.jobs.cluster.worker import WorkerConfig
 from bot.ops import health, healthcheck
 from bot.ops.chart import ChartLabels, usage_chart
 from bot.ops.report import DAY_S, UsageReport, WorkersNow
+from bot.ops.worker_metrics import WorkerMetrics, serve_worker_metrics
 from bot.store.storage import UsageStats
 from bot.telegram import i18n, texts
 from bot.telegram.app import prepare_handler
@@ -107,7 +110,9 @@ async def test_local_workers_memory_is_reported_per_worker(fake: FakeTelegram, t
         assert total(await scrape(app), "stylebot_workers_up") == 1
 
 
-async def test_every_dashboard_query_names_a_metric_the_bot_serves(fake: FakeTelegram, tmp_path: Path) -> None:
+async def test_every_dashboard_query_names_a_metric_the_bot_or_a_worker_serves(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
     dashboard = json.loads((ROOT / "deploy" / "grafana" / "stylebot.json").read_text())
     exprs = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
     used = {name for expr in exprs for name in re.findall(r"\b(?:stylebot|process)_[a-z_]+\b", expr)}
@@ -117,6 +122,11 @@ async def test_every_dashboard_query_names_a_metric_the_bot_serves(fake: FakeTel
         fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")  # every labelled series gets a sample
         await until(fake, lambda: results(fake, chat), "the result")
         served = {name for name, _ in await asyncio.wait_for(_settled(app), 10)}
+    worker = WorkerMetrics()  # what a Celery worker serves on its own port, after a task
+    worker.finished("gatys", "done", 1.0)
+    served |= {
+        s.name for f in text_string_to_metric_families(generate_latest(worker.registry).decode()) for s in f.samples
+    }
     assert used <= served, used - served
 
 
@@ -203,7 +213,18 @@ async def test_the_container_healthcheck_reads_healthz(
         assert await asyncio.to_thread(healthcheck.main) == 1  # 503
     assert await asyncio.to_thread(healthcheck.main) == 1  # nobody listens
     monkeypatch.setenv("STYLEBOT_METRICS_PORT", "")
-    assert await asyncio.to_thread(healthcheck.main) == 0  # a worker container: nothing to check
+    assert await asyncio.to_thread(healthcheck.main) == 0  # no endpoint: nothing to check
+
+
+def test_the_container_healthcheck_passes_on_a_cluster_workers_metrics_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()
+    config = WorkerConfig("redis://unused", 60, "random", "vgg19", 2.0, "INFO", metrics_port=port)
+    observer = serve_worker_metrics(config)
+    observer.model_loaded(3.5)
+    monkeypatch.setenv("STYLEBOT_METRICS_PORT", str(port))
+    assert healthcheck.main() == 0
+    body = httpx.get(f"http://127.0.0.1:{port}/metrics", trust_env=False).text
+    assert "stylebot_worker_model_load_seconds 3.5" in body
 
 
 async def test_no_ops_server_unless_a_port_is_set(fake: FakeTelegram, tmp_path: Path) -> None:

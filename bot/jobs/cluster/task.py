@@ -9,7 +9,7 @@ import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 
@@ -31,6 +31,7 @@ from bot.jobs.painting import Outcome, paint
 from bot.jobs.protocol import JobCancelled, JobDone, JobFailed, JobProgress
 
 log = logging.getLogger(__name__)
+OUTCOME_NAMES: dict[type, str] = {JobDone: "done", JobFailed: "failed", JobCancelled: "cancelled"}
 PUBLISH_RETRY_S = (0.5, 1, 2, 4, 8, 15, 30, 60, 60, 120)  # an outcome waits out a Redis restart
 # A live picture (RunJob.preview_side, 320 px) is a JPEG of some 10-55 kB, pure noise being the worst; a larger
 # one (a larger preview_side) is made smaller rather than let a few jobs fill Redis with pictures for a thumbnail.
@@ -38,24 +39,56 @@ PREVIEW_MAX_BYTES = 64 * 1024
 PREVIEW_SMALL_SIDE, PREVIEW_SMALL_QUALITY = 200, 60
 
 
+class WorkerObserver(Protocol):
+    """What a cluster worker reports about itself (bot.ops.worker_metrics serves it to Prometheus)."""
+
+    def model_loaded(self, seconds: float) -> None:
+        """The model is ready, after this long."""
+
+    def busy(self, painting: bool) -> None:
+        """A task started (True) or ended (False)."""
+
+    def finished(self, method: str, outcome: str, seconds: float) -> None:
+        """A job was painted (done), failed or cancelled here by `method` (gatys, fast), after `seconds` of work."""
+
+
+class _NoObserver:
+    """A worker without metrics."""
+
+    def model_loaded(self, seconds: float) -> None:
+        """Nothing to record."""
+
+    def busy(self, painting: bool) -> None:
+        """Nothing to record."""
+
+    def finished(self, method: str, outcome: str, seconds: float) -> None:
+        """Nothing to record."""
+
+
+NO_OBSERVER: WorkerObserver = _NoObserver()
+
+
 @dataclasses.dataclass
 class WorkerContext:
-    """What the worker process loaded once: the model, its Redis client, its heartbeat."""
+    """What the worker process loaded once: the model, its Redis client, its heartbeat, its observer."""
 
     stylizer: Any
     client: Any  # redis.Redis; redis-py types each command as "Awaitable or value"
     heartbeat: Heartbeat
+    observer: WorkerObserver = NO_OBSERVER
 
 
 def run_task(context: WorkerContext, payload: dict[str, Any], task_id: str) -> None:
     """Paint the job in `payload` unless it is stale or cancelled, and publish the outcome."""
     job_id = int(payload["job_id"])
     context.heartbeat.set(state="busy", job=job_id, task=task_id)
+    context.observer.busy(True)
     try:
         if not _current(context.client, job_id, task_id):
             log.info("job %d: task %s is stale (retried elsewhere, cancelled or delivered); skipped", job_id, task_id)
             return
         _progress(context, job_id, task_id, {"kind": "started"})
+        started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix=f"stylebot-{job_id}-") as tmp:
             job = decode_request(payload, Path(tmp))
             outcome = paint(
@@ -65,8 +98,11 @@ def run_task(context: WorkerContext, payload: dict[str, Any], task_id: str) -> N
                 lambda: _cancelled(context.client, task_id),
             )
             _publish(context, task_id, outcome)
+        method = str(job.params.get("method") or "gatys")
+        context.observer.finished(method, OUTCOME_NAMES[type(outcome)], time.monotonic() - started)
         log.info("job %d: %s", job_id, type(outcome).__name__)
     finally:
+        context.observer.busy(False)
         context.heartbeat.set(state="idle", job=None, task=None)
 
 

@@ -8,12 +8,23 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.config import LOG_LEVELS, ConfigError, broker_url, count_gpus, environment, visibility_timeout
+from bot.config import (
+    LOG_LEVELS,
+    ConfigError,
+    broker_url,
+    count_gpus,
+    environment,
+    metrics_host,
+    metrics_port,
+    visibility_timeout,
+)
 from bot.jobs.cluster.keys import QUEUE, TASK_NAME
+from bot.jobs.cluster.task import NO_OBSERVER, WorkerObserver
 
 log = logging.getLogger("stylebot.worker")
 CHILD_MARK = "STYLEBOT_WORKER_CHILD"  # set in the per-GPU processes, so they do not fan out again
@@ -35,6 +46,8 @@ class WorkerConfig:
     backbone: str
     heartbeat_s: float
     log_level: str
+    metrics_port: int | None = None  # this worker's own /metrics (see bot.ops.worker_metrics); off when None
+    metrics_host: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WorkerConfig:
@@ -58,10 +71,17 @@ class WorkerConfig:
             backbone=backbone_from_env(env),
             heartbeat_s=heartbeat,
             log_level=level,
+            metrics_port=metrics_port(env),
+            metrics_host=metrics_host(env),
         )
 
 
-def main(argv: list[str]) -> int:
+# Given the worker's configuration, what watches its tasks (bot.ops serves them as metrics; the jobs layer knows no
+# metrics library).
+ObserverFactory = Callable[[WorkerConfig], WorkerObserver]
+
+
+def main(argv: list[str], observe: ObserverFactory | None = None) -> int:
     """Run the workers; exit 2 on a configuration error (like the bot)."""
     if argv and argv[0] in ("-h", "--help"):
         sys.stderr.write(USAGE)
@@ -73,10 +93,10 @@ def main(argv: list[str]) -> int:
     gpus = _visible_gpus()
     if len(gpus) > 1 and CHILD_MARK not in os.environ:
         return _fan_out(gpus)
-    return serve()
+    return serve(observe)
 
 
-def serve() -> int:
+def serve(observe: ObserverFactory | None = None) -> int:
     """One worker process: load the model, then consume tasks until stopped."""
     if os.environ.pop("TELEGRAM_BOT_TOKEN", None) is not None:
         # Workers never talk to Telegram; dropping it keeps it out of anything this process runs or logs.
@@ -97,13 +117,16 @@ def serve() -> int:
     client = redis.Redis.from_url(config.broker_url, socket_connect_timeout=3, socket_timeout=10)
     heartbeat = Heartbeat(client, name, config.heartbeat_s)
     heartbeat.start()
+    observer = observe(config) if observe is not None else NO_OBSERVER
+    started = time.monotonic()
     try:
         stylizer = _load_model(config)
     except Exception as exc:  # missing or broken weights: say why, and take no task
         log.exception("worker %s cannot load the model", name)
         heartbeat.fatal(f"worker {name}: {type(exc).__name__}: {exc}")
         return 3
-    context = WorkerContext(stylizer, client, heartbeat)
+    observer.model_loaded(time.monotonic() - started)
+    context = WorkerContext(stylizer, client, heartbeat, observer)
     app = _app_with_task(config, context)
     heartbeat.set(state="idle", device=_device())
     log.info("worker %s ready on %s", name, _device())
@@ -177,8 +200,11 @@ def _visible_gpus() -> list[str]:
 def _fan_out(gpus: list[str]) -> int:
     """One child worker per GPU; signals are passed on, and the exit status is the worst child's."""
     children = []
-    for gpu in gpus:
+    port = metrics_port(os.environ)
+    for index, gpu in enumerate(gpus):
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu, CHILD_MARK: "1"}
+        if port is not None:  # each process serves its own metrics: the given port, the next one, ...
+            env["STYLEBOT_METRICS_PORT"] = str(port + index)
         children.append(subprocess.Popen([sys.executable, "-m", "bot", "worker"], env=env))
     logging.basicConfig(level="INFO")
     log.info("started %d worker processes, one per GPU (%s)", len(children), ",".join(gpus))
