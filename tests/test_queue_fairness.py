@@ -29,17 +29,18 @@ async def test_a_user_with_one_job_does_not_wait_behind_anothers_many(fake: Fake
         ann, bob = fake.private_chat(2101, "Ann"), fake.private_chat(2102, "Bob")
         for seed in range(3):
             fake.send_photo(ann, None, photo_bytes(seed=seed), caption="dots")
-        await until(fake, lambda: sum(t.startswith(("⏳", "🎨")) for t in texts(fake, ann)) >= 3, "ann's 3 jobs")
+        # A status is a text, then the instant picture's caption (the text is deleted): count either.
+        await until(fake, lambda: sum(("⏳" in t or "🎨" in t) for t in texts(fake, ann)) >= 3, "ann's 3 jobs", 60)
         fake.send_photo(bob, None, photo_bytes(seed=9), caption="stripes")
-        await said(fake, bob, "⏳ Queued – position 1")  # ahead of Ann's two waiting jobs
-        await until(fake, lambda: executor.submitted, "ann's first job painting")  # after its instant picture
+        await said(fake, bob, "⏳ Queued – position 1", 60)  # ahead of Ann's two waiting jobs
+        await until(fake, lambda: executor.submitted, "ann's first job painting", 60)  # after its instant picture
         executor.release_running()  # Ann's first job ends; Bob's starts next
-        await until(fake, lambda: len(executor.submitted) == 2, "the second job submitted")
+        await until(fake, lambda: len(executor.submitted) == 2, "the second job submitted", 60)
         assert [r.job_id for r in executor.submitted] == [1, 4]
         # Ann's next job moved up to position 1 and her status message says so.
-        await until(fake, lambda: any("⏳ Queued – position 1" in t for t in edits_of(fake, ann.id)), "p1")
+        await until(fake, lambda: any("⏳ Queued – position 1" in t for t in edits_of(fake, ann.id)), "p1", 60)
         executor.release()
-        await until(fake, lambda: len(results(fake, ann)) == 3 and len(results(fake, bob)) == 1, "every result")
+        await until(fake, lambda: len(results(fake, ann)) == 3 and len(results(fake, bob)) == 1, "every result", 60)
         assert [r.job_id for r in executor.submitted] == [1, 4, 2, 3]
 
 
