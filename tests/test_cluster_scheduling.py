@@ -1,5 +1,6 @@
 """The Celery executor's scheduling: a cancel that reaches a task still in the broker, fairness with one worker
-slot, and the live preview painted on a cluster worker. Real bot, redis-server and Celery worker, fake Bot API.
+slot, the live preview painted on a cluster worker, and a stop right after an outcome. Real bot (but for the
+last: the executor alone, as bench/cluster.py drives it), redis-server and Celery worker, fake Bot API.
 
 The worker is paused (SIGSTOP) to hold a task where a test needs it: in the broker, or mid-painting. Its
 heartbeat is slow here (a key that lives 30 s), so a pause of a few seconds does not count as a lost worker.
@@ -7,6 +8,8 @@ heartbeat is slow here (a key that lives 30 s), so a pause of a few seconds does
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import re
 import sqlite3
@@ -16,7 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.models import JobParams
+from bot.core.recipes import style_params
 from bot.jobs.cluster.keys import INFLIGHT, QUEUE
+from bot.jobs.protocol import Event, JobDone, RunJob
 from tests.bot_harness import decode, make_presets, photo_bytes, said, texts_in, wait_results
 from tests.cluster_harness import ClusterWorker, RedisServer, cluster_bot
 from tests.fake_telegram import Call, Chat, FakeTelegram
@@ -179,3 +185,43 @@ def test_live_preview_from_a_cluster_worker_edits_the_status_picture(
             assert decode(picture).size == (48, 32)
     finally:
         bot.stop()
+
+
+async def test_the_executor_stops_at_once_right_after_an_outcome(
+    server: RedisServer, worker: ClusterWorker, tmp_path: Path
+) -> None:
+    """bench/cluster.py hung here: the outcome loop, still sending its acknowledgement, lost the cancel.
+
+    redis-py sends through asyncio.wait_for, which before Python 3.12 returns instead of raising when the
+    send finishes in the same step as the cancel; a single cancel then left the loop running for ever.
+    """
+    from bot.jobs.cluster.executor import CeleryExecutor
+
+    content, style = tmp_path / "content.jpg", tmp_path / "style.jpg"
+    content.write_bytes(photo_bytes(seed=5))
+    style.write_bytes(photo_bytes((64, 64), seed=6))
+    params = style_params(JobParams("standard", "medium", False, 1), (1.0,), max_side=48, steps=2, warm_start=False)
+    for attempt in range(3):  # one was enough to hang the old stop in 2 out of 2 tries
+        executor = CeleryExecutor(server.url, 3600)
+        await executor.reattach(frozenset())
+        done = asyncio.Event()
+
+        def on_event(event: Event, done: asyncio.Event = done) -> None:
+            if isinstance(event, JobDone):
+                done.set()
+
+        executor.on_event = on_event
+        executor.start()
+        try:
+            async with asyncio.timeout(30):
+                while executor.idle_workers() < 1:
+                    await asyncio.sleep(0.05)
+            job_id = 9000 + attempt
+            request = RunJob(
+                job_id, str(content), (str(style),), dataclasses.asdict(params), str(tmp_path / str(job_id))
+            )
+            assert executor.submit(request)
+            await asyncio.wait_for(done.wait(), 60)
+        finally:
+            await asyncio.wait_for(executor.stop(), 10)  # at once: the outcome loop is still acknowledging
+        worker.wait_state("idle", 30)

@@ -121,3 +121,40 @@ def test_a_live_picture_travels_small(tmp_path: Path) -> None:
     with Image.open(io.BytesIO(data)) as sent:
         assert sent.format == "JPEG" and max(sent.size) == PREVIEW_SMALL_SIDE
     assert _preview_bytes(None) is None and _preview_bytes(str(tmp_path / "gone.jpg")) is None
+
+
+async def test_a_lost_cancel_does_not_keep_a_loop_running() -> None:
+    import asyncio
+
+    from bot.jobs.supervise import cancel_and_wait, supervised
+
+    lost = 0
+
+    async def loop() -> None:
+        nonlocal lost
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                if lost:
+                    raise
+                lost += 1  # as asyncio.wait_for does before Python 3.12 when its call finished in the same step
+
+    task = asyncio.create_task(loop())
+    await asyncio.sleep(0)
+    await asyncio.wait_for(cancel_and_wait([task]), 5)  # cancel then gather waited here for ever
+    assert task.cancelled() and lost == 1
+
+    running, rounds = True, 0
+
+    async def busy() -> None:  # never idle: every cancel could be lost, so the loop checks the flag
+        nonlocal rounds
+        while running:
+            rounds += 1
+            await asyncio.sleep(0)
+
+    looping = supervised("busy", busy, lambda: running)
+    await asyncio.sleep(0.01)
+    running = False
+    await asyncio.wait_for(cancel_and_wait([looping]), 5)
+    assert looping.done() and rounds > 0

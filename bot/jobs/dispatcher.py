@@ -36,7 +36,7 @@ from bot.jobs.protocol import (
     WorkerCrashed,
     WorkerFatal,
 )
-from bot.jobs.supervise import TaskSet, supervised
+from bot.jobs.supervise import TaskSet, cancel_and_wait, supervised
 from bot.presets.library import PresetLibrary
 from bot.store.files import FileStore
 from bot.store.storage import Storage
@@ -116,9 +116,7 @@ class Dispatcher:
 
     async def stop(self) -> None:
         """Stop the loops and the workers; running jobs stay 'running' and run again on restart."""
-        for task in self._loops:
-            task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await cancel_and_wait(self._loops)  # the loops wait with wait_for, which can swallow one cancel
         await self._tasks.cancel_all()
         await self._pool.stop()
 

@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 log = logging.getLogger(__name__)
 FIRST_DELAY_S, MAX_DELAY_S = 0.5, 30.0
+RECANCEL_S = 0.1  # how long a cancelled task gets before it is cancelled again
 
 
-def supervised(name: str, run: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
-    """Run `run` forever in a task: each time it raises, log it and start it again after a backoff."""
-    return asyncio.create_task(_forever(name, run), name=name)
+def supervised(
+    name: str, run: Callable[[], Awaitable[None]], running: Callable[[], bool] = lambda: True
+) -> asyncio.Task[None]:
+    """Run `run` in a task while running() holds: each time it raises, log it and start it again after a backoff."""
+    return asyncio.create_task(_forever(name, run, running), name=name)
 
 
-async def _forever(name: str, run: Callable[[], Awaitable[None]]) -> None:
-    """The supervisor loop; only cancellation ends it."""
+async def _forever(name: str, run: Callable[[], Awaitable[None]], running: Callable[[], bool]) -> None:
+    """The supervisor loop; cancellation ends it, and so does running() turning false (see cancel_and_wait)."""
     delay = FIRST_DELAY_S
-    while True:
+    while running():
         try:
             await run()
+            if not running():
+                return
             delay = FIRST_DELAY_S  # a clean return (a loop that finished its work) restarts at once
             log.warning("background task %s returned; starting it again", name)
         except asyncio.CancelledError:
@@ -30,6 +35,25 @@ async def _forever(name: str, run: Callable[[], Awaitable[None]]) -> None:
             log.exception("background task %s crashed; restarting in %.1f s", name, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_DELAY_S)
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancel endless loops (see supervised) and wait until they have ended, cancelling again if need be.
+
+    One cancel is not enough before Python 3.12: asyncio.wait_for returns the awaited result instead of raising
+    CancelledError when that result came in the same loop step as the cancel (CPython gh-86296). redis-py
+    sends every command through wait_for, so a Redis loop cancelled at that moment just goes on, and a
+    cancel-then-gather waited for it forever (bench/cluster.py hung stopping the Celery executor so). The
+    cancel is repeated; a loop that is never idle can lose every one, so such loops also check a flag.
+    Not for tasks that clean up after a cancel: a cleanup longer than RECANCEL_S is cancelled too.
+    """
+    every = list(tasks)
+    pending = {task for task in every if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=RECANCEL_S)
+    await asyncio.gather(*every, return_exceptions=True)  # all ended: this only collects their exceptions
 
 
 class TaskSet:

@@ -52,7 +52,7 @@ from bot.jobs.protocol import (
     WorkerCrashed,
     WorkerFatal,
 )
-from bot.jobs.supervise import supervised
+from bot.jobs.supervise import cancel_and_wait, supervised
 
 log = logging.getLogger(__name__)
 POLL_S = 0.5  # how often worker heartbeats are read
@@ -100,6 +100,7 @@ class CeleryExecutor:
         self._reconnected_at = 0.0
         self._replay: list[Event] = []
         self._loops: list[asyncio.Task[None]] = []
+        self._running = False  # the loops' own stop signal: a cancel can be lost (see cancel_and_wait)
 
     # -- the executor port ----------------------------------------------------
 
@@ -138,10 +139,11 @@ class CeleryExecutor:
         for event in self._replay:
             self.on_event(event)
         self._replay = []
+        self._running = True
         self._loops = [
-            supervised("cluster-workers", self._watch_workers),
-            supervised("cluster-progress", self._read_progress),
-            supervised("cluster-outcomes", self._read_outcomes),
+            supervised("cluster-workers", self._watch_workers, lambda: self._running),
+            supervised("cluster-progress", self._read_progress, lambda: self._running),
+            supervised("cluster-outcomes", self._read_outcomes, lambda: self._running),
         ]
 
     def idle_workers(self) -> int:
@@ -196,9 +198,9 @@ class CeleryExecutor:
 
     async def stop(self) -> None:
         """Stop listening; tasks in flight keep running and are re-attached on the next start."""
-        for task in self._loops:
-            task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        self._running = False
+        await cancel_and_wait(self._loops)
+        self._loops = []
         if self._redis is not None:
             await self._redis.aclose()
         self._sync.close()
@@ -208,7 +210,7 @@ class CeleryExecutor:
 
     async def _watch_workers(self) -> None:
         """Read every worker's heartbeat: idle slots, fatal workers, and workers that died with a job."""
-        while True:
+        while self._running:
             try:
                 snapshot = await self._read_workers()
             except redis.RedisError as exc:
@@ -295,7 +297,7 @@ class CeleryExecutor:
     async def _read_progress(self) -> None:
         """Follow the progress stream (entries older than this bot are of no interest)."""
         last: str | bytes = "$"
-        while True:
+        while self._running:
             try:
                 replies = await self._client().xread({PROGRESS: last}, count=200, block=1000)
             except redis.RedisError:
@@ -351,7 +353,7 @@ class CeleryExecutor:
         """Read outcomes through a consumer group: what arrived while the bot was down, then each new one."""
         client = self._client()
         backlog = True  # entries read before a crash but not acknowledged come first
-        while True:
+        while self._running:
             try:
                 await self._ensure_group()
                 replies = await client.xreadgroup(
