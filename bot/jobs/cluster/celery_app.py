@@ -7,9 +7,14 @@ from celery import Celery
 from bot.jobs.cluster.keys import QUEUE
 
 
-def make_app(broker_url: str, visibility_timeout_s: int) -> Celery:
-    """A Celery app on the Redis broker; no result backend (results travel through our own keys)."""
+def make_app(broker_url: str, visibility_timeout_s: int, send_timeout_s: float | None = None) -> Celery:
+    """A Celery app on the Redis broker; no result backend (results travel through our own keys).
+
+    `send_timeout_s` bounds each broker socket operation: the bot publishes and revokes from its event loop, which
+    a stalled Redis must not freeze. Workers leave it unset, as they block on the queue by design.
+    """
     app = Celery("stylebot", broker=broker_url, set_as_current=False)
+    transport: dict[str, float] = {"socket_timeout": send_timeout_s} if send_timeout_s is not None else {}
     app.conf.update(
         task_default_queue=QUEUE,
         task_serializer="json",
@@ -23,6 +28,7 @@ def make_app(broker_url: str, visibility_timeout_s: int) -> Celery:
             # Must exceed the longest job, or Redis hands a running task to a second worker.
             "visibility_timeout": visibility_timeout_s,
             "socket_connect_timeout": 3,
+            **transport,
         },
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,  # workers outlive a Redis restart

@@ -56,6 +56,8 @@ from bot.jobs.supervise import cancel_and_wait, supervised
 
 log = logging.getLogger(__name__)
 POLL_S = 0.5  # how often worker heartbeats are read
+# The longest a synchronous broker call (publish, revoke, the in-flight entry) may hold the bot's event loop.
+SEND_TIMEOUT_S = 5.0
 LOST_GRACE_S = 10.0  # after reconnecting, workers get this long to beat again before they count as lost
 FORGET_AFTER_S = 60.0  # a delivered outcome's in-flight entry is kept this long (covers a crash right after it)
 HEALTHY = ("loading", "idle", "busy")
@@ -90,8 +92,8 @@ class CeleryExecutor:
         self.on_event: EventHandler = on_event or (lambda event: None)
         self.fatal: str | None = None
         self._url = broker_url
-        self._app = make_app(broker_url, visibility_timeout_s)
-        self._sync = redis.Redis.from_url(broker_url, socket_connect_timeout=3, socket_timeout=5)
+        self._app = make_app(broker_url, visibility_timeout_s, send_timeout_s=SEND_TIMEOUT_S)
+        self._sync = redis.Redis.from_url(broker_url, socket_connect_timeout=3, socket_timeout=SEND_TIMEOUT_S)
         self._redis: aioredis.Redis | None = None
         self._flights: dict[int, _Flight] = {}
         self._workers: dict[str, WorkerState] = {}
