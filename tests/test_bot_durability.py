@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from tests.bot_harness import (
     BotProcess,
     decode,
     keyboard_message,
-    make_presets,
     photo_bytes,
     result_photos,
     said,
@@ -27,18 +25,7 @@ from tests.fake_telegram import Chat, FakeTelegram
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]  # the bot as a process: skip with -m "not slow"
 SLOW = {"STYLEBOT_STEPS": "3000"}  # minutes: long enough to act while a job runs
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    make_presets(tmp_path / "styles")
-    return tmp_path
+LONG = {"STYLEBOT_STEPS": "50"}  # seconds, reported from its first step: time to kill something mid-job
 
 
 def painting(fake: FakeTelegram, chat: Chat) -> None:
@@ -65,7 +52,7 @@ def test_full_queue_says_busy_and_keeps_the_photo(fake: FakeTelegram, data: Path
 
 
 def test_bot_killed_mid_job_delivers_exactly_one_result_after_restart(fake: FakeTelegram, data: Path) -> None:
-    bot = BotProcess(fake, data, STYLEBOT_STEPS="150").start()
+    bot = BotProcess(fake, data, **LONG).start()
     chat = fake.private_chat(2301, "Dan")
     fake.send_photo(chat, None, photo_bytes(seed=1))
     said(fake, chat, "Got your photo", 30)
@@ -84,23 +71,6 @@ def test_bot_killed_mid_job_delivers_exactly_one_result_after_restart(fake: Fake
         for pid in workers:  # the orphaned worker noticed its bot was gone and exited
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)
-    finally:
-        bot.stop()
-
-
-def test_worker_killed_mid_job_is_retried_and_delivered(fake: FakeTelegram, data: Path) -> None:
-    bot = BotProcess(fake, data, STYLEBOT_STEPS="150").start()
-    try:
-        chat = fake.private_chat(2401, "Eve")
-        fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")
-        painting(fake, chat)
-        [worker] = bot.worker_pids()
-        os.kill(worker, signal.SIGKILL)
-        fake.wait_for(lambda: any("retrying" in c.params.get("text", "") for c in fake.calls_of("editMessageText")),
-                      60, "retry notice")  # fmt: skip
-        [result] = wait_results(fake, chat, 1, timeout=240)
-        assert decode(fake.message_file_bytes(result)).size == (48, 32)
-        assert "died" in bot.log_text()
     finally:
         bot.stop()
 
@@ -140,23 +110,32 @@ def test_missing_model_weights_tell_users_instead_of_hanging(fake: FakeTelegram,
         bot.stop()
 
 
-def test_a_job_that_kills_its_worker_twice_fails_with_a_message(fake: FakeTelegram, data: Path) -> None:
-    bot = BotProcess(fake, data, STYLEBOT_STEPS="300").start()
+def test_a_killed_worker_costs_one_retry_and_a_second_kill_fails_the_job(fake: FakeTelegram, data: Path) -> None:
+    bot = BotProcess(fake, data, **LONG).start()  # one bot for both jobs: a worker start is most of the time
     try:
-        chat = fake.private_chat(2701, "Hana")
-        fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")
+        eve, hana = fake.private_chat(2401, "Eve"), fake.private_chat(2701, "Hana")
 
-        def last_status() -> str:
+        def last_status(chat: Chat) -> str:
             return (texts_in(fake, chat) or [""])[-1]
 
-        for attempt in (1, 2):
-            fake.wait_for(lambda: last_status().startswith("🎨 Painting"), 90, f"attempt {attempt} running")
+        def kill_worker_once_painting(chat: Chat, what: str) -> None:
+            fake.wait_for(lambda: last_status(chat).startswith("🎨 Painting"), 90, what)
             [worker] = bot.worker_pids()
             os.kill(worker, signal.SIGKILL)
-            if attempt == 1:
-                fake.wait_for(lambda: "retrying" in last_status(), 60, "the retry notice")
-        fake.wait_for(lambda: "failed twice" in last_status(), 60, "failure message")
-        assert result_photos(fake, chat) == []
+
+        fake.send_photo(eve, None, photo_bytes(seed=1), caption="dots")
+        kill_worker_once_painting(eve, "Eve's job running")
+        fake.wait_for(lambda: "retrying" in last_status(eve), 60, "the retry notice")
+        [result] = wait_results(fake, eve, 1, timeout=240)  # the retry paints it
+        assert decode(fake.message_file_bytes(result)).size == (48, 32)
+        assert "died" in bot.log_text()
+
+        fake.send_photo(hana, None, photo_bytes(seed=2), caption="dots")
+        kill_worker_once_painting(hana, "Hana's job running")
+        fake.wait_for(lambda: "retrying" in last_status(hana), 60, "the retry notice")
+        kill_worker_once_painting(hana, "Hana's retry running")
+        fake.wait_for(lambda: "failed twice" in last_status(hana), 60, "failure message")
+        assert result_photos(fake, hana) == []
         fake.wait_for(lambda: len(bot.worker_pids()) == 1, 60, "a fresh worker")  # the pool is healthy again
     finally:
         bot.stop()

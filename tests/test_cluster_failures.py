@@ -8,19 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot_harness import decode, make_presets, photo_bytes, result_photos, said, texts_in, wait_results
+from tests.bot_harness import decode, photo_bytes, result_photos, said, texts_in, wait_results
 from tests.cluster_harness import ClusterWorker, RedisServer, cluster_bot, tasks_run
 from tests.fake_telegram import Chat, FakeTelegram
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
-LONG = {"STYLEBOT_STEPS": "150"}  # several seconds on a CPU: long enough to break something mid-job
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    yield server
-    server.stop()
+LONG = {"STYLEBOT_STEPS": "50"}  # seconds on a CPU, reported from its first step: time to break something mid-job
 
 
 @pytest.fixture(scope="module")
@@ -37,18 +30,6 @@ def worker(workers: list[ClusterWorker]) -> ClusterWorker:
     if workers[0].proc is None or workers[0].proc.poll() is not None:
         workers[0] = ClusterWorker(workers[0].server, workers[0].log.parent).start()
     return workers[0]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    make_presets(tmp_path / "styles")
-    return tmp_path
 
 
 def painting(fake: FakeTelegram, chat: Chat) -> None:
@@ -105,7 +86,7 @@ def test_bot_killed_mid_job_reattaches_without_a_second_run(
 def test_redis_restart_mid_queue_loses_no_job(
     fake: FakeTelegram, data: Path, server: RedisServer, worker: ClusterWorker
 ) -> None:
-    bot = cluster_bot(fake, data, server, STYLEBOT_STEPS="40", STYLEBOT_JOBS_PER_USER="5").start()
+    bot = cluster_bot(fake, data, server, STYLEBOT_STEPS="20", STYLEBOT_JOBS_PER_USER="5").start()
     try:
         ann, bob = fake.private_chat(4201, "Ann"), fake.private_chat(4202, "Bob")
         for seed in range(3):

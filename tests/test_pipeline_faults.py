@@ -10,7 +10,6 @@ import asyncio
 import re
 import sqlite3
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,13 +22,6 @@ from bot.store.storage import Storage
 from tests.bot_harness import photo_bytes
 from tests.fake_telegram import CHANNEL_BOT_ID, FakeTelegram
 from tests.inprocess import ScriptedExecutor, reply_time, results, running_bot, said, texts, until
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    """A fresh fake Bot API server."""
-    with FakeTelegram() as server:
-        yield server
 
 
 def job_states(data: Path) -> dict[int, str]:
@@ -157,7 +149,8 @@ async def test_a_result_waits_out_an_outage_and_arrives(
 async def test_one_chats_flood_wait_does_not_delay_another_user(fake: FakeTelegram, tmp_path: Path) -> None:
     async with running_bot(fake, tmp_path):
         slow, quick = fake.private_chat(61, "Slow"), fake.private_chat(62, "Quick")
-        fake.fault("sendMessage", error_code=429, retry_after=20, chat_id=slow.id, times=1)
+        # The issue's 20 s wait, shortened: the bot's shutdown at the end of the test honours it too.
+        fake.fault("sendMessage", error_code=429, retry_after=5, chat_id=slow.id, times=1)
         fake.send_text(slow, None, "/help")
         await until(fake, lambda: fake.calls_of("sendMessage"), "the 429")
         assert await reply_time(fake, quick, lambda: fake.send_text(quick, None, "/help")) < 1.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,9 @@ log = logging.getLogger(__name__)
 PHOTO_SIDE_LIMIT = 1280  # Telegram recompresses photos beyond this anyway; HD goes as a document
 FRAME_MS, LAST_FRAME_MS = 150, 2000
 FRAME_GROWTH = 1.3  # frame k shows step ~1.3**k: about 20 frames for 150 steps
+# Besides every job.report_every steps, progress goes out after the first step and whenever this long has passed:
+# a 22-minute HD job on a CPU would otherwise say "Starting" for its first minute (5% of its steps).
+REPORT_INTERVAL_S = 2.0
 
 Outcome = JobDone | JobFailed | JobCancelled
 
@@ -29,10 +33,14 @@ def paint(
     frames: list[str] = []
     files = JobFiles(Path(job.out_dir))
     files.root.mkdir(parents=True, exist_ok=True)
+    last_report = [-float("inf")]  # monotonic time of the last report sent
 
     def on_progress(p: Any) -> None:
-        """Forward progress every few steps, and keep frames for the making-of animation."""
-        if p.step % job.report_every == 0 or p.step == p.total:
+        """Forward progress now and then, and keep frames for the making-of animation."""
+        now = time.monotonic()
+        due = p.step % job.report_every == 0 or now - last_report[0] >= REPORT_INTERVAL_S
+        if due or p.step == p.total:
+            last_report[0] = now
             live = None
             if p.preview is not None:
                 tmp = files.live.with_suffix(".tmp")
