@@ -7,7 +7,9 @@ Both use genuinely pretrained networks that work offline: the VGG16 convolutions
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,29 @@ from engine.imaging import fit_longest_side
 HED_MEAN_BGR = np.array([104.00699, 116.66877, 122.67892], dtype=np.float32)
 # Edge maps are compared after a small blur, so a stroke that moves an edge by a pixel or two still counts.
 EDGE_BLUR_PX = 1.5
+# The photo and the painting are measured against many pictures; their features are computed once.
+MEMO_ENTRIES = 16
+
+
+def fingerprint(image: Image.Image) -> tuple[str, tuple[int, int], bytes]:
+    """What identifies a picture's pixels (equal pictures made separately share it)."""
+    return image.mode, image.size, hashlib.blake2b(image.tobytes(), digest_size=16).digest()
+
+
+class _Memo:
+    """The last few results of a function of one image, by the image's fingerprint."""
+
+    def __init__(self, compute: Callable[[Image.Image], Any]) -> None:
+        self.compute, self.entries = compute, OrderedDict[tuple[str, tuple[int, int], bytes], Any]()
+
+    def __call__(self, image: Image.Image) -> Any:
+        """The function's result for this picture, computed at most once while remembered."""
+        key = fingerprint(image)
+        if key not in self.entries:
+            self.entries[key] = self.compute(image)
+            if len(self.entries) > MEMO_ENTRIES:
+                self.entries.popitem(last=False)
+        return self.entries[key]
 
 
 class StyleProbe:
@@ -29,9 +54,14 @@ class StyleProbe:
         from engine.backbone import get_extractor
 
         self.model = get_extractor("vgg16", weights_path, STYLE_LAYERS, ("block4_conv2",)).model
+        self._grams = _Memo(self._compute_grams)
 
     def grams(self, image: Image.Image) -> list[np.ndarray]:
         """The Gram matrix of each style layer."""
+        return list(self._grams(image))
+
+    def _compute_grams(self, image: Image.Image) -> list[np.ndarray]:
+        """grams() without the memo."""
         import tensorflow as tf
 
         from engine.losses import gram_matrix, preprocess
@@ -65,10 +95,18 @@ def hed_model() -> Any:
 
 def edges(image: Image.Image) -> np.ndarray:
     """HED edge probabilities (H, W) in 0..1."""
+    return np.array(_edges(image))
+
+
+def _compute_edges(image: Image.Image) -> np.ndarray:
+    """edges() without the memo."""
     import tensorflow as tf
 
     bgr = np.asarray(image.convert("RGB"), dtype=np.float32)[..., ::-1] - HED_MEAN_BGR
     return np.asarray(hed_model()(tf.constant(bgr[np.newaxis]), training=False))[0, ..., 0]
+
+
+_edges = _Memo(_compute_edges)
 
 
 def edge_agreement(image: Image.Image, photo: Image.Image) -> float:
