@@ -86,6 +86,8 @@ def test_name_key() -> None:
         ("Edvard Munch", "the_scream"),
         ("hokusai", "great_wave"),
         ("the great wave off kanagawa", "great_wave"),
+        ("The Great Wave", "great_wave"),  # an article the name leaves out
+        ("a great wave", "great_wave"),
         ("Cafe terrace at night", "cafe_terrace"),
         ("CAFÉ TERRACE", "cafe_terrace"),
         ("Nantes from the Île Feydeau", "nantes"),
@@ -220,11 +222,13 @@ def test_blends_of_multi_word_names(library: PresetLibrary, spec: str, expected:
 
 
 def test_the_longest_match_wins(library: PresetLibrary) -> None:
-    # "the" alone is no name, "the scream" is; "the starry night" is longer than "starry night".
+    # With a preset named "the": "the scream" is longer than "the"; "the starry night" than "starry night".
     library.add("the", png_bytes())
     assert names(library, "the scream") == [("the_scream", 1.0)]
     assert names(library, "the starry night") == [("starry_night", 1.0)]
-    assert names(library, "the the scream") == [("the", 1.0), ("the_scream", 1.0)]
+    assert names(library, "the scream the") == [("the_scream", 1.0), ("the", 1.0)]
+    # An article before a name is what people add, not a painting of its own.
+    assert names(library, "the the scream") == [("the_scream", 1.0)]
 
 
 @pytest.mark.parametrize(

@@ -70,6 +70,7 @@ class Outcome:
     job: Job | None = None
     key: str = ""
     values: dict[str, object] = dataclasses.field(default_factory=dict)
+    misspelt: UnknownPresetError | None = None  # ask_style: the caption named no painting, but nearly these
 
 
 class StyleService:
@@ -115,7 +116,7 @@ class StyleService:
             refs = [StyleRef("file", file_id=image.file_id)]
             return await self._start(who, source.content_file_id, refs, image.message_id, parent=source)
         session = await self.storage.get_session(who.chat_id, who.user_id)
-        caption_styles = self._caption_styles(caption)
+        caption_styles, misspelt = self._caption_styles(caption)
         if caption_styles:
             return await self._start(who, image.file_id, caption_styles, image.message_id)
         if session is not None and album_index != 1:
@@ -138,6 +139,8 @@ class StyleService:
         )
         if album_index == 1:
             return Outcome("ignored")  # the album's second photo, the style, follows at once
+        if misspelt is not None:
+            return Outcome("ask_style", key="GOT_CONTENT_DID_YOU_MEAN", misspelt=misspelt)
         return Outcome("ask_style", key="GOT_CONTENT" if self.presets.names() else "NO_PRESETS")
 
     def _album_index(self, image: IncomingImage) -> int:
@@ -281,7 +284,7 @@ class StyleService:
         session = await self.storage.get_session(who.chat_id, who.user_id)
         if session is None:
             await self.storage.update_settings(who.user_id, default_style=spec.strip())
-            label = ", ".join(r.name or "" for r in refs)
+            label = ", ".join(self.presets.get(r.name).title for r in refs if r.name)  # as people call them
             return Outcome("default_set", key="STYLE_SET_DEFAULT", values={"style": label})
         outcome = await self._start(who, session.content_file_id, refs, session.content_message_id)
         await self.storage.delete_session(who.chat_id, who.user_id)
@@ -372,14 +375,16 @@ class StyleService:
             await self.storage.update_settings(user_id, default_style=None)
             return []
 
-    def _caption_styles(self, caption: str | None) -> list[StyleRef]:
-        """Presets named by a caption, or nothing if the caption is not a style spec."""
+    def _caption_styles(self, caption: str | None) -> tuple[list[StyleRef], UnknownPresetError | None]:
+        """Presets named by a caption (none if it is not a style spec), and the error if it nearly named some."""
         if not caption or caption.startswith("/"):
-            return []
+            return [], None
         try:
-            return self._preset_refs(caption)
+            return self._preset_refs(caption), None
+        except UnknownPresetError as exc:
+            return [], exc if exc.suggestions else None  # "stary night": ask; "my cat": just a caption
         except PresetError:
-            return []
+            return [], None
 
     def _preset_refs(self, spec: str) -> list[StyleRef]:
         """Parse `starry_night:0.7 the_scream:0.3` into style refs (PresetError if wrong)."""

@@ -80,7 +80,11 @@ class NameIndex:
 
     def resolve(self, text: str) -> list[str]:
         """The preset names `text` may mean, sorted: none, one, or several (an artist with two paintings)."""
-        found = self._keys.get(normalize(text))
+        typed = normalize(text)
+        found = self._keys.get(typed)
+        bare = _without_article(typed)
+        if found is None and bare:  # "the great wave": people add the article the name leaves out
+            found = self._keys.get(bare)
         return sorted(found[1]) if found else []
 
     def suggest(self, text: str, limit: int = 2) -> list[str]:

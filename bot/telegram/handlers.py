@@ -188,7 +188,13 @@ async def _ask_style_if_needed(update: Update, context: Context, outcome: Outcom
     who = _who(update)
     names = service(context).preset_names()
     owner = who.user_id if who.is_group else None
-    text = texts.say(outcome.key, await _lang(update, context), **outcome.values)
+    lang = await _lang(update, context)
+    if outcome.misspelt is not None:  # only the paintings the caption nearly named, not the whole list
+        misspelt = outcome.misspelt
+        text = texts.say(outcome.key, lang, titles=texts.suggested_titles(misspelt, lang))
+        await _reply(update, text, reply_markup=keyboards.did_you_mean(misspelt.suggestions, owner, misspelt.titles))
+        return
+    text = texts.say(outcome.key, lang, **outcome.values)
     await _reply(update, text, reply_markup=keyboards.presets(names, owner) if names else None)
 
 

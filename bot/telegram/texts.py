@@ -47,6 +47,7 @@ GROUP_SETTINGS = N_("Highest quality allowed in this group:")
 GROUP_SETTINGS_PRIVATE = N_("/groupsettings works in groups; use /settings here.")
 INLINE_PRESET = N_("🎨 {label}\nRepaint your photo like this: send it to @{bot}")
 GOT_CONTENT = N_("Got your photo. Now send a style image, or pick a painting:")
+GOT_CONTENT_DID_YOU_MEAN = N_("Got your photo. Did you mean {titles}? Tap it, or send a style image.")
 NO_PRESETS = N_("Got your photo. Now send a style image (no preset paintings are installed yet).")
 NEED_CONTENT = N_("Send me a photo to repaint (see /help).")
 PICK_HINT = N_("Send a style photo, tap a painting above, or type a painting's name (see /styles).")
@@ -187,19 +188,23 @@ def language_unknown(code: str, lang: str = SOURCE) -> str:
     return say("LANGUAGE_UNKNOWN", lang, code=code[:16], codes=", ".join(LANGUAGES))
 
 
+def suggested_titles(error: UnknownPresetError, lang: str = SOURCE) -> str:
+    """The titles of an unknown name's suggestions as a sentence lists them ("A", "A or B")."""
+    titles = [error.titles[n] for n in error.suggestions]
+    if len(titles) > 1:
+        return say("ALTERNATIVES", lang, first=", ".join(titles[:-1]), last=titles[-1])
+    return titles[0] if titles else ""
+
+
 def preset_error(error: PresetError, lang: str = SOURCE) -> str:
     """A style name or list the library could not make sense of, worded for the reader."""
     if isinstance(error, UnknownPresetError):
-        titles = [error.titles[n] for n in error.suggestions]
-        listed = titles[0] if len(titles) == 1 else ""
-        if len(titles) > 1:
-            listed = say("ALTERNATIVES", lang, first=", ".join(titles[:-1]), last=titles[-1])
+        listed = suggested_titles(error, lang)
         if isinstance(error, AmbiguousPresetError):
             return say("AMBIGUOUS_STYLE", lang, name=error.shown_name, titles=listed)
         if not error.installed:
             return say("UNKNOWN_STYLE_NONE", lang, name=error.shown_name)
-        key = "UNKNOWN_STYLE_SUGGEST" if titles else "UNKNOWN_STYLE"
-        return say(key, lang, name=error.shown_name, titles=listed if titles else "")
+        return say("UNKNOWN_STYLE_SUGGEST" if listed else "UNKNOWN_STYLE", lang, name=error.shown_name, titles=listed)
     # Syntax errors are explained in detail in English only; other readers get the rule by example.
     return str(error) if lang == SOURCE else text(BAD_STYLE_SPEC, lang)
 
