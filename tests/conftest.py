@@ -1,4 +1,4 @@
-"""Shared fixtures: the shared image set, session-wide stylizers, artifact folders, small synthetic images."""
+"""Shared fixtures: the shared image set, stylizers, artifact folders, synthetic images, the fake Bot API, Redis."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,8 +16,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.bot_harness import make_presets
+from tests.fake_telegram import FakeTelegram
+
 if TYPE_CHECKING:
     from engine.transfer import Stylizer
+    from tests.cluster_harness import RedisServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_IMAGES = REPO_ROOT.parent / "shared" / "images"
@@ -112,3 +116,27 @@ def style_image() -> Image.Image:
 def other_style_image() -> Image.Image:
     """A second, different 40×56 style."""
     return synthetic_image(40, 56, seed=3, kind="style")
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTelegram]:
+    """A fresh fake Bot API server (files that share one bot process override it per module)."""
+    with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    """A bot's data directory with two generated preset paintings."""
+    make_presets(tmp_path / "styles")
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server of the module's own: the cluster tests' broker (-m cluster)."""
+    from tests.cluster_harness import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()

@@ -26,13 +26,6 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def worker(server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterWorker]:
     worker = ClusterWorker(server, tmp_path_factory.mktemp("workers"), STYLEBOT_METRICS_PORT=str(free_port())).start()
     yield worker

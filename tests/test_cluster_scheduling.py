@@ -32,13 +32,6 @@ PAINTED = re.compile(r"job (\d+): JobDone")  # the worker's line for each job it
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def module_worker(server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterWorker]:
     worker = ClusterWorker(server, tmp_path_factory.mktemp("workers"), STYLEBOT_WORKER_HEARTBEAT_S="10").start()
     yield worker
@@ -51,18 +44,6 @@ def worker(module_worker: ClusterWorker) -> Iterator[ClusterWorker]:
     module_worker.wait_state("idle", 60)
     yield module_worker
     module_worker.resume()
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    make_presets(tmp_path / "styles")
-    return tmp_path
 
 
 def jobs(data: Path) -> dict[int, tuple[int, str]]:

@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -68,12 +68,6 @@ def make_gif(frames: int = 3) -> bytes:
 def seconds(value: Any) -> float:
     """PTB 22 returns ints (with a deprecation warning) or timedeltas (PTB_TIMEDELTA=1)."""
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
 
 
 @pytest.fixture

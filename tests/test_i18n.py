@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import string
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,6 @@ from tests.fake_telegram import Chat, FakeTelegram, User
 from tests.inprocess import ScriptedExecutor, results, running_bot, said, until
 
 LOCALES = Path(i18n.__file__).with_name("locales")
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    """A fresh fake Bot API server."""
-    with FakeTelegram() as server:
-        yield server
 
 
 def catalogue(path: Path) -> Catalog:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,13 +12,6 @@ from tests.fake_telegram import FakeTelegram
 from tests.inprocess import ScriptedExecutor, results, running_bot, said, until
 
 pytest.importorskip("onnxruntime", reason="the instant network runs on onnxruntime")
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    """A fresh fake Bot API server."""
-    with FakeTelegram() as server:
-        yield server
 
 
 def status_photo(fake: FakeTelegram, chat_id: int) -> dict | None:  # type: ignore[type-arg]

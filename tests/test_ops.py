@@ -11,7 +11,6 @@ import re
 import socket
 import sqlite3
 import warnings
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,13 +34,6 @@ from tests.inprocess import ScriptedExecutor, results, running_bot, said, settin
 from tests.inprocess import texts as bot_texts
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    """A fresh fake Bot API server."""
-    with FakeTelegram() as server:
-        yield server
 
 
 def free_port() -> int:

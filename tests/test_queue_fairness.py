@@ -6,21 +6,11 @@ their own end-to-end tests in test_bot_durability.py; the cluster's in test_clus
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.bot_harness import photo_bytes
 from tests.fake_telegram import FakeTelegram
 from tests.inprocess import ScriptedExecutor, results, running_bot, said, texts, until
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    """A fresh fake Bot API server."""
-    with FakeTelegram() as server:
-        yield server
 
 
 async def test_a_user_with_one_job_does_not_wait_behind_anothers_many(fake: FakeTelegram, tmp_path: Path) -> None:

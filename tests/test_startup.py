@@ -5,10 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from bot.config import Settings
 from bot.telegram.startup import check_telegram
@@ -16,13 +13,6 @@ from tests.fake_telegram import FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_LOOKING_TOKEN = "123456789:AAE-operator_token_that_is_not_the_fake"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    """The fake Bot API server, running."""
-    with FakeTelegram() as server:
-        yield server
 
 
 def closed_port() -> int:
