@@ -146,7 +146,8 @@ class TelegramNotifier:
 
     async def _put(self, screen: _Screen, status: Status | None, picture: Path | None, *, patient: bool) -> None:
         """One Telegram call that brings the status message up to date."""
-        job, limit = screen.job, (None if patient else NO_WAIT)
+        # Only edits of a status already shown may be skipped; the first status message always goes out.
+        job, limit = screen.job, (None if patient or screen.message_id is None else NO_WAIT)
         if screen.in_place:
             return  # the result took the status message's place
         status = status or screen.last

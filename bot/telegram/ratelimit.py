@@ -1,9 +1,11 @@
-"""PTB's AIORateLimiter, with two changes: a flood wait holds back only its chat, and 5xx/timeouts are retried."""
+"""PTB's AIORateLimiter, with three changes: a flood wait holds back only its chat, 5xx/timeouts are retried, and
+progress edits give way to everything else in a group whose budget is spent."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -26,6 +28,8 @@ class Patience:
 
 NO_WAIT = Patience(0)  # for progress edits: a stale one is worth skipping, never waiting for
 NETWORK_BACKOFF_S = (0.5, 2.0, 5.0)  # waits before retrying a call that met a 5xx or a timeout
+GROUP_SLOT_S = 3  # a group's budget frees one message every 60 s / 20
+GROUP_RESERVE = 8  # of a group's 20 messages a minute, what progress edits always leave to answers and results
 
 
 class PerChatRateLimiter(AIORateLimiter):
@@ -57,6 +61,10 @@ class PerChatRateLimiter(AIORateLimiter):
         with contextlib.suppress(ValueError, TypeError):
             if int(key) < 0:  # type: ignore[arg-type]
                 group = int(key)  # type: ignore[arg-type]
+        if retries == 0 and group and self._group_short(group):
+            # Telegram allows a group about 20 messages a minute. Progress edits use only what answers and results
+            # leave: one that had to wait its turn would delay them, and be stale when sent. Skip it now.
+            raise RetryAfter(dt.timedelta(seconds=GROUP_SLOT_S))
         loop = asyncio.get_running_loop()
         for attempt in range(retries + 1):
             wait = self._until.get(key, 0.0) - loop.time()
@@ -102,6 +110,12 @@ class PerChatRateLimiter(AIORateLimiter):
         if self._observe is not None:
             self._observe(endpoint, "ok")
         return result
+
+    def _group_short(self, group: int | str) -> bool:
+        """Whether a group's message budget is down to the reserve kept for answers and results."""
+        if not self._group_max_rate:  # AIORateLimiter's setting (private): 0 turns the group limits off
+            return False
+        return not self._get_group_limiter(group).has_capacity(GROUP_RESERVE + 1)
 
     def _forget_expired(self, now: float) -> None:
         """Keep the table of flood waits small."""
