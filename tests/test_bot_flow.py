@@ -96,7 +96,9 @@ def test_album_of_two(fake: FakeTelegram, bot: BotProcess) -> None:
     fake.send_album(chat, None, [photo_bytes((100, 50), seed=6), photo_bytes(seed=7)])
     [result] = wait_results(fake, chat, 1)
     assert decode(fake.message_file_bytes(result)).size == (48, 24)
-    assert not any("Got your photo" in t for t in texts_in(fake, chat)[1:])
+    # The album carried both photos: no "pick a painting" question; one status message besides the result.
+    assert not any("Got your photo" in t for t in texts_in(fake, chat))
+    assert len(fake.bot_messages(chat.id)) == 2
 
 
 def test_bad_inputs_get_friendly_replies_and_keep_the_session(fake: FakeTelegram, bot: BotProcess) -> None:

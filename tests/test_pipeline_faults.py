@@ -123,6 +123,7 @@ async def test_an_upload_that_keeps_failing_is_retried_then_given_up(
     fake: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("bot.jobs.dispatcher.DELIVERY_BACKOFF_S", (0.2, 0.2))
+    monkeypatch.setattr("bot.telegram.ratelimit.NETWORK_BACKOFF_S", (0.1, 0.1))
     async with running_bot(fake, tmp_path):
         chat = fake.private_chat(51, "Eve")
         fake.fault("sendPhoto", error_code=502)
