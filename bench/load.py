@@ -122,18 +122,20 @@ def _chat_of(fake: FakeTelegram, call: Any) -> int | None:
 def answer_times(fake: FakeTelegram, actions: list[Action]) -> tuple[list[float], list[float], int]:
     """Seconds from each action to the bot's first answer in that chat (a message, or a tap's answer).
 
-    Returns every answer time, the answer times of updates whose chat met no fault meanwhile (from
-    FAULT_REACH_S before the update to its answer), and how many updates were never answered.
+    Returns every answer time, the answer times of updates that met no fault on their way (in their chat, or in
+    the getUpdates call that fetches every chat's updates, from FAULT_REACH_S before the update to its answer),
+    and how many updates were never answered.
     """
     answers: dict[int, list[float]] = {}
-    faults: dict[int, list[tuple[float, float]]] = {}
+    faults: dict[int | None, list[tuple[float, float]]] = {}  # None: getUpdates, which brings every chat's updates
     for call in fake.calls:
-        chat_id = _chat_of(fake, call)
-        if chat_id is None or call.method.lower() == "getupdates" or call.finished is None:
+        polling = call.method.lower() == "getupdates"
+        chat_id = None if polling else _chat_of(fake, call)
+        if call.finished is None or (chat_id is None and not polling):
             continue
         if call.error is not None or (call.duration or 0.0) >= TIMEOUT_DELAY_S:
             faults.setdefault(chat_id, []).append((call.time, call.finished))
-        elif call.ok:
+        elif call.ok and chat_id is not None:
             answers.setdefault(chat_id, []).append(call.finished)
     times, clean, lost = [], [], 0
     for action in actions:
@@ -144,7 +146,8 @@ def answer_times(fake: FakeTelegram, actions: list[Action]) -> tuple[list[float]
         answered = min(after)
         times.append(answered - action.t0)
         met = any(
-            start <= answered and end >= action.t0 - FAULT_REACH_S for start, end in faults.get(action.chat.id, [])
+            start <= answered and end >= action.t0 - FAULT_REACH_S
+            for start, end in faults.get(action.chat.id, []) + faults.get(None, [])
         )
         if not met:
             clean.append(answered - action.t0)

@@ -56,11 +56,13 @@ class PerChatRateLimiter(AIORateLimiter):
     ) -> JSONResult:
         """Run the request under the overall and group limits, waiting out this chat's flood waits."""
         retries = self._retries if rate_limit_args is None else rate_limit_args.retries
-        key = data.get("chat_id")
+        # Flood waits are kept per chat; calls without one (getFile, callback and inline answers) per method,
+        # so a 429 on one user's download does not hold back everyone's button taps.
+        key = data.get("chat_id") or endpoint
         group: int | str | bool = False
         with contextlib.suppress(ValueError, TypeError):
-            if int(key) < 0:  # type: ignore[arg-type]
-                group = int(key)  # type: ignore[arg-type]
+            if int(key) < 0:
+                group = int(key)
         if retries == 0 and group and self._group_short(group):
             # Telegram allows a group about 20 messages a minute. Progress edits use only what answers and results
             # leave: one that had to wait its turn would delay them, and be stale when sent. Skip it now.
