@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any
 
@@ -40,4 +41,24 @@ async def test_progress_edits_leave_a_groups_reserve_to_results_and_skip_at_once
     assert len(sent) == GROUP_BUDGET
     await call(limiter, PRIVATE, sent, NO_WAIT)  # other chats are not touched by the group's budget
     assert sent[-1] == PRIVATE
+    await limiter.shutdown()
+
+
+async def test_a_flood_wait_without_a_chat_holds_back_only_its_method() -> None:
+    limiter = PerChatRateLimiter()
+    await limiter.initialize()
+
+    async def flooded() -> bool:
+        raise RetryAfter(dt.timedelta(seconds=2))
+
+    async def fine() -> bool:
+        return True
+
+    with pytest.raises(RetryAfter):  # one user's download meets a 429 (no chat in the request)
+        await limiter.process_request(flooded, (), {}, "getFile", {"file_id": "a"}, NO_WAIT)
+    started = time.monotonic()
+    assert await limiter.process_request(fine, (), {}, "answerCallbackQuery", {"callback_query_id": "1"}, NO_WAIT)
+    assert time.monotonic() - started < 0.5  # another user's button tap is answered at once
+    with pytest.raises(RetryAfter):  # the next download waits out the flood wait (or, here, gives up at once)
+        await limiter.process_request(fine, (), {}, "getFile", {"file_id": "b"}, NO_WAIT)
     await limiter.shutdown()
