@@ -229,6 +229,12 @@ def test_token_never_logged(fake: FakeTelegram, bot: BotProcess) -> None:
     assert fake.token not in log and fake.token.split(":")[1] not in log  # ... without the token
 
 
+def test_the_log_says_once_which_device_the_workers_paint_on(fake: FakeTelegram, bot: BotProcess) -> None:
+    line = "worker 0 ready on CPU (no GPU found)"  # CUDA_VISIBLE_DEVICES="" in these tests
+    fake.wait_for(lambda: line in bot.log_text(), 60, "the device line")
+    assert bot.log_text().count(line) == 1
+
+
 def test_typing_a_paintings_name_picks_it(fake: FakeTelegram, bot: BotProcess) -> None:
     chat = fake.private_chat(1016, "Pia")
     fake.send_text(chat, None, "hello")
