@@ -6,6 +6,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -34,6 +35,13 @@ def photo_bytes(size: tuple[int, int] = (96, 64), seed: int = 0, fmt: str = "JPE
     out = io.BytesIO()
     image.save(out, fmt)
     return out.getvalue()
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def make_presets(directory: Path) -> None:

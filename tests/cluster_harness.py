@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,17 +14,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.bot_harness import ROOT, BotProcess
+from tests.bot_harness import ROOT, BotProcess, free_port
 from tests.fake_telegram import FakeTelegram
 
 HEARTBEAT_S = "0.5"  # workers that die are noticed within ~1.5 s
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RedisServer:

@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import re
-import socket
 import sqlite3
 import warnings
 from dataclasses import replace
@@ -28,19 +27,12 @@ from bot.ops.worker_metrics import WorkerMetrics, serve_worker_metrics
 from bot.store.storage import UsageStats
 from bot.telegram import i18n, texts
 from bot.telegram.app import prepare_handler
-from tests.bot_harness import photo_bytes
+from tests.bot_harness import free_port, photo_bytes
 from tests.fake_telegram import FakeTelegram
 from tests.inprocess import ScriptedExecutor, results, running_bot, said, settings_for, until
 from tests.inprocess import texts as bot_texts
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    """A port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def get(app: Any, path: str) -> httpx.Response:

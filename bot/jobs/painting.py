@@ -33,14 +33,15 @@ def paint(
     frames: list[str] = []
     files = JobFiles(Path(job.out_dir))
     files.root.mkdir(parents=True, exist_ok=True)
-    last_report = [-float("inf")]  # monotonic time of the last report sent
+    last_report = -float("inf")  # monotonic time of the last report sent
 
     def on_progress(p: Any) -> None:
         """Forward progress now and then, and keep frames for the making-of animation."""
+        nonlocal last_report
         now = time.monotonic()
-        due = p.step % job.report_every == 0 or now - last_report[0] >= REPORT_INTERVAL_S
+        due = p.step % job.report_every == 0 or now - last_report >= REPORT_INTERVAL_S
         if due or p.step == p.total:
-            last_report[0] = now
+            last_report = now
             live = None
             if p.preview is not None:
                 tmp = files.live.with_suffix(".tmp")

@@ -14,7 +14,7 @@ from bot.ops.metrics import RUN_BUCKETS
 log = logging.getLogger(__name__)
 
 
-class WorkerMetrics:
+class WorkerMetrics(WorkerObserver):
     """What one worker process did: model load time, tasks by method and outcome, run times, busy, memory."""
 
     def __init__(self) -> None:

@@ -185,15 +185,14 @@ async def _ask_style_if_needed(update: Update, context: Context, outcome: Outcom
     if outcome.kind != "ask_style":
         await _say(update, context, outcome) if outcome.kind == "said" else None
         return
-    who = _who(update)
-    names = service(context).preset_names()
+    who, lang = _who(update), await _lang(update, context)
     owner = who.user_id if who.is_group else None
-    lang = await _lang(update, context)
-    if outcome.misspelt is not None:  # only the paintings the caption nearly named, not the whole list
-        misspelt = outcome.misspelt
+    misspelt = outcome.misspelt
+    if misspelt is not None:  # only the paintings the caption nearly named, not the whole list
         text = texts.say(outcome.key, lang, titles=texts.suggested_titles(misspelt, lang))
         await _reply(update, text, reply_markup=keyboards.did_you_mean(misspelt.suggestions, owner, misspelt.titles))
         return
+    names = service(context).preset_names()
     text = texts.say(outcome.key, lang, **outcome.values)
     await _reply(update, text, reply_markup=keyboards.presets(names, owner) if names else None)
 

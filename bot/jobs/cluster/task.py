@@ -9,7 +9,7 @@ import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import redis
 
@@ -39,8 +39,8 @@ PREVIEW_MAX_BYTES = 64 * 1024
 PREVIEW_SMALL_SIDE, PREVIEW_SMALL_QUALITY = 200, 60
 
 
-class WorkerObserver(Protocol):
-    """What a cluster worker reports about itself (bot.ops.worker_metrics serves it to Prometheus)."""
+class WorkerObserver:
+    """What a cluster worker reports about itself; this base records nothing (bot.ops.worker_metrics serves it)."""
 
     def model_loaded(self, seconds: float) -> None:
         """The model is ready, after this long."""
@@ -52,20 +52,7 @@ class WorkerObserver(Protocol):
         """A job was painted (done), failed or cancelled here by `method` (gatys, fast), after `seconds` of work."""
 
 
-class _NoObserver:
-    """A worker without metrics."""
-
-    def model_loaded(self, seconds: float) -> None:
-        """Nothing to record."""
-
-    def busy(self, painting: bool) -> None:
-        """Nothing to record."""
-
-    def finished(self, method: str, outcome: str, seconds: float) -> None:
-        """Nothing to record."""
-
-
-NO_OBSERVER: WorkerObserver = _NoObserver()
+NO_OBSERVER = WorkerObserver()
 
 
 @dataclasses.dataclass
