@@ -58,6 +58,10 @@ class ScriptedExecutor:
         """Workers without a job."""
         return 0 if self.fatal else self.workers - len(self._running)
 
+    def holds(self, job_id: int) -> bool:
+        """Whether a job is being painted here."""
+        return job_id in self._running
+
     def submit(self, request: RunJob) -> bool:
         """Paint in a task (at once, or when released)."""
         if self.idle_workers() <= 0:

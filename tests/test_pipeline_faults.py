@@ -122,7 +122,7 @@ async def test_a_group_without_media_rights_gets_words_and_the_job_ends(fake: Fa
 async def test_an_upload_that_keeps_failing_is_retried_then_given_up(
     fake: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bot.jobs.dispatcher.DELIVERY_BACKOFF_S", (0.2, 0.2))
+    monkeypatch.setattr("bot.jobs.delivery.DELIVERY_BACKOFF_S", (0.2, 0.2))
     monkeypatch.setattr("bot.telegram.ratelimit.NETWORK_BACKOFF_S", (0.1, 0.1))
     async with running_bot(fake, tmp_path):
         chat = fake.private_chat(51, "Eve")
@@ -137,7 +137,7 @@ async def test_an_upload_that_keeps_failing_is_retried_then_given_up(
 async def test_a_result_waits_out_an_outage_and_arrives(
     fake: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bot.jobs.dispatcher.DELIVERY_BACKOFF_S", (0.3, 0.3, 0.3, 0.3, 0.3))
+    monkeypatch.setattr("bot.jobs.delivery.DELIVERY_BACKOFF_S", (0.3, 0.3, 0.3, 0.3, 0.3))
     async with running_bot(fake, tmp_path):
         chat = fake.private_chat(52, "Fay")
         outage = fake.fault("sendPhoto", error_code=502, times=2)

@@ -60,7 +60,7 @@ async def test_pruning_removes_old_finished_jobs_and_idle_users(tmp_path: Path) 
         style = [StyleRef("preset", name="dots")]
         await storage.remember_user(1, "Old")
         old = await storage.enqueue(1, 1, "Old", "f1", style, params, per_user_limit=5, queue_limit=5)
-        await storage.request_cancel(old.id)
+        await storage.move(old.id, "cancel")
         waiting = await storage.enqueue(2, 2, "Busy", "f2", style, params, per_user_limit=5, queue_limit=5)
         now[0] += 40 * 86400
         await storage.remember_user(3, "Recent")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.job_states import EVENTS, FINAL_STATES, MOVES, STATES
 from bot.core.models import JobParams, QueueFullError, StyleRef, UserSettings
 from bot.store import db
 from bot.store.db import LATEST_VERSION, DatabaseTooNewError, open_database
@@ -75,9 +76,9 @@ async def enqueue(store: Storage, user_id: int, chat_id: int = 1, **limits: int)
 
 async def claim_id(store: Storage) -> int:
     """Claim the next job and return its id, failing if the queue was empty."""
-    job = await store.claim_next()
-    assert job is not None
-    return job.id
+    moved = await store.claim_next()
+    assert moved is not None
+    return moved.after.id
 
 
 # -- migrations -------------------------------------------------------------
@@ -252,7 +253,7 @@ async def test_enqueue_per_user_cap(storage: Storage) -> None:
     assert caught.value.limit == 2
     assert caught.value.key == "USER_CAP"
     await enqueue(storage, 6, per_user_limit=2)  # another user is unaffected
-    await storage.mark_failed(running, "boom")
+    await storage.move(running, "fail", error="boom")
     await enqueue(storage, 5, per_user_limit=2)
 
 
@@ -278,9 +279,10 @@ async def test_claim_next_round_robin(storage: Storage) -> None:
 
     claimed = []
     for _ in range(4):
-        job = await storage.claim_next()
-        assert job is not None
-        assert (job.status, job.attempts) == ("running", 1)
+        moved = await storage.claim_next()
+        assert moved is not None
+        job = moved.after
+        assert (moved.before.status, job.status, job.attempts) == ("queued", "running", 1)
         assert job.started_at is not None
         claimed.append(job.id)
     assert claimed == expected
@@ -311,61 +313,109 @@ def test_round_robin_order_pure() -> None:
 # -- cancel, retry, recovery ------------------------------------------------
 
 
-async def test_request_cancel_queued_and_running(storage: Storage) -> None:
+async def test_cancel_queued_and_running(storage: Storage) -> None:
     running = await enqueue(storage, 1)
     queued = await enqueue(storage, 1)
     assert await claim_id(storage) == running
 
-    before = await storage.request_cancel(queued)
-    assert before is not None and before.status == "queued"  # the job as it was
-    job = await storage.get_job(queued)
-    assert job is not None and job.status == "cancelled" and job.finished_at is not None
+    moved = await storage.move(queued, "cancel")
+    assert moved is not None and moved.before.status == "queued"  # the job as it was
+    assert moved.after.status == "cancelled" and moved.after.finished_at is not None
 
-    before = await storage.request_cancel(running)
-    assert before is not None and before.status == "running"  # the caller tells the worker to stop
-    job = await storage.get_job(running)
-    assert job is not None and (job.status, job.cancel_requested) == ("cancelled", True)  # the slot is free now
-    assert not await storage.mark_cancelled(running)  # the worker's late JobCancelled changes nothing
-    assert not await storage.mark_painted(running, "/jobs/x", 1.0, None)  # nor does a late result
-
-    assert await storage.request_cancel(running) is None
-    assert await storage.request_cancel(queued) is None
-    assert await storage.request_cancel(9999) is None
+    moved = await storage.move(running, "cancel")
+    assert moved is not None and moved.before.status == "running"  # the caller tells the worker to stop
+    assert (moved.after.status, moved.after.cancel_requested) == ("cancelled", True)  # the slot is free now
+    assert await storage.move(running, "cancel") is None  # the worker's late JobCancelled changes nothing
+    painted = await storage.move(running, "painted", result_dir="/jobs/x", run_seconds=1.0, making_of_path=None)
+    assert painted is None  # nor does a late result
+    assert await storage.move(queued, "cancel") is None
+    assert await storage.move(9999, "cancel") is None
     assert await storage.claim_next() is None
 
 
-async def test_recover_after_restart_requeues_running(storage: Storage, db_path: Path) -> None:
+async def test_restart_requeues_running_and_refunds_the_attempt(storage: Storage, db_path: Path) -> None:
     first = await enqueue(storage, 1)
     second = await enqueue(storage, 2)
     waiting = await enqueue(storage, 3)
     await claim_id(storage)
     await claim_id(storage)
-    await storage.set_progress(first, 0.5, 30.0)
-    await storage.request_cancel(second)  # cancel asked for, then the process died
+    await storage.move(first, "progress", progress=0.5, eta_s=30.0)
+    await storage.move(second, "cancel")  # cancelled, then the process died
     await storage.close()
 
     restarted = await Storage.open(db_path)
     try:
-        recovered = await restarted.recover_after_restart()
-        assert [job.id for job in recovered] == [first, waiting]
-        assert (recovered[0].status, recovered[0].attempts, recovered[0].progress) == ("queued", 1, 0.0)
+        left = await restarted.running_after_restart()
+        assert left == [first]
+        moved = await restarted.move(first, "requeue")
+        assert moved is not None
+        # A graceful restart is nobody's fault: the job keeps its one retry for a real crash.
+        assert (moved.after.status, moved.after.attempts, moved.after.progress) == ("queued", 0, 0.0)
         assert (await restarted.get_job(second)).status == "cancelled"  # type: ignore[union-attr]
-        assert await restarted.running_jobs() == []
-        job = await restarted.claim_next()
-        assert job is not None
-        assert (job.id, job.attempts) == (first, 2)
+        assert [job.id for job in await restarted.queued_jobs()] == [first, waiting]
+        claimed = await restarted.claim_next()
+        assert claimed is not None
+        assert (claimed.after.id, claimed.after.attempts) == (first, 1)
     finally:
         await restarted.close()
 
 
-async def test_requeue_keeps_attempts(storage: Storage) -> None:
+async def test_retry_keeps_attempts(storage: Storage) -> None:
     job_id = await enqueue(storage, 1)
     await claim_id(storage)
-    job = await storage.requeue(job_id)
-    assert job is not None
-    assert (job.status, job.attempts) == ("queued", 1)
-    assert await storage.requeue(job_id) is None  # not running any more
-    assert (await storage.claim_next()).attempts == 2  # type: ignore[union-attr]
+    moved = await storage.move(job_id, "retry")
+    assert moved is not None
+    assert (moved.after.status, moved.after.attempts) == ("queued", 1)
+    assert await storage.move(job_id, "retry") is None  # not running any more
+    assert (await storage.claim_next()).after.attempts == 2  # type: ignore[union-attr]
+
+
+MOVE_VALUES: dict[str, dict[str, object]] = {
+    "progress": {"progress": 0.5, "eta_s": 3.0},
+    "painted": {"result_dir": "/jobs/1", "run_seconds": 2.0, "making_of_path": None},
+    "postpone": {"deliver_after": 5_000.0},
+    "delivered": {"result_file_id": "R", "result_message_id": 9},
+    "fail": {"error": "boom"},
+    "undeliverable": {"error": "blocked"},
+}
+# How to bring a fresh job into each state, by moves the table allows.
+PATHS: dict[str, tuple[str, ...]] = {
+    "queued": (),
+    "running": ("claim",),
+    "delivering": ("claim", "painted"),
+    "done": ("claim", "painted", "delivered"),
+    "failed": ("fail",),
+    "cancelled": ("cancel",),
+    "undeliverable": ("undeliverable",),
+}
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("event", EVENTS)
+async def test_every_move_follows_the_table(storage: Storage, state: str, event: str) -> None:
+    """Each (state, event) pair on a real database: the table's target, or a refusal that changes nothing."""
+    job_id = await enqueue(storage, 1)
+    for step in PATHS[state]:
+        assert await storage.move(job_id, step, **MOVE_VALUES.get(step, {})) is not None  # type: ignore[arg-type]
+    before = await storage.get_job(job_id)
+    assert before is not None and before.status == state
+    moved = await storage.move(job_id, event, **MOVE_VALUES.get(event, {}))  # type: ignore[arg-type]
+    expected = MOVES[event].get(state)  # type: ignore[index]
+    if expected is None:
+        assert moved is None
+        assert await storage.get_job(job_id) == before
+    else:
+        assert moved is not None and moved.before == before
+        assert moved.after.status == expected == (await storage.get_job(job_id)).status  # type: ignore[union-attr]
+        assert (moved.after.finished_at is not None) == (expected in FINAL_STATES)
+
+
+async def test_a_move_takes_exactly_its_values(storage: Storage) -> None:
+    job_id = await enqueue(storage, 1)
+    with pytest.raises(TypeError, match="fail"):
+        await storage.move(job_id, "fail")
+    with pytest.raises(TypeError):
+        await storage.move(job_id, "cancel", error="surplus")
 
 
 # -- results and history ----------------------------------------------------
@@ -373,8 +423,11 @@ async def test_requeue_keeps_attempts(storage: Storage) -> None:
 
 async def finish(storage: Storage, job_id: int, file_id: str, message_id: int, making_of: str | None = None) -> bool:
     """A job painted and delivered."""
-    painted = await storage.mark_painted(job_id, f"/jobs/{job_id}", 10.0, making_of)
-    return painted and await storage.mark_delivered(job_id, file_id, message_id)
+    painted = await storage.move(
+        job_id, "painted", result_dir=f"/jobs/{job_id}", run_seconds=10.0, making_of_path=making_of
+    )
+    delivered = await storage.move(job_id, "delivered", result_file_id=file_id, result_message_id=message_id)
+    return painted is not None and delivered is not None
 
 
 async def test_mark_done_results_and_lookups(storage: Storage, clock: FakeClock) -> None:
@@ -388,8 +441,9 @@ async def test_mark_done_results_and_lookups(storage: Storage, clock: FakeClock)
         done_ids.append(job_id)
     failed = await enqueue(storage, 1, chat_id=50)
     await claim_id(storage)
-    await storage.mark_failed(failed, "out of memory")
-    assert not await storage.mark_painted(failed, "/jobs/late", 1.0, None)
+    await storage.move(failed, "fail", error="out of memory")
+    late = await storage.move(failed, "painted", result_dir="/jobs/late", run_seconds=1.0, making_of_path=None)
+    assert late is None
 
     results = await storage.recent_results(1)
     assert [job.id for job in results] == done_ids[::-1]
@@ -416,7 +470,7 @@ async def test_last_job_and_active_jobs(storage: Storage) -> None:
     in_chat_a = await enqueue(storage, 1, chat_id=10)
     in_chat_b = await enqueue(storage, 1, chat_id=20)
     cancelled = await enqueue(storage, 1, chat_id=10)
-    await storage.request_cancel(cancelled)
+    await storage.move(cancelled, "cancel")
     assert (await storage.last_job(1)).id == in_chat_b  # type: ignore[union-attr]
     assert (await storage.last_job(1, chat_id=10)).id == in_chat_a  # type: ignore[union-attr]
     assert await storage.last_job(2) is None
@@ -431,9 +485,9 @@ async def test_last_job_and_active_jobs(storage: Storage) -> None:
 async def test_status_message_and_progress(storage: Storage) -> None:
     job_id = await enqueue(storage, 1)
     await storage.set_status_message(job_id, 77)
-    await storage.set_progress(job_id, 0.5, 12.0)  # ignored: not running yet
+    assert await storage.move(job_id, "progress", progress=0.5, eta_s=12.0) is None  # refused: not running yet
     await claim_id(storage)
-    await storage.set_progress(job_id, 1.7, 3.0)
+    await storage.move(job_id, "progress", progress=1.7, eta_s=3.0)
     job = await storage.get_job(job_id)
     assert job is not None
     assert (job.status_message_id, job.progress, job.eta_s) == (77, 1.0, 3.0)
@@ -449,7 +503,7 @@ async def test_two_connections_see_each_others_writes(db_path: Path, clock: Fake
         job_id = await enqueue(bot_side, 1)
         claimed = await worker_side.claim_next()
         assert claimed is not None
-        assert claimed.id == job_id
+        assert claimed.after.id == job_id
         await finish(worker_side, job_id, "result", 5)
         job = await bot_side.get_job(job_id)
         assert job is not None
@@ -468,10 +522,10 @@ async def test_concurrent_claims_never_share_a_job(db_path: Path) -> None:
         queued = {await enqueue(first if i % 2 else second, user_id=i % 4) for i in range(12)}
         stores = [first, second] * 10
         claims = await asyncio.gather(*(store.claim_next() for store in stores))
-        claimed = [job.id for job in claims if job is not None]
+        claimed = [moved.after.id for moved in claims if moved is not None]
         assert len(claimed) == len(set(claimed)) == len(queued)
         assert set(claimed) == queued
-        assert all(job.attempts == 1 for job in claims if job is not None)
+        assert all(moved.after.attempts == 1 for moved in claims if moved is not None)
     finally:
         await first.close()
         await second.close()

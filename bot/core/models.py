@@ -8,26 +8,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bot.core.errors import UserFacingError
+from bot.core.job_states import JobStatus
 
 Quality = Literal["instant", "preview", "standard", "hd"]
 Strength = Literal["low", "medium", "high"]
-JobStatus = Literal["queued", "running", "delivering", "done", "failed", "cancelled", "undeliverable"]
 StyleKind = Literal["preset", "file"]
 
 # Ordered from cheapest to most expensive, so an index comparison caps a quality.
 QUALITIES: tuple[Quality, ...] = ("instant", "preview", "standard", "hd")
 STRENGTHS: tuple[Strength, ...] = ("low", "medium", "high")
-JOB_STATUSES: tuple[JobStatus, ...] = (
-    "queued",
-    "running",
-    "delivering",
-    "done",
-    "failed",
-    "cancelled",
-    "undeliverable",
-)
-# A job holds one of its user's slots while it waits or paints; a painted result being delivered does not.
-ACTIVE_STATUSES: tuple[JobStatus, ...] = ("queued", "running")
 STYLE_KINDS: tuple[StyleKind, ...] = ("preset", "file")
 
 DEFAULT_QUALITY: Quality = "standard"
@@ -168,7 +157,6 @@ class Job:
     params: JobParams
     reply_to_message_id: int | None
     status_message_id: int | None
-    parent_job_id: int | None
     attempts: int
     progress: float
     eta_s: float | None
@@ -184,11 +172,6 @@ class Job:
     run_seconds: float | None = None
     deliveries: int = 0
     deliver_after: float | None = None
-
-    @property
-    def is_active(self) -> bool:
-        """Whether the job is still queued or running."""
-        return self.status in ACTIVE_STATUSES
 
 
 class QueueFullError(UserFacingError):

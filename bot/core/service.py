@@ -114,7 +114,7 @@ class StyleService:
         await self.storage.remember_user(who.user_id, who.name, who.language)
         if source is not None:  # a style photo in reply to a result: restyle that result's original
             refs = [StyleRef("file", file_id=image.file_id)]
-            return await self._start(who, source.content_file_id, refs, image.message_id, parent=source)
+            return await self._start(who, source.content_file_id, refs, image.message_id)
         session = await self.storage.get_session(who.chat_id, who.user_id)
         caption_styles, misspelt = self._caption_styles(caption)
         if caption_styles:
@@ -194,7 +194,7 @@ class StyleService:
             if who.is_group:  # people answer results with "wow!" in groups; only style names are for us
                 return Outcome("ignored")
             raise
-        return await self._start(who, source.content_file_id, refs, reply_to, parent=source)
+        return await self._start(who, source.content_file_id, refs, reply_to)
 
     async def again(self, who: Who) -> Outcome:
         """/again: the user's last job once more, with a new seed."""
@@ -210,7 +210,7 @@ class StyleService:
             raise UserFacingError("REMIX_GONE")
         params = remixed(source.params, action, seed=secrets.randbelow(2**31 - 1) + 1)
         return await self._start(
-            who, source.content_file_id, list(source.styles), source.reply_to_message_id, parent=source, params=params
+            who, source.content_file_id, list(source.styles), source.reply_to_message_id, params=params
         )
 
     async def making_of(self, who: Who, job_id: int) -> bytes:
@@ -397,7 +397,6 @@ class StyleService:
         styles: list[StyleRef],
         reply_to: int | None,
         *,
-        parent: Job | None = None,
         params: JobParams | None = None,
     ) -> Outcome:
         """Queue a job with the user's settings (or given ones), capped by the group's quality limit."""
@@ -419,7 +418,6 @@ class StyleService:
             styles,
             params,
             reply_to=reply_to,
-            parent_job_id=parent.id if parent else None,
         )
         return Outcome("started", job=job)
 

@@ -29,6 +29,9 @@ class Executor(Protocol):
     def submit(self, request: RunJob) -> bool:
         """Start a job on an idle worker; False if none is idle."""
 
+    def holds(self, job_id: int) -> bool:
+        """Whether a worker has the job (painting it, or about to): the reconciler leaves such jobs alone."""
+
     def cancel(self, job_id: int) -> bool:
         """Ask the worker running (or holding) `job_id` to stop; False if none has it."""
 

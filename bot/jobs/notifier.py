@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -22,6 +22,14 @@ class DeliveryError(Exception):
 
 class ChatUnreachableError(DeliveryError):
     """The chat blocked or removed the bot: nothing more can be sent there until it writes again."""
+
+
+class ChatMigratedError(DeliveryError):
+    """The group became a supergroup with a new id: the message must go there."""
+
+    def __init__(self, old_chat_id: int, new_chat_id: int) -> None:
+        super().__init__(f"chat {old_chat_id} is now {new_chat_id}")
+        self.old_chat_id, self.new_chat_id = old_chat_id, new_chat_id
 
 
 class RejectedError(DeliveryError):
@@ -67,13 +75,29 @@ class Receipt:
     message_id: int
 
 
-UnreachableHandler = Callable[[int, str], Awaitable[None]]
+@dataclass(frozen=True)
+class ChatUnreachable:
+    """A status message found that the chat blocked or removed the bot."""
+
+    chat_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ChatMigrated:
+    """A status message found that the group became a supergroup."""
+
+    old_chat_id: int
+    new_chat_id: int
+
+
+ChatChange = ChatUnreachable | ChatMigrated
 
 
 class Notifier(Protocol):
     """Status messages and result delivery; the dispatcher's only way to reach people."""
 
-    on_unreachable: UnreachableHandler | None
+    chat_changes: asyncio.Queue[ChatChange]  # what sending status messages found out about chats, for the dispatcher
 
     def show(self, job: Job, status: Status) -> None:
         """Bring the job's status message up to date in the background; never blocks, never raises."""
@@ -83,6 +107,9 @@ class Notifier(Protocol):
 
     async def deliver(self, job: Job, result: Result) -> Receipt:
         """One attempt to deliver a result; raises ChatUnreachableError, RejectedError or TransientError."""
+
+    def moved_chat(self, old_chat_id: int, new_chat_id: int) -> None:
+        """A group became a supergroup: status messages of its jobs start afresh under the new id."""
 
     async def tell_admins(self, reason: str) -> int:
         """Tell the operators the workers cannot paint; returns how many were told."""

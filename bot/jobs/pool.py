@@ -89,6 +89,10 @@ class WorkerPool:
                 return True
         return False
 
+    def holds(self, job_id: int) -> bool:
+        """Whether a worker process is painting the job."""
+        return any(slot.job_id == job_id for slot in self._slots)
+
     def cancel(self, job_id: int) -> bool:
         """Ask the worker running `job_id` to stop; False if no worker runs it."""
         for slot in self._slots:

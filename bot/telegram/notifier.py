@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -12,19 +13,21 @@ from typing import Any, TypeVar
 
 from PIL import Image
 from telegram import InputMediaPhoto, Message
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import ExtBot
 
 from bot.config import Settings
 from bot.core.models import Job
+from bot.jobs import notifier as port
 from bot.jobs.notifier import (
+    ChatChange,
+    ChatMigratedError,
     ChatUnreachableError,
     Receipt,
     RejectedError,
     Result,
     Status,
     TransientError,
-    UnreachableHandler,
 )
 from bot.jobs.supervise import TaskSet
 from bot.presets.library import PresetLibrary
@@ -57,7 +60,7 @@ class TelegramNotifier:
 
     def __init__(self, bot: ExtBot[Any], storage: Storage, presets: PresetLibrary, settings: Settings) -> None:
         self._bot, self._storage, self._presets, self._settings = bot, storage, presets, settings
-        self.on_unreachable: UnreachableHandler | None = None
+        self.chat_changes: asyncio.Queue[ChatChange] = asyncio.Queue()
         self._screens: dict[int, _Screen] = {}
         self._senders: dict[int, asyncio.Task[None]] = {}
         self._last_edit: dict[int, float] = {}  # per chat, for the throttle
@@ -109,6 +112,8 @@ class TelegramNotifier:
                 if not final:
                     await self._wait_turn(screen.job.chat_id)
                 status, picture = screen.status, screen.picture  # the newest, after the wait
+                if final:  # a preview after the end would only mislead (and its file is being removed)
+                    picture = None
                 screen.status = screen.picture = None
                 await self._show_now(screen, status, picture)
                 if final:
@@ -133,7 +138,14 @@ class TelegramNotifier:
                 await self._put(screen, status, picture, patient=final)
                 return
             except Forbidden as exc:
-                await self._unreachable(screen.job.chat_id, exc)
+                self._unreachable(screen.job.chat_id, exc)
+                return
+            except ChatMigrated as exc:  # shown in the new chat at once; the dispatcher moves the chat's jobs
+                old = screen.job.chat_id
+                self.moved_chat(old, exc.new_chat_id)
+                self.chat_changes.put_nowait(port.ChatMigrated(old, exc.new_chat_id))
+                if screen.job.chat_id != old:
+                    await self._show_now(screen, status, picture)
                 return
             except BadRequest as exc:  # deleted message, unchanged text: nothing to do about it
                 log.info("status of job %d not shown: %s", screen.job.id, exc)
@@ -151,6 +163,9 @@ class TelegramNotifier:
         if screen.in_place:
             return  # the result took the status message's place
         status = status or screen.last
+        data = await _read_picture(picture) if picture is not None else None
+        if data is None:  # none wanted, or it went with its job's files: the words still count
+            picture = None
         if screen.lang is None:
             screen.lang = await self._language(job.user_id)
         lang = screen.lang
@@ -159,10 +174,10 @@ class TelegramNotifier:
             return
         self._last_edit[job.chat_id] = time.monotonic()
         caption = text or texts.say("INSTANT_PREVIEW", lang)
-        if picture is not None and not screen.photo:
-            await self._replace_with_picture(screen, picture, caption, limit)
-        elif picture is not None and screen.message_id is not None:
-            media = InputMediaPhoto(await asyncio.to_thread(picture.read_bytes), caption=caption)
+        if data is not None and not screen.photo:
+            await self._replace_with_picture(screen, data, caption, limit)
+        elif data is not None and screen.message_id is not None:
+            media = InputMediaPhoto(data, caption=caption)
             await self._bot.edit_message_media(media, job.chat_id, screen.message_id, rate_limit_args=limit)
         elif screen.photo and screen.message_id is not None:
             await self._bot.edit_message_caption(job.chat_id, screen.message_id, caption=caption, rate_limit_args=limit)
@@ -175,10 +190,9 @@ class TelegramNotifier:
             await self._bot.edit_message_text(caption, job.chat_id, screen.message_id, rate_limit_args=limit)
         screen.text, screen.last = caption, status
 
-    async def _replace_with_picture(self, screen: _Screen, picture: Path, caption: str, limit: Any) -> None:
+    async def _replace_with_picture(self, screen: _Screen, data: bytes, caption: str, limit: Any) -> None:
         """A text status becomes a picture: Telegram cannot turn one into the other, so send anew, delete the old."""
         job, old = screen.job, screen.message_id
-        data = await asyncio.to_thread(picture.read_bytes)
         message = await self._bot.send_photo(
             job.chat_id, data, caption=caption, reply_to_message_id=job.reply_to_message_id, rate_limit_args=limit
         )
@@ -213,6 +227,8 @@ class TelegramNotifier:
                 message = await self._send_photo_or_document(job, result, markup, common)
         except Forbidden as exc:
             raise ChatUnreachableError(str(exc)) from exc
+        except ChatMigrated as exc:
+            raise ChatMigratedError(job.chat_id, exc.new_chat_id) from exc
         except BadRequest as exc:
             await self._explain_refusal(job, exc, lang)
             raise RejectedError(str(exc)) from exc
@@ -292,15 +308,37 @@ class TelegramNotifier:
         """The chat wrote again."""
         self._muted.discard(chat_id)
 
-    async def _unreachable(self, chat_id: int, exc: Exception) -> None:
+    def moved_chat(self, old_chat_id: int, new_chat_id: int) -> None:
+        """A group became a supergroup: its status messages start afresh there (message ids do not carry over)."""
+        for job_id, screen in list(self._screens.items()):
+            if screen.job.chat_id != old_chat_id:
+                continue
+            screen.job = dataclasses.replace(
+                screen.job, chat_id=new_chat_id, reply_to_message_id=None, status_message_id=None
+            )
+            screen.message_id, screen.text, screen.photo = None, None, False
+            if screen.status is None and screen.last is not None and not screen.in_place:
+                screen.status = screen.last
+            if screen.status is not None:
+                self._kick(job_id)
+        self._last_edit[new_chat_id] = self._last_edit.pop(old_chat_id, -1e9)
+
+    def _unreachable(self, chat_id: int, exc: Exception) -> None:
         """A 403: the chat blocked or removed the bot; the dispatcher ends its jobs."""
         self.mute(chat_id)
-        if self.on_unreachable is not None:
-            await self.on_unreachable(chat_id, str(exc))
+        self.chat_changes.put_nowait(port.ChatUnreachable(chat_id, str(exc)))
 
     async def close(self) -> None:
         """Stop sending."""
         await self._tasks.cancel_all()
+
+
+async def _read_picture(path: Path) -> bytes | None:
+    """A status picture's bytes, or None when its file is gone (the job ended and its files were removed)."""
+    try:
+        return await asyncio.to_thread(path.read_bytes)
+    except FileNotFoundError:
+        return None
 
 
 def _receipt(message: Message) -> Receipt:

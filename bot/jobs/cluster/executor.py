@@ -181,6 +181,10 @@ class CeleryExecutor:
         self._flights[request.job_id] = _Flight(task_id, request.out_dir)
         return True
 
+    def holds(self, job_id: int) -> bool:
+        """Whether the cluster has the job: in the broker, being painted, or its outcome just handed on."""
+        return job_id in self._flights
+
     def cancel(self, job_id: int) -> bool:
         """Stop a job: revoke its task if still queued, and raise the flag a running one reads every step."""
         flight = self._flights.get(job_id)

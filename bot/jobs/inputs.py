@@ -1,0 +1,35 @@
+"""A job's pictures on disk: its photo and its styles, downloaded when not cached."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.core.models import Job, StyleRef
+from bot.presets.library import PresetLibrary
+from bot.store.files import FileStore
+
+
+class JobInputs:
+    """Finds the photo and style files of a job (presets from the library, the rest from Telegram's files)."""
+
+    def __init__(self, files: FileStore, presets: PresetLibrary) -> None:
+        self._files, self._presets = files, presets
+
+    async def fetch(self, job: Job) -> tuple[Path, list[Path]]:
+        """The job's photo and style images on disk."""
+        content = await self._files.fetch_image(job.content_file_id)
+        return content, [await self._style_path(ref) for ref in job.styles]
+
+    async def _style_path(self, ref: StyleRef) -> Path:
+        """The image file of a style: a preset on disk or a downloaded Telegram file."""
+        if ref.kind == "preset" and ref.name is not None:
+            return self._presets.get(ref.name).path
+        if ref.file_id is None:
+            raise ValueError("a style without a file")
+        return await self._files.fetch_image(ref.file_id)
+
+
+def blend(job: Job) -> tuple[float, ...]:
+    """The job's style shares, summing to 1."""
+    total = sum(ref.weight for ref in job.styles)
+    return tuple(ref.weight / total for ref in job.styles)
