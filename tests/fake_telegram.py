@@ -150,6 +150,7 @@ _WRONG_FILE = "Bad Request: wrong file identifier/HTTP URL specified"
 
 # Error descriptions exactly as Telegram sends them (for ``fault(..., description=...)``).
 ERR_BLOCKED = "Forbidden: bot was blocked by the user"
+ERR_MIGRATED = "Bad Request: group chat was upgraded to a supergroup chat"
 ERR_KICKED_GROUP = "Forbidden: bot was kicked from the group chat"
 ERR_KICKED_SUPERGROUP = "Forbidden: bot was kicked from the supergroup chat"
 ERR_NOT_IN_CHANNEL = "Forbidden: bot is not a member of the channel chat"
@@ -937,6 +938,7 @@ class FakeTelegram:
         self._faults: list[Fault] = []
         self._random = random.Random(20261201)  # faults by chance, the same chances every run
         self._kicked: set[int] = set()
+        self._migrated: dict[int, int] = {}  # basic group -> the supergroup it became
         self._no_media: set[int] = set()
         self._stop_event = threading.Event()  # interrupts fault delays on stop()
         self.downloads: list[Call] = []  # file downloads (method DOWNLOAD, params file_path/file_id)
@@ -1188,6 +1190,23 @@ class FakeTelegram:
             if notify:
                 chat = self._chats.get(chat_id) or Chat(chat_id, "supergroup")
                 self._queue_member_change(chat, by or User(1, "Admin"), "kicked" if kicked else "member")
+
+    def migrate_group(self, chat_id: int, *, by: User | None = None, notify: bool = True) -> Chat:
+        """A basic group becomes a supergroup (a new id, -100...); calls to the old id answer 400 with the new one.
+
+        ``notify`` queues the two service messages Telegram sends: ``migrate_to_chat_id`` in the old chat and
+        ``migrate_from_chat_id`` in the new one.
+        """
+        with self._cond:
+            old = self._chats[chat_id]
+            new = Chat(-int(f"100{abs(chat_id)}"), "supergroup", title=old.title)
+            self._chats[new.id] = new
+            self._migrated[chat_id] = new.id
+            if notify:
+                sender = (by or User(1, "Admin")).to_dict()
+                for chat, content in ((old, {"migrate_to_chat_id": new.id}), (new, {"migrate_from_chat_id": chat_id})):
+                    self._queue({"message": self._new_message(chat, sender, content)})
+        return new
 
     def set_no_media(self, chat_id: int, no_media: bool = True) -> None:
         """Take away (or give back) the bot's media rights in a chat: media sends fail with 400, text works."""
@@ -1893,7 +1912,9 @@ class FakeTelegram:
         return chat
 
     def _check_reachable(self, chat: Chat) -> None:
-        """403 when the user blocked the bot or the bot was kicked from the group or channel."""
+        """403 when the user blocked the bot or the bot was kicked; 400 with the new id for a migrated group."""
+        if chat.id in self._migrated:
+            raise ApiError(400, ERR_MIGRATED, {"migrate_to_chat_id": self._migrated[chat.id]})
         if chat.type == "private" and chat.id in self._blocked:
             raise ApiError(403, ERR_BLOCKED)
         if chat.id in self._kicked:

@@ -19,7 +19,7 @@ from PIL import Image
 from bot.config import Settings
 from bot.jobs.executor import EventHandler
 from bot.jobs.layout import JobFiles
-from bot.jobs.protocol import JobCancelled, JobDone, JobProgress, Ready, RunJob, WorkerFatal
+from bot.jobs.protocol import JobCancelled, JobDone, JobFailed, JobProgress, Ready, RunJob, WorkerFatal
 from bot.telegram.app import build_application, webhook_options
 from tests.bot_harness import make_presets
 from tests.fake_telegram import Chat, FakeTelegram
@@ -108,6 +108,15 @@ class ScriptedExecutor:
             return False
         self.on_event(JobCancelled(job_id))
         return True
+
+    def fail(self, job_id: int, message: str, *, user_error: bool = False) -> None:
+        """The engine fails a held job (an error on our side unless user_error)."""
+        self._running.pop(job_id, None)
+        self.on_event(JobFailed(job_id, message, user_error=user_error))
+
+    def lose(self, job_id: int) -> None:
+        """The worker forgets a job without a word (a lost event, a worker gone quietly)."""
+        self._running.pop(job_id, None)
 
     def go_down(self, reason: str) -> None:
         """No worker can load the model."""

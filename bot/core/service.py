@@ -100,6 +100,10 @@ class StyleService:
         """Someone wrote: a chat that had blocked the bot can be answered again."""
         await self.runner.chat_reachable(who.chat_id)
 
+    async def chat_migrated(self, old_chat_id: int, new_chat_id: int) -> None:
+        """A group became a supergroup: its jobs, waiting photos and settings move to the new chat id."""
+        await self.runner.chat_migrated(old_chat_id, new_chat_id)
+
     async def receive_image(
         self, who: Who, image: IncomingImage, caption: str | None = None, reply_to: int | None = None
     ) -> Outcome:

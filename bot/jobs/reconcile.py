@@ -24,17 +24,15 @@ class Reconciler:
         storage: Storage,
         executor: Executor,
         busy: Callable[[int], bool],
-        interval_s: float = SWEEP_INTERVAL_S,
     ) -> None:
         self._lifecycle, self._storage, self._executor = lifecycle, storage, executor
         self._busy = busy  # the dispatcher is launching it, or an event of it waits to be handled
-        self._interval_s = interval_s
         self._suspects: set[int] = set()
 
     async def run(self) -> None:
         """Sweep now and then, for ever."""
         while True:
-            await asyncio.sleep(self._interval_s)
+            await asyncio.sleep(SWEEP_INTERVAL_S)
             await self.sweep()
 
     async def sweep(self) -> list[int]:

@@ -130,6 +130,17 @@ async def seen(update: Update, context: Context) -> None:
         await service(context).seen(_who(update))
 
 
+async def migrated(update: Update, context: Context) -> None:
+    """A group became a supergroup (Telegram says so in both chats): its jobs and settings follow it."""
+    message = update.effective_message
+    if message is None:
+        return
+    if message.migrate_to_chat_id is not None:
+        await service(context).chat_migrated(message.chat_id, message.migrate_to_chat_id)
+    elif message.migrate_from_chat_id is not None:
+        await service(context).chat_migrated(message.migrate_from_chat_id, message.chat_id)
+
+
 def incoming_image(message: Message) -> IncomingImage | None:
     """The image a message carries, as a photo or as a document."""
     if message.photo:
@@ -548,6 +559,7 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     # Edited messages and channel posts are not requests: an edited caption must not start a second job.
     new = filters.UpdateType.MESSAGE & ~filters.ChatType.CHANNEL
     app.add_handler(TypeHandler(Update, seen), group=-1)
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, migrated))
     for name, handler in HANDLERS.items():
         app.add_handler(CommandHandler(name, handler, filters=new))
     app.add_handler(MessageHandler(new & (filters.PHOTO | filters.Document.ALL), image))
