@@ -11,7 +11,7 @@ import pytest
 from bot.config import ConfigError, Settings
 from bot.core.models import JobParams
 from bot.core.recipes import TIERS, style_params
-from bot.core.service import UserFacingError, remixed
+from bot.service import UserFacingError, remixed
 from bot.telegram import texts
 
 

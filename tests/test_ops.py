@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 async def get(app: Any, path: str) -> httpx.Response:
     """GET an ops endpoint of the running bot."""
     async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
-        return await client.get(f"http://127.0.0.1:{app.bot_data['ops'].port}{path}")
+        return await client.get(f"http://127.0.0.1:{app.bot_data.running.ops.port}{path}")
 
 
 async def scrape(app: Any) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -181,7 +181,7 @@ async def test_healthz_fails_while_the_database_is_locked_or_closed(
         assert locked.status_code == 503
         assert locked.json()["status"] == "fail"
         assert (await get(app, "/healthz")).status_code == 200
-        await app.bot_data["storage"].close()
+        await app.bot_data.running.storage.close()
         closed = await get(app, "/healthz")
         assert closed.status_code == 503
         assert "database" in closed.json()
@@ -191,9 +191,9 @@ async def test_the_container_healthcheck_reads_healthz(
     fake: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with running_bot(fake, tmp_path, metrics_port=0) as app:
-        monkeypatch.setenv("STYLEBOT_METRICS_PORT", str(app.bot_data["ops"].port))
+        monkeypatch.setenv("STYLEBOT_METRICS_PORT", str(app.bot_data.running.ops.port))
         assert await asyncio.to_thread(healthcheck.main) == 0
-        await app.bot_data["storage"].close()
+        await app.bot_data.running.storage.close()
         assert await asyncio.to_thread(healthcheck.main) == 1  # 503
     assert await asyncio.to_thread(healthcheck.main) == 1  # nobody listens
     monkeypatch.setenv("STYLEBOT_METRICS_PORT", "")
@@ -213,7 +213,7 @@ def test_the_container_healthcheck_passes_on_a_cluster_workers_metrics_port(monk
 
 async def test_no_ops_server_unless_a_port_is_set(fake: FakeTelegram, tmp_path: Path) -> None:
     async with running_bot(fake, tmp_path) as app:
-        assert "ops" not in app.bot_data
+        assert app.bot_data.running.ops is None
 
 
 async def test_webhook_takes_updates_with_the_secret_only(fake: FakeTelegram, tmp_path: Path) -> None:

@@ -374,7 +374,7 @@ def promised(text: str) -> float:
 
 async def test_queue_etas_follow_the_size_of_the_jobs(fake: FakeTelegram, tmp_path: Path) -> None:
     async with running_bot(fake, tmp_path, TimedExecutor(), max_side=None, steps=None) as app:
-        storage = app.bot_data["storage"]
+        storage = app.bot_data.running.storage
         first, second, third = (fake.private_chat(300 + i, f"U{i}") for i in range(3))
         await storage.update_settings(second.id, quality="preview")
         await storage.update_settings(third.id, quality="hd")

@@ -9,11 +9,10 @@ import urllib.parse
 from typing import Any
 
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
+from telegram.ext import ApplicationBuilder, ContextTypes, Defaults
 
 from bot.config import Settings
 from bot.core.logcontext import ContextFilter
-from bot.core.service import StyleService
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.executor import Executor
 from bot.jobs.factory import make_executor
@@ -22,19 +21,20 @@ from bot.jobs.purge import purge
 from bot.jobs.supervise import TaskSet
 from bot.ops.health import Probes
 from bot.ops.logs import JsonFormatter
-from bot.ops.metrics import Metrics, PrometheusObserver, WorkerBoard
+from bot.ops.metrics import Metrics, PrometheusObserver
 from bot.ops.server import OpsServer
 from bot.presets.library import PresetLibrary
+from bot.service import StyleService
 from bot.store.files import FileStore
 from bot.store.storage import Storage
 from bot.telegram import handlers, i18n, texts
 from bot.telegram.gateway import TelegramDownloader
 from bot.telegram.notifier import TelegramNotifier
 from bot.telegram.ratelimit import PerChatRateLimiter
+from bot.telegram.state import App, BotData, Context, Services
 from bot.telegram.updates import PerSenderUpdateProcessor
 
 log = logging.getLogger(__name__)
-App = Application[Any, Any, Any, Any, Any, Any]
 PURGE_INTERVAL_S = 3600
 LARGEST_TIER_SIDE = 1024  # photos are decoded no larger than the largest tier needs
 CONCURRENT_UPDATES = 256
@@ -83,6 +83,7 @@ def build_application(settings: Settings, executor: Executor | None = None) -> A
     metrics = Metrics()
     app = (
         ApplicationBuilder()
+        .context_types(ContextTypes(bot_data=BotData))
         .token(settings.token)
         .base_url(settings.api_url)
         .base_file_url(settings.file_api_url)
@@ -93,9 +94,7 @@ def build_application(settings: Settings, executor: Executor | None = None) -> A
         .post_shutdown(_post_shutdown)
         .build()
     )
-    app.bot_data["settings"] = settings
-    app.bot_data["executor"] = executor
-    app.bot_data.update(metrics=metrics, workers=WorkerBoard())
+    app.bot_data.configure(settings, metrics, executor)
     handlers.register(app)
     return app
 
@@ -110,7 +109,8 @@ def protect_data(settings: Settings) -> None:
 
 async def _post_init(app: App) -> None:
     """Open storage, start the workers and the dispatcher, schedule the purge, register the commands."""
-    settings: Settings = app.bot_data["settings"]
+    state = app.bot_data
+    settings = state.settings
     protect_data(settings)
     storage = await Storage.open(settings.database_path, default_quality=settings.default_quality)
     presets = PresetLibrary(settings.styles_dir)
@@ -123,39 +123,39 @@ async def _post_init(app: App) -> None:
     )
     notifier = TelegramNotifier(app.bot, storage, presets, settings)
     # Local worker processes, or the Celery cluster (STYLEBOT_EXECUTOR); tests pass their own.
-    pool: Executor = app.bot_data.get("executor") or make_executor(settings)
-    # Without the in-process painter, "instant" jobs still run: on the workers, like any other.
+    pool: Executor = state.executor or make_executor(settings)
+    # Without the instant painter, "instant" jobs still run: on the workers, like any other.
     instant = InstantPainter() if settings.instant_preview else None
-    metrics: Metrics = app.bot_data["metrics"]
-    board: WorkerBoard = app.bot_data["workers"]
-    observer = PrometheusObserver(metrics, board)
+    observer = PrometheusObserver(state.metrics, state.workers)
     if settings.executor == "local":  # the workers are this host's processes: their memory can be read here
-        metrics.watch_local_workers(board)
+        state.metrics.watch_local_workers(state.workers)
     dispatcher = Dispatcher(storage, pool, notifier, files, presets, settings, instant, observer=observer)
     pool.on_event = dispatcher.on_event
-    background = TaskSet()
-    app.bot_data.update(
-        storage=storage, dispatcher=dispatcher, notifier=notifier, background=background, instant=instant
+    probes = Probes(storage, dispatcher, pool, state.workers, state.metrics, settings.workers)
+    state.services = Services(
+        storage=storage,
+        dispatcher=dispatcher,
+        notifier=notifier,
+        service=StyleService(storage, dispatcher, files, presets, settings),
+        probes=probes,  # /stats reads them too
+        background=TaskSet(),
+        instant=instant,
     )
-    app.bot_data["service"] = StyleService(storage, dispatcher, files, presets, settings)
     await dispatcher.start()
-    probes = Probes(storage, dispatcher, pool, board, metrics, settings.workers)
-    app.bot_data["probes"] = probes  # /stats reads them too
     if settings.metrics_port is not None:
-        ops = OpsServer(probes, settings.metrics_host, settings.metrics_port)
-        ops.start()
-        app.bot_data["ops"] = ops
+        state.services.ops = OpsServer(probes, settings.metrics_host, settings.metrics_port)
+        state.services.ops.start()
     if app.job_queue is not None:
         app.job_queue.run_repeating(_purge, interval=PURGE_INTERVAL_S, first=60, name="purge")
-    background.spawn(_register_commands(app), name="register-commands")
+    state.services.background.spawn(_register_commands(app), name="register-commands")
     if not presets.names():
-        background.spawn(_fetch_catalogue(settings), name="fetch-catalogue")
+        state.services.background.spawn(_fetch_catalogue(settings), name="fetch-catalogue")
     log.info("stylebot started: %d worker(s), %d preset(s)", settings.workers, len(presets.names()))
 
 
-async def _purge(context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _purge(context: Context) -> None:
     """The JobQueue's hourly clean-up (a failure reaches the error handler and the next run happens anyway)."""
-    await purge(context.bot_data["settings"], context.bot_data["storage"])
+    await purge(context.bot_data.settings, context.bot_data.running.storage)
 
 
 async def _fetch_catalogue(settings: Settings) -> None:
@@ -183,24 +183,17 @@ async def _register_commands(app: App) -> None:
 
 async def _post_shutdown(app: App) -> None:
     """Stop the ops server, the workers, the notifier and the background tasks, and close the database."""
-    ops: OpsServer | None = app.bot_data.get("ops")
-    if ops is not None:
-        await ops.stop()
-    background: TaskSet | None = app.bot_data.get("background")
-    if background is not None:
-        await background.cancel_all()
-    dispatcher: Dispatcher | None = app.bot_data.get("dispatcher")
-    if dispatcher is not None:
-        await dispatcher.stop()
-    notifier: TelegramNotifier | None = app.bot_data.get("notifier")
-    if notifier is not None:
-        await notifier.close()
-    instant: InstantPainter | None = app.bot_data.get("instant")
-    if instant is not None:
-        instant.close()
-    storage: Storage | None = app.bot_data.get("storage")
-    if storage is not None:
-        await storage.close()
+    services = app.bot_data.services
+    if services is None:
+        return
+    if services.ops is not None:
+        await services.ops.stop()
+    await services.background.cancel_all()
+    await services.dispatcher.stop()
+    await services.notifier.close()
+    if services.instant is not None:
+        services.instant.close()
+    await services.storage.close()
 
 
 def webhook_options(settings: Settings) -> dict[str, Any]:

@@ -21,10 +21,8 @@ from telegram import (
 )
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.ext import (
-    Application,
     CallbackQueryHandler,
     CommandHandler,
-    ContextTypes,
     InlineQueryHandler,
     MessageHandler,
     TypeHandler,
@@ -33,10 +31,10 @@ from telegram.ext import (
 
 from bot.core.errors import UserFacingError
 from bot.core.models import Job
-from bot.core.service import IncomingImage, Outcome, StyleService, Who
 from bot.ops.chart import usage_chart
 from bot.ops.report import usage_report
 from bot.presets.library import PresetError, UnknownPresetError, default_title
+from bot.service import IncomingImage, Outcome, StyleService, Who
 from bot.telegram import callback_data, i18n, keyboards, texts
 from bot.telegram.callback_data import (
     ChooseLanguage,
@@ -48,17 +46,17 @@ from bot.telegram.callback_data import (
     Setting,
 )
 from bot.telegram.i18n import N_
+from bot.telegram.state import App, Context
 from engine.errors import InvalidImageError
 
 log = logging.getLogger(__name__)
-Context = ContextTypes.DEFAULT_TYPE
 Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
 GALLERY_CHUNK = 10  # Telegram's album limit
 
 
 def service(context: Context) -> StyleService:
     """The service built in post_init."""
-    return context.application.bot_data["service"]
+    return context.bot_data.running.service
 
 
 def replies_errors(handler: Handler) -> Handler:
@@ -493,7 +491,7 @@ async def stats(update: Update, context: Context) -> None:
     if message is None or _who(update).user_id not in service(context).settings.admin_ids:
         await _reply(update, texts.say("STATS_REFUSED", lang))
         return
-    report = await usage_report(context.bot_data["probes"])
+    report = await usage_report(context.bot_data.running.probes)
     await _reply(update, texts.usage(report, lang))
     labels = texts.chart_labels(lang)
     chart = await asyncio.to_thread(usage_chart, report.day, labels)  # matplotlib takes a moment: off the event loop
@@ -554,7 +552,7 @@ GROUP_COMMANDS = [
 STYLIZE_CAPTION = re.compile(r"^/stylize(?:@(\w+))?(?:\s+(.*))?$", re.DOTALL | re.IGNORECASE)
 
 
-def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+def register(app: App) -> None:
     """Attach every handler to the application; only new messages from people reach them."""
     # Edited messages and channel posts are not requests: an edited caption must not start a second job.
     new = filters.UpdateType.MESSAGE & ~filters.ChatType.CHANNEL
