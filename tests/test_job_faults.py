@@ -139,3 +139,16 @@ async def test_a_graceful_restart_keeps_the_jobs_retry(fake: FakeTelegram, tmp_p
         again.fail(1, "worker crashed")  # its retry is still there
         await until(fake, lambda: results(fake, chat), "the result of the retry")
         assert len(again.submitted) == 2
+
+
+async def test_a_photo_that_cannot_be_stored_gets_no_promise(fake: FakeTelegram, tmp_path: Path) -> None:
+    # Found: on a full disk new photos got "Your photo is kept; please try again" when nothing was kept.
+    data = tmp_path / "data"
+    with small_disk(data, size_mb=16) as disk:
+        async with running_bot(fake, data):
+            chat = fake.private_chat(46, "Flo")
+            disk.fill()
+            fake.send_photo(chat, None, photo_bytes(seed=8))
+            reply = await said(fake, chat, "Sorry")
+            assert "kept" not in reply and "again" in reply
+            disk.free()

@@ -499,7 +499,7 @@ async def stats(update: Update, context: Context) -> None:
 
 
 async def on_error(update: object, context: Context) -> None:
-    """The one place unexpected errors go: log the traceback, tell the user their photo is kept."""
+    """The one place unexpected errors go: log the traceback, ask the user to send it again."""
     log.error("unhandled error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:
         try:

@@ -68,7 +68,8 @@ ADDSTYLE_USAGE = N_("Reply to a photo with /addstyle NAME (letters, digits and _
 DELSTYLE_USAGE = N_("Usage: /delstyle NAME")
 STYLE_ADDED = N_("Added preset {name}.")
 STYLE_REMOVED = N_("Removed preset {name}.")
-ERROR = N_("Sorry, something went wrong on my side. Your photo is kept; please try again.")
+# No promise that the photo is kept: the error may be that nothing could be stored (a full disk).
+ERROR = N_("Sorry, something went wrong on my side. Please send it again in a minute.")
 
 QUEUED = N_("⏳ Queued – position {position}{eta}.")
 STARTING = N_("🎨 Starting…")
