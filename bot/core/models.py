@@ -98,8 +98,6 @@ class JobParams:
     strength: Strength
     keep_colors: bool
     seed: int
-    steps: int | None = None
-    max_side: int | None = None
 
     def __post_init__(self) -> None:
         """Validate the enumerated fields, since they may come from stored JSON."""
@@ -113,20 +111,16 @@ class JobParams:
             "strength": self.strength,
             "keep_colors": self.keep_colors,
             "seed": self.seed,
-            "steps": self.steps,
-            "max_side": self.max_side,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobParams:
-        """Build JobParams from its dict form; missing optional keys stay None."""
+        """Build JobParams from its dict form (keys older versions stored and no longer use are ignored)."""
         return cls(
             quality=parse_quality(data["quality"]),
             strength=parse_strength(data["strength"]),
             keep_colors=bool(data["keep_colors"]),
             seed=int(data["seed"]),
-            steps=data.get("steps"),
-            max_side=data.get("max_side"),
         )
 
 

@@ -12,7 +12,6 @@ from engine.params import SEED_STYLE_WEIGHT, StyleParams
 class Tier:
     """One quality tier: output size and optimisation budget (steps 0: the instant network alone)."""
 
-    label: str
     max_side: int
     steps: int
     levels: int
@@ -28,10 +27,10 @@ INSTANT: Quality = "instant"
 # (256 px) and ~30 (512 px). HD starts at half size (coarse to fine) so large outputs stay coherent; its
 # budget is the standard one per level (not measured at 1024 px on CPU).
 TIERS: dict[Quality, Tier] = {
-    INSTANT: Tier("⚡ Instant", 1024, 0, 1, warm_start=False),
-    "preview": Tier("preview", 256, 20, 1),
-    "standard": Tier("standard", 512, 30, 1),
-    "hd": Tier("HD", 1024, 60, 2),
+    INSTANT: Tier(1024, 0, 1, warm_start=False),
+    "preview": Tier(256, 20, 1),
+    "standard": Tier(512, 30, 1),
+    "hd": Tier(1024, 60, 2),
 }
 STRENGTH_KNOB: dict[Strength, float] = {"low": 0.25, "medium": 0.5, "high": 0.75}
 # The tiers weigh style 3x the features' base weight: on the pretrained features, 30 iterations from the instant
@@ -58,12 +57,12 @@ def style_params(
     the HED VGG16 features the calibration and quality tests use); the tiers use TIER_STYLE_GAIN times it.
     """
     tier = TIERS[quality or job.quality]
-    side = max_side or job.max_side or tier.max_side
+    side = max_side or tier.max_side
     if tier.steps == 0:
         return instant_params(job, blend, max_side=side, quality=quality)
     warm = warm_start and tier.warm_start
     return StyleParams(
-        steps=steps or job.steps or tier.steps,
+        steps=steps or tier.steps,
         max_side=side,
         levels=tier.levels if side >= 512 else 1,
         strength=STRENGTH_KNOB[job.strength],
@@ -85,7 +84,7 @@ def instant_params(
     tier = TIERS[quality or job.quality]
     return StyleParams(
         method="fast",
-        max_side=max_side or job.max_side or tier.max_side,
+        max_side=max_side or tier.max_side,
         strength=STRENGTH_KNOB[job.strength],
         keep_colors=job.keep_colors,
         style_blend=blend,
@@ -96,10 +95,10 @@ def instant_params(
 def work_units(job: JobParams, *, max_side: int | None = None, steps: int | None = None) -> float:
     """How much painting a job is; ETAs divide it by each quality's measured speed (see units_of)."""
     tier = TIERS[job.quality]
-    side = max_side or job.max_side or tier.max_side
+    side = max_side or tier.max_side
     if tier.steps == 0:
         return units_of(side, 1, 1)
-    return units_of(side, steps or job.steps or tier.steps, tier.levels if side >= 512 else 1)
+    return units_of(side, steps or tier.steps, tier.levels if side >= 512 else 1)
 
 
 def units_of(side: int, steps: int, levels: int) -> float:
