@@ -18,9 +18,9 @@ kick with ``notify=True``); group messages sent as a channel or by an anonymous 
 (``sender_chat=``, ``from`` = Channel_Bot / GroupAnonymousBot).
 
 Realistic behaviour that bots must cope with is simulated: privacy mode in groups (no parse modes: the bot
-sends plain text, and the fake refuses markup rather than pretend to parse it), "message is not modified" on identical edits, edits removing an
-inline keyboard unless it is passed again, callback/inline queries answered twice, unknown
-``file_id``, files too big for ``getFile``, ``409 Conflict`` when a second ``getUpdates`` starts
+sends plain text, and the fake refuses markup rather than pretend to parse it), "message is not modified"
+on identical edits, edits removing an inline keyboard unless it is passed again, callback/inline queries
+answered twice, unknown ``file_id``, files too big for ``getFile``, ``409 Conflict`` when a second ``getUpdates`` starts
 while one is still waiting (the older one is terminated), users who blocked the bot and groups
 that kicked it (403 on sends, edits and answers until the test says otherwise), groups without
 media rights (400 on photos/documents/animations/videos, text still works), scheduled errors
