@@ -89,9 +89,12 @@ class StyleService:
         )  # fmt: skip
         self.uploads = RateLimiter(settings.images_per_minute, 60.0)
         self._albums: dict[str, int] = {}  # media_group_id -> photos seen
+        self._told_instant_only: set[int] = set()  # users told that only instant pictures can be made now
 
     def unavailable(self) -> str | None:
-        """The sentence key saying painting cannot run (no worker could load the model), or None."""
+        """The sentence key saying painting cannot run, or runs instant pictures only (no model weights), or None."""
+        if self.runner.degraded:
+            return "INSTANT_ONLY"
         if not self.runner.unavailable:
             return None
         return "UNAVAILABLE_TOLD" if self.runner.admins_told else "UNAVAILABLE"
@@ -423,6 +426,9 @@ class StyleService:
             params,
             reply_to=reply_to,
         )
+        if job.params.quality == "instant" and self.runner.degraded and who.user_id not in self._told_instant_only:
+            self._told_instant_only.add(who.user_id)  # said once: every reply would be noise
+            return Outcome("started", job=job, key="INSTANT_ONLY")
         return Outcome("started", job=job)
 
 

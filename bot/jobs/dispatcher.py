@@ -74,7 +74,7 @@ class Dispatcher:
             self._eta,
             settings.jobs_dir,
             live_preview=settings.instant_preview,
-            redact=settings.redact,
+            on_workers_down=self._workers_down,
         )
         self._instant = (
             None
@@ -88,6 +88,7 @@ class Dispatcher:
                 settings.jobs_dir,
                 self._tasks,
                 settings.max_side,
+                degraded=lambda: self.degraded,
             )
         )
         self._delivery = Delivery(
@@ -105,6 +106,7 @@ class Dispatcher:
         self._positions_due = asyncio.Event()
         self._unreachable: set[int] = set()  # chats that blocked or removed the bot (mirrors the database)
         self._loops: list[asyncio.Task[None]] = []
+        self._admins_told = False
 
     # -- life cycle ---------------------------------------------------------
 
@@ -159,6 +161,8 @@ class Dispatcher:
     ) -> Job:
         """Queue a job (QueueFullError when a cap is reached) and have its status message posted."""
         self.check_accepting()
+        if self.degraded:  # only the instant network can paint: the job is an instant one
+            params = dataclasses.replace(params, quality="instant")
         job = await self._storage.enqueue(
             chat_id,
             user_id,
@@ -178,8 +182,8 @@ class Dispatcher:
 
     def check_accepting(self) -> None:
         """Raise the domain error that refuses new jobs now (no worker can paint, the broker is down), if any."""
-        if self._pool.fatal is not None:
-            raise UnavailableError(self._events.admins_told)
+        if self.unavailable:
+            raise UnavailableError(self._admins_told)
         self._pool.check_accepting()  # executor hook: e.g. the cluster's broker is down, "try again shortly"
 
     async def cancel(self, chat_id: int, user_id: int) -> int:
@@ -234,13 +238,35 @@ class Dispatcher:
 
     @property
     def unavailable(self) -> bool:
-        """Whether painting cannot run at all (no worker can load the model)."""
-        return self._pool.fatal is not None
+        """Whether painting cannot run at all (no worker can load the model, and no instant network either)."""
+        return self._pool.fatal is not None and not self.degraded
+
+    @property
+    def degraded(self) -> bool:
+        """Whether only the instant network can paint (no worker can load the full painting's model)."""
+        return self._pool.fatal is not None and self._instant is not None and self._instant.available
 
     @property
     def admins_told(self) -> bool:
         """Whether at least one operator has been told that painting is unavailable."""
-        return self._events.admins_told
+        return self._admins_told
+
+    async def _workers_down(self, reason: str) -> None:
+        """No worker can run (e.g. the model weights are missing): instant pictures only, or tell everyone waiting."""
+        log.critical("a worker cannot start: %s", reason)
+        self._admins_told = await self._notifier.tell_admins(self._settings.redact(reason)) > 0
+        if self._instant is not None and self.degraded:
+            log.warning("painting degraded: instant pictures only until a worker can load the model")
+            for job in await self._storage.running_jobs():
+                await self._lifecycle.move(job.id, "requeue")
+            for job in await self._storage.queued_jobs():
+                instant = await self._storage.make_instant(job.id)
+                if instant is not None:
+                    self._instant.start(instant)
+            return
+        status = Status("unavailable", reason="unavailable", detail="told" if self._admins_told else None)
+        for job in [*await self._storage.running_jobs(), *await self._storage.queued_jobs()]:
+            await self._lifecycle.fail(job, status)
 
     # -- dispatching ----------------------------------------------------------
 

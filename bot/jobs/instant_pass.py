@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.core import logcontext
@@ -14,7 +15,7 @@ from bot.jobs.inputs import JobInputs, blend
 from bot.jobs.instant import InstantPainter
 from bot.jobs.layout import JobFiles
 from bot.jobs.lifecycle import Lifecycle
-from bot.jobs.notifier import Notifier
+from bot.jobs.notifier import Notifier, Status
 from bot.jobs.supervise import TaskSet
 from bot.store.storage import Storage
 
@@ -34,10 +35,18 @@ class InstantPasses:
         jobs_dir: Path,
         tasks: TaskSet,
         max_side: int | None,
+        *,
+        degraded: Callable[[], bool],
     ) -> None:
         self._painter, self._lifecycle, self._storage, self._notifier = painter, lifecycle, storage, notifier
         self._inputs, self._jobs_dir, self._tasks, self._max_side = inputs, jobs_dir, tasks, max_side
+        self._degraded = degraded  # only this lane can paint: a job it cannot paint fails rather than wait
         self._passes: dict[int, asyncio.Task[None]] = {}
+
+    @property
+    def available(self) -> bool:
+        """Whether the instant network can paint here (installed and loadable, as far as is known)."""
+        return self._painter.unavailable is None
 
     def start(self, job: Job) -> None:
         """Begin the job's instant pass in the background."""
@@ -81,5 +90,7 @@ class InstantPasses:
             )
             if painted is None:
                 await asyncio.to_thread(files.remove)
+        elif self._degraded():
+            await self._lifecycle.fail(job, Status("failed", reason="internal"))
         else:
             await self._lifecycle.move(job.id, "requeue")

@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bot.jobs.eta import EtaModel
@@ -42,13 +42,13 @@ class WorkerEvents:
         jobs_dir: Path,
         *,
         live_preview: bool,
-        redact: Callable[[str], str],
+        on_workers_down: Callable[[str], Awaitable[None]],
     ) -> None:
         self._lifecycle, self._storage, self._notifier, self._observer = lifecycle, storage, notifier, observer
-        self._eta, self._jobs_dir, self._live_preview, self._redact = eta, jobs_dir, live_preview, redact
+        self._eta, self._jobs_dir, self._live_preview = eta, jobs_dir, live_preview
+        self._on_workers_down = on_workers_down
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._pending: Counter[int] = Counter()  # events per job not handled yet (the reconciler leaves those be)
-        self.admins_told = False
 
     def put(self, event: Event) -> None:
         """Called by the executor on the event loop."""
@@ -85,7 +85,7 @@ class WorkerEvents:
             self._lifecycle.dispatch_due.set()
         elif isinstance(event, WorkerFatal):
             self._observer.worker_lost(event.worker_id, "fatal")
-            await self._workers_down(event.message)
+            await self._on_workers_down(event.message)
         elif isinstance(event, JobProgress):
             await self._progress(event)
         elif isinstance(event, JobDone):
@@ -97,14 +97,6 @@ class WorkerEvents:
         elif isinstance(event, WorkerCrashed):
             self._observer.worker_lost(event.worker_id, "crashed")
             await self._crashed(event)
-
-    async def _workers_down(self, reason: str) -> None:
-        """No worker can run (e.g. the model weights are missing): tell everyone waiting instead of hanging."""
-        log.critical("a worker cannot start: %s", reason)
-        self.admins_told = await self._notifier.tell_admins(self._redact(reason)) > 0
-        status = Status("unavailable", reason="unavailable", detail="told" if self.admins_told else None)
-        for job in [*await self._storage.running_jobs(), *await self._storage.queued_jobs()]:
-            await self._lifecycle.fail(job, status)
 
     async def _progress(self, event: JobProgress) -> None:
         """Store progress and show it (the notifier throttles edits per chat); a lost report costs nothing."""

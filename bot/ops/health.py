@@ -44,6 +44,8 @@ class Probes:
         }
         if self.dispatcher.unavailable:
             return False, {"status": "fail", "reason": "no worker can load the model", **body}
+        if self.dispatcher.degraded:  # ready: every job gets the instant network's picture
+            return True, {"status": "ok", "degraded": "instant pictures only", **body}
         if self.board.up == 0:
             return False, {"status": "fail", "reason": "no worker has loaded its model yet", **body}
         return True, {"status": "ok", **body}
@@ -58,3 +60,4 @@ class Probes:
         self.metrics.workers_up.set(self.board.up)
         self.metrics.workers_busy.set(max(0, self.board.up - self.executor.idle_workers()))
         self.metrics.painting_unavailable.set(1 if self.dispatcher.unavailable else 0)
+        self.metrics.painting_degraded.set(1 if self.dispatcher.degraded else 0)

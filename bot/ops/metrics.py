@@ -81,6 +81,11 @@ class Metrics:
         self.painting_unavailable = Gauge(
             "stylebot_painting_unavailable", "1 when no worker can load the model at all", registry=r
         )
+        self.painting_degraded = Gauge(
+            "stylebot_painting_degraded",
+            "1 when no worker can load the painting's model and only the instant network paints",
+            registry=r,
+        )
 
     def watch_local_workers(self, board: WorkerBoard) -> None:
         """Report the resident memory of the bot's own worker processes (the local pool; pids are this host's)."""

@@ -178,6 +178,17 @@ class JobStore(SqlStore):
 
     # -- other writes --------------------------------------------------------
 
+    async def make_instant(self, job_id: int) -> Job | None:
+        """A queued job becomes an instant one (only the instant network can paint); None if it is not queued."""
+        async with self._transaction() as conn:
+            async with conn.execute(
+                "UPDATE jobs SET params = json_set(params, '$.quality', 'instant') WHERE id = ? AND status = 'queued'",
+                (job_id,),
+            ) as cursor:
+                if cursor.rowcount == 0:
+                    return None
+            return await _job_by_id(conn, job_id)
+
     async def set_status_message(self, job_id: int, message_id: int) -> None:
         """Remember the chat message that shows the job's status."""
         await self._write("UPDATE jobs SET status_message_id = ? WHERE id = ?", (message_id, job_id))

@@ -192,7 +192,7 @@ async def image(update: Update, context: Context) -> None:
 async def _ask_style_if_needed(update: Update, context: Context, outcome: Outcome) -> None:
     """Show the preset keyboard when the service waits for a style (owned by the user in groups)."""
     if outcome.kind != "ask_style":
-        await _say(update, context, outcome) if outcome.kind == "said" else None
+        await _say(update, context, outcome) if outcome.kind in ("said", "started") else None
         return
     who, lang = _who(update), await _lang(update, context)
     owner = who.user_id if who.is_group else None
@@ -435,7 +435,7 @@ async def style(update: Update, context: Context) -> None:
         await _reply(update, header, reply_markup=keyboards.presets(svc.preset_names()))
         return
     outcome = await svc.pick_style(_who(update), spec)
-    if outcome.kind == "default_set":
+    if outcome.kind in ("default_set", "started"):
         await _say(update, context, outcome)
 
 

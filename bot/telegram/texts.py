@@ -79,6 +79,9 @@ FAILED = N_("❌ Sorry, that didn't work: {reason}")
 FAILED_INTERNAL = N_("❌ Sorry, that failed twice on my side. Please try again later.")
 CANCELLED_STATUS = N_("🚫 Cancelled.")
 UNAVAILABLE = N_("❌ Painting is unavailable: the operator has to install the model weights. Please try again later.")
+INSTANT_ONLY = N_(
+    "⚡ Only instant pictures for now: the full painting needs model weights the operator has not installed yet."
+)
 UNAVAILABLE_TOLD = N_(
     "❌ Painting is unavailable: the operator has to install the model weights (the bot's admins have been told). "
     "Please try again later."
