@@ -133,6 +133,7 @@ class Dispatcher:
         *,
         reply_to: int | None = None,
         parent_job_id: int | None = None,
+        thread_id: int | None = None,
     ) -> Job:
         """Queue a job (QueueFullError when a cap is reached) and have its status message posted."""
         self.check_accepting()
@@ -145,6 +146,7 @@ class Dispatcher:
             params,
             reply_to_message_id=reply_to,
             parent_job_id=parent_job_id,
+            thread_id=thread_id,
             per_user_limit=self._settings.jobs_per_user,
             queue_limit=self._settings.queue_length,
         )

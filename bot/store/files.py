@@ -109,3 +109,18 @@ def _write_atomically(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def probe_space(directory: Path, size: int) -> None:
+    """Write `size` bytes to a file in the directory, fsync them and remove it; OSError when the disk cannot.
+
+    A lock or a rewrite in place needs no free space, so only a write that allocates tells a full disk.
+    """
+    path = directory / f".space-probe-{os.getpid()}"
+    try:
+        with path.open("wb") as probe:
+            probe.write(bytes(size))
+            probe.flush()
+            os.fsync(probe.fileno())
+    finally:
+        path.unlink(missing_ok=True)

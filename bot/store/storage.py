@@ -7,7 +7,6 @@ import heapq
 import json
 import logging
 import re
-import sqlite3
 import statistics
 import time
 from collections import deque
@@ -32,7 +31,7 @@ from bot.core.models import (
     parse_quality,
     parse_strength,
 )
-from bot.store.db import open_database
+from bot.store.db import connect_short, open_database
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +99,7 @@ def _job_from_row(row: aiosqlite.Row) -> Job:
         run_seconds=row["run_seconds"],
         deliveries=row["deliveries"],
         deliver_after=row["deliver_after"],
+        thread_id=row["thread_id"],
     )
 
 
@@ -379,6 +379,7 @@ class Storage:
         *,
         reply_to_message_id: int | None = None,
         parent_job_id: int | None = None,
+        thread_id: int | None = None,
         per_user_limit: int,
         queue_limit: int,
     ) -> Job:
@@ -401,8 +402,8 @@ class Storage:
                 raise QueueFullError(is_global=True, limit=queue_limit)
             async with conn.execute(
                 "INSERT INTO jobs (chat_id, user_id, user_name, status, content_file_id, styles, params, "
-                "reply_to_message_id, parent_job_id, created_at) "
-                "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+                "reply_to_message_id, parent_job_id, thread_id, created_at) "
+                "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
                 (
                     chat_id,
                     user_id,
@@ -412,6 +413,7 @@ class Storage:
                     params_json,
                     reply_to_message_id,
                     parent_job_id,
+                    thread_id,
                     self._clock(),
                 ),
             ) as cursor:
@@ -739,11 +741,12 @@ class Storage:
 
 
 def _try_write_lock(path: Path, timeout_s: float) -> None:
-    """Take the database's write lock and let it go at once (BEGIN IMMEDIATE; ROLLBACK)."""
-    conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+    """Commit a real write (the heartbeat row): a lock alone needs no space, so it passed on a full disk."""
+    conn = connect_short(path, timeout_s)
     try:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("ROLLBACK")
+        conn.execute("INSERT OR REPLACE INTO heartbeat (id, beat) VALUES (1, ?)", (time.time(),))
+        conn.execute("COMMIT")
     finally:
         conn.close()
 

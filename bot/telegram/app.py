@@ -139,7 +139,7 @@ async def _post_init(app: App) -> None:
     )
     app.bot_data["service"] = StyleService(storage, dispatcher, files, presets, settings)
     await dispatcher.start()
-    probes = Probes(storage, dispatcher, pool, board, metrics, settings.workers)
+    probes = Probes(storage, dispatcher, pool, board, metrics, settings.workers, settings.data_dir)
     app.bot_data["probes"] = probes  # /stats reads them too
     if settings.metrics_port is not None:
         ops = OpsServer(probes, settings.metrics_host, settings.metrics_port)
