@@ -33,6 +33,7 @@ from telegram.ext import (
 
 from bot.core.errors import UserFacingError
 from bot.core.models import Job
+from bot.core.ratelimit import RateLimiter
 from bot.core.service import IncomingImage, Outcome, StyleService, Who
 from bot.ops.chart import usage_chart
 from bot.ops.report import usage_report
@@ -54,6 +55,10 @@ log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
 Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
 GALLERY_CHUNK = 10  # Telegram's album limit
+# Refusals every photo of a flood would get alike: one reply per chat per window (Telegram allows about one
+# message a second in a chat, and the flooder learns nothing new from the second).
+FLOOD_REFUSALS = frozenset({"USER_CAP", "BUSY", "CLUSTER_BUSY", "TOO_MANY_IMAGES"})
+REFUSAL_WINDOW_S = 30.0
 
 
 def service(context: Context) -> StyleService:
@@ -69,6 +74,8 @@ def replies_errors(handler: Handler) -> Handler:
         try:
             await handler(update, context)
         except UserFacingError as exc:
+            if _hushed(update, context, exc):
+                return
             await _reply(update, texts.render(exc, await _lang(update, context)))
         except UnknownPresetError as exc:
             owner = _who(update).user_id if update.effective_chat and update.effective_chat.id < 0 else None
@@ -82,6 +89,18 @@ def replies_errors(handler: Handler) -> Handler:
             await _reply(update, texts.say("BUTTON_GONE", await _lang(update, context)))
 
     return wrapper
+
+
+def _hushed(update: Update, context: Context, exc: UserFacingError) -> bool:
+    """A flood's refusal in a chat already told one within the window: logged, not said again."""
+    chat = update.effective_chat
+    if exc.key not in FLOOD_REFUSALS or update.callback_query is not None or chat is None:
+        return False  # a tap is always answered: its button spins until it is
+    told: RateLimiter = context.bot_data.setdefault("refusals", RateLimiter(1, REFUSAL_WINDOW_S))
+    if told.allow(chat.id):
+        return False
+    log.info("not repeating %s in chat %d (told within the last %g s)", exc.key, chat.id, REFUSAL_WINDOW_S)
+    return True
 
 
 async def _reply(update: Update, text: str, **kwargs: Any) -> Message | None:
