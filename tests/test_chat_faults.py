@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.bot_harness import photo_bytes
 from tests.fake_telegram import FakeTelegram
-from tests.inprocess import ScriptedExecutor, running_bot, said, texts
+from tests.inprocess import ScriptedExecutor, results, running_bot, said, texts, until
 
 
 def job_states(data: Path) -> dict[int, str]:
@@ -35,3 +35,42 @@ async def test_a_flood_is_refused_before_any_download_and_answered_once(fake: Fa
         assert len(list((tmp_path / "files").iterdir())) == 3
         refusals = [t for t in texts(fake, chat) if "job(s) waiting" in t or "faster than I can look" in t]
         assert len(refusals) == 1, refusals  # 37 refusals (the cap, then 20 images a minute), one reply
+
+
+async def test_in_a_forum_topic_every_message_stays_in_the_topic_though_the_photo_was_deleted(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    executor = ScriptedExecutor(hold=True)
+    async with running_bot(fake, tmp_path, executor):
+        forum, member = fake.forum_chat(902, "Painters"), fake.user(903, "Tom")
+        topic = fake.create_topic(forum, "Portraits")
+        photo = fake.send_photo(forum, member, photo_bytes(seed=1), thread_id=topic)
+        fake.send_text(forum, member, "/stylize dots", reply_to=photo["message_id"])
+        status = await until(fake, lambda: fake.bot_messages(forum.id), "the status message")
+        assert status[0]["message_thread_id"] == topic
+        # Issue 17: a moderator clears the topic before the result: the photo and the bot's status are gone.
+        for message_id in (photo["message_id"], *(m["message_id"] for m in status)):
+            fake.delete_message(forum, message_id)
+        executor.release()
+        [result] = await until(fake, lambda: results(fake, forum), "the result")
+        assert result.get("message_thread_id") == topic  # not in General
+        assert "reply_to_message" not in result  # sent without the reply (its photo is gone), in the topic still
+        assert all(m.get("message_thread_id") == topic for m in fake.bot_messages(forum.id)), fake.bot_messages(
+            forum.id
+        )
+
+
+async def test_styles_and_the_error_reply_go_to_the_topic_they_were_asked_in(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    async with running_bot(fake, tmp_path):
+        forum, member = fake.forum_chat(904, "Painters"), fake.user(905, "Ann")
+        topic = fake.create_topic(forum, "Styles")
+        fake.send_text(forum, member, "/styles", thread_id=topic)
+        await said(fake, forum, "Preset paintings")
+        album = [m for m in fake.bot_messages(forum.id) if m.get("media_group_id")]
+        assert len(album) == 2
+        fake.fault("getChatMember", error_code=400, description="Bad Request: PARTICIPANT_ID_INVALID", times=1)
+        fake.send_text(forum, member, "/groupsettings", thread_id=topic)
+        await said(fake, forum, "something went wrong")
+        assert [m.get("message_thread_id") for m in fake.bot_messages(forum.id)] == [topic] * 4

@@ -48,6 +48,7 @@ class Who:
     name: str | None = None
     is_group: bool = False
     language: str | None = None  # the language tag the sender's app reports ('pt-br'), if any
+    thread_id: int | None = None  # the forum topic the request came from (None: not a forum, or General)
 
 
 @dataclass(frozen=True)
@@ -441,6 +442,7 @@ class StyleService:
             params,
             reply_to=reply_to,
             parent_job_id=parent.id if parent else None,
+            thread_id=who.thread_id,
         )
         return Outcome("started", job=job)
 

@@ -135,12 +135,20 @@ def _who(update: Update) -> Who:
     message = update.effective_message
     is_group = chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
     chat_id = chat.id if chat is not None else (user.id if user is not None else 0)
+    thread_id = _topic(message)
     if message is not None and message.sender_chat is not None:
         sender = message.sender_chat
-        return Who(chat_id, sender.id, sender.title or sender.username, is_group=is_group)
+        return Who(chat_id, sender.id, sender.title or sender.username, is_group=is_group, thread_id=thread_id)
     if user is None:
         raise UserFacingError("NEED_CONTENT")
-    return Who(chat_id, user.id, user.first_name, is_group=is_group, language=user.language_code)
+    return Who(chat_id, user.id, user.first_name, is_group=is_group, language=user.language_code, thread_id=thread_id)
+
+
+def _topic(message: object) -> int | None:
+    """The forum topic a message is in; None outside forums and in General (a reply chain is no topic)."""
+    if isinstance(message, Message) and message.is_topic_message:
+        return message.message_thread_id
+    return None
 
 
 async def seen(update: Update, context: Context) -> None:
@@ -340,7 +348,7 @@ async def making_of(update: Update, context: Context) -> None:
     reply_to = query.message.message_id if query.message is not None else None
     await context.bot.send_animation(
         who.chat_id, animation, filename="making_of.gif", reply_to_message_id=reply_to,
-        caption=texts.say("MAKING_OF", await _lang(update, context)),
+        message_thread_id=who.thread_id, caption=texts.say("MAKING_OF", await _lang(update, context)),
     )  # fmt: skip
 
 
@@ -422,15 +430,17 @@ async def styles(update: Update, context: Context) -> None:
     if not gallery:
         await _reply(update, texts.say("NO_PRESETS_INSTALLED", lang))
         return
-    chat_id = _who(update).chat_id
+    who = _who(update)
     sent: list[Message] = []
     for i in range(0, len(gallery), GALLERY_CHUNK):
-        chunk = gallery[i : i + GALLERY_CHUNK]
+        chunk, where = gallery[i : i + GALLERY_CHUNK], {"message_thread_id": who.thread_id}  # the asker's topic
         if len(chunk) == 1:
-            sent.append(await context.bot.send_photo(chat_id, chunk[0].thumbnail, caption=chunk[0].caption))
+            sent.append(
+                await context.bot.send_photo(who.chat_id, chunk[0].thumbnail, caption=chunk[0].caption, **where)
+            )
         else:
             media = [InputMediaPhoto(item.thumbnail, caption=item.caption) for item in chunk]
-            sent.extend(await context.bot.send_media_group(chat_id, media))
+            sent.extend(await context.bot.send_media_group(who.chat_id, media, **where))
     await svc.remember_gallery([(g.name, m.photo[-1].file_id) for g, m in zip(gallery, sent, strict=False) if m.photo])
     await _reply(update, texts.say("STYLES_HEADER", lang), reply_markup=keyboards.presets([g.name for g in gallery]))
 
@@ -514,7 +524,8 @@ async def on_error(update: object, context: Context) -> None:
     if isinstance(update, Update) and update.effective_chat is not None:
         try:
             # The app's language only: the error may be the database's, where a chosen one is kept.
-            await context.bot.send_message(update.effective_chat.id, texts.say("ERROR", i18n.language_of(update)))
+            text, topic = texts.say("ERROR", i18n.language_of(update)), _topic(update.effective_message)
+            await context.bot.send_message(update.effective_chat.id, text, message_thread_id=topic)
         except Exception:  # the error may be that Telegram is unreachable; the log has it
             log.warning("could not tell the user about the error")
 

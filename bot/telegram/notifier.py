@@ -167,9 +167,7 @@ class TelegramNotifier:
         elif screen.photo and screen.message_id is not None:
             await self._bot.edit_message_caption(job.chat_id, screen.message_id, caption=caption, rate_limit_args=limit)
         elif screen.message_id is None:
-            message = await self._bot.send_message(
-                job.chat_id, caption, reply_to_message_id=job.reply_to_message_id, rate_limit_args=limit
-            )
+            message = await self._bot.send_message(job.chat_id, caption, rate_limit_args=limit, **_where(job))
             await self._new_message(screen, message.message_id)
         else:
             await self._bot.edit_message_text(caption, job.chat_id, screen.message_id, rate_limit_args=limit)
@@ -179,9 +177,7 @@ class TelegramNotifier:
         """A text status becomes a picture: Telegram cannot turn one into the other, so send anew, delete the old."""
         job, old = screen.job, screen.message_id
         data = await asyncio.to_thread(picture.read_bytes)
-        message = await self._bot.send_photo(
-            job.chat_id, data, caption=caption, reply_to_message_id=job.reply_to_message_id, rate_limit_args=limit
-        )
+        message = await self._bot.send_photo(job.chat_id, data, caption=caption, rate_limit_args=limit, **_where(job))
         screen.photo = True
         await self._new_message(screen, message.message_id)
         if old is not None:
@@ -204,7 +200,7 @@ class TelegramNotifier:
         lang = await self._language(job.user_id)
         caption = await asyncio.to_thread(self._caption, job, result, lang)
         markup = keyboards.result(job.id, job.params.keep_colors, job.params.quality == "hd", lang)
-        common: dict[str, Any] = {"caption": caption, "reply_to_message_id": job.reply_to_message_id}
+        common: dict[str, Any] = {"caption": caption, **_where(job)}
         try:
             if result.document is not None:
                 await self._bot.send_document(job.chat_id, result.document, filename="stylebot_hd.png", **common)
@@ -254,7 +250,7 @@ class TelegramNotifier:
         rights = "rights" in str(exc).lower()
         text = texts.say("CANNOT_POST_MEDIA", lang) if rights else texts.say("CANNOT_POST", lang, reason=exc)
         try:
-            await self._bot.send_message(job.chat_id, text, reply_to_message_id=job.reply_to_message_id)
+            await self._bot.send_message(job.chat_id, text, **_where(job))
         except TelegramError as error:
             log.info("job %d: could not explain the refusal: %s", job.id, error)
 
@@ -301,6 +297,15 @@ class TelegramNotifier:
     async def close(self) -> None:
         """Stop sending."""
         await self._tasks.cancel_all()
+
+
+def _where(job: Job) -> dict[str, Any]:
+    """Where a message about a job goes: in reply to the photo, in the forum topic it was asked in.
+
+    The topic is named on every send: a reply whose photo was deleted is sent without it (the bot's Defaults),
+    and would land in the General topic.
+    """
+    return {"reply_to_message_id": job.reply_to_message_id, "message_thread_id": job.thread_id}
 
 
 def _receipt(message: Message) -> Receipt:
