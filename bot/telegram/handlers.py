@@ -433,14 +433,15 @@ async def styles(update: Update, context: Context) -> None:
     who = _who(update)
     sent: list[Message] = []
     for i in range(0, len(gallery), GALLERY_CHUNK):
-        chunk, where = gallery[i : i + GALLERY_CHUNK], {"message_thread_id": who.thread_id}  # the asker's topic
+        chunk, topic = gallery[i : i + GALLERY_CHUNK], who.thread_id  # the gallery goes to the asker's topic
         if len(chunk) == 1:
+            item = chunk[0]
             sent.append(
-                await context.bot.send_photo(who.chat_id, chunk[0].thumbnail, caption=chunk[0].caption, **where)
+                await context.bot.send_photo(who.chat_id, item.thumbnail, item.caption, message_thread_id=topic)
             )
         else:
             media = [InputMediaPhoto(item.thumbnail, caption=item.caption) for item in chunk]
-            sent.extend(await context.bot.send_media_group(who.chat_id, media, **where))
+            sent.extend(await context.bot.send_media_group(who.chat_id, media, message_thread_id=topic))
     await svc.remember_gallery([(g.name, m.photo[-1].file_id) for g, m in zip(gallery, sent, strict=False) if m.photo])
     await _reply(update, texts.say("STYLES_HEADER", lang), reply_markup=keyboards.presets([g.name for g in gallery]))
 
