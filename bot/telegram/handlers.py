@@ -437,7 +437,7 @@ async def styles(update: Update, context: Context) -> None:
         if len(chunk) == 1:
             item = chunk[0]
             sent.append(
-                await context.bot.send_photo(who.chat_id, item.thumbnail, item.caption, message_thread_id=topic)
+                await context.bot.send_photo(who.chat_id, item.thumbnail, caption=item.caption, message_thread_id=topic)
             )
         else:
             media = [InputMediaPhoto(item.thumbnail, caption=item.caption) for item in chunk]
