@@ -74,3 +74,25 @@ async def test_styles_and_the_error_reply_go_to_the_topic_they_were_asked_in(
         fake.send_text(forum, member, "/groupsettings", thread_id=topic)
         await said(fake, forum, "something went wrong")
         assert [m.get("message_thread_id") for m in fake.bot_messages(forum.id)] == [topic] * 4
+
+
+async def test_a_linked_channels_posts_are_no_commands_in_its_discussion_group(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    async with running_bot(fake, tmp_path, instant_preview=False):
+        group, member = fake.group_chat(906, "Readers"), fake.user(907, "Max")
+        channel = fake.channel_chat(908, "News")
+        photo = fake.send_photo(group, member, photo_bytes(seed=1))
+        fake.send_text(group, member, "/stylize dots", reply_to=photo["message_id"])
+        await until(fake, lambda: results(fake, group), "the member's result")
+        cached = sorted((tmp_path / "files").iterdir())
+        before = len(fake.bot_messages(group.id))
+        fake.auto_forward(channel, group, text="/forget")  # issue 17: it deleted a member's cached photo
+        fake.auto_forward(channel, group, photo=photo_bytes(seed=2))
+        fake.auto_forward(channel, group, text="/stylize dots")
+        reader = fake.private_chat(909, "Ida")
+        fake.send_text(reader, None, "/help")
+        await said(fake, reader, "Commands")  # the forwards were handled before this
+        assert len(fake.bot_messages(group.id)) == before  # no answer to the channel
+        assert sorted((tmp_path / "files").iterdir()) == cached
+        assert list(job_states(tmp_path).values()) == ["done"]

@@ -576,8 +576,9 @@ STYLIZE_CAPTION = re.compile(r"^/stylize(?:@(\w+))?(?:\s+(.*))?$", re.DOTALL | r
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Attach every handler to the application; only new messages from people reach them."""
-    # Edited messages and channel posts are not requests: an edited caption must not start a second job.
-    new = filters.UpdateType.MESSAGE & ~filters.ChatType.CHANNEL
+    # Edited messages and channel posts are not requests: an edited caption must not start a second job. Nor is
+    # a channel's post that Telegram forwards to its discussion group: a post "/forget" is nobody's command there.
+    new = filters.UpdateType.MESSAGE & ~filters.ChatType.CHANNEL & ~filters.IS_AUTOMATIC_FORWARD
     app.add_handler(TypeHandler(Update, seen), group=-1)
     for name, handler in HANDLERS.items():
         app.add_handler(CommandHandler(name, handler, filters=new))
