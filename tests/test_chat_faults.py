@@ -96,3 +96,19 @@ async def test_a_linked_channels_posts_are_no_commands_in_its_discussion_group(
         assert len(fake.bot_messages(group.id)) == before  # no answer to the channel
         assert sorted((tmp_path / "files").iterdir()) == cached
         assert list(job_states(tmp_path).values()) == ["done"]
+
+
+async def test_a_file_larger_than_it_says_is_stopped_at_the_limit_while_downloading(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    async with running_bot(fake, tmp_path, instant_preview=False):
+        chat = fake.private_chat(910, "Liz")
+        # Issue 17: 31.5 MB served where 1 kB was declared; a JPEG decoder ignores what follows the picture.
+        padded = photo_bytes(seed=1) + bytes(31_500_000)
+        fake.send_document(
+            chat, None, padded, file_name="tiny.jpg", mime_type="image/jpeg", caption="dots", declared_size=1024
+        )
+        reply = await said(fake, chat, "larger than the limit")
+        assert "20 MB" in reply
+        assert job_states(tmp_path) == {}
+        assert not (tmp_path / "files").exists() or not any((tmp_path / "files").iterdir())

@@ -114,12 +114,14 @@ async def _post_init(app: App) -> None:
     protect_data(settings)
     storage = await Storage.open(settings.database_path, default_quality=settings.default_quality)
     presets = PresetLibrary(settings.styles_dir)
+    downloader = TelegramDownloader(app.bot, int(settings.max_upload_mb * 1e6))
     files = FileStore(
-        TelegramDownloader(app.bot, int(settings.max_upload_mb * 1e6)),
+        downloader,
         settings.files_dir,
         quota_bytes=settings.cache_mb * 1_000_000,
         max_pixels=settings.max_document_mp * 1_000_000,
         decode_side=LARGEST_TIER_SIDE,
+        max_bytes=int(settings.max_upload_mb * 1e6),
     )
     notifier = TelegramNotifier(app.bot, storage, presets, settings)
     # Local worker processes, or the Celery cluster (STYLEBOT_EXECUTOR); tests pass their own.
@@ -135,7 +137,12 @@ async def _post_init(app: App) -> None:
     pool.on_event = dispatcher.on_event
     background = TaskSet()
     app.bot_data.update(
-        storage=storage, dispatcher=dispatcher, notifier=notifier, background=background, instant=instant
+        storage=storage,
+        dispatcher=dispatcher,
+        notifier=notifier,
+        background=background,
+        instant=instant,
+        downloader=downloader,
     )
     app.bot_data["service"] = StyleService(storage, dispatcher, files, presets, settings)
     await dispatcher.start()
@@ -195,6 +202,9 @@ async def _post_shutdown(app: App) -> None:
     notifier: TelegramNotifier | None = app.bot_data.get("notifier")
     if notifier is not None:
         await notifier.close()
+    downloader: TelegramDownloader | None = app.bot_data.get("downloader")
+    if downloader is not None:
+        await downloader.close()
     instant: InstantPainter | None = app.bot_data.get("instant")
     if instant is not None:
         instant.close()
