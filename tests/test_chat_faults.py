@@ -112,3 +112,26 @@ async def test_a_file_larger_than_it_says_is_stopped_at_the_limit_while_download
         assert "20 MB" in reply
         assert job_states(tmp_path) == {}
         assert not (tmp_path / "files").exists() or not any((tmp_path / "files").iterdir())
+
+
+async def test_the_restart_notice_reaches_a_status_message_that_is_a_picture(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    chat = fake.private_chat(911, "Rex")
+    async with running_bot(fake, tmp_path, ScriptedExecutor(hold=True)):
+        fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")
+        status = await until(
+            fake, lambda: next((m for m in fake.bot_messages(chat.id) if m.get("photo")), None), "a picture status"
+        )
+    # The bot restarts while the job paints; no worker is up yet, so the job waits in the queue.
+    async with running_bot(fake, tmp_path, ScriptedExecutor(workers=0)):
+
+        def notice_shown() -> bool:
+            return any(
+                c.ok and c.params.get("message_id") == status["message_id"] and "I restarted" in c.params["caption"]
+                for c in fake.calls_of("editMessageCaption")
+            )
+
+        # Telegram refuses editMessageText on a photo ("there is no text in the message to edit"): the notice
+        # goes into the picture's caption (the queue position follows it there).
+        await until(fake, notice_shown, "the restart notice in the picture's caption")

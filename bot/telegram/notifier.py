@@ -35,6 +35,7 @@ from bot.telegram.ratelimit import NO_WAIT
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 FINAL_RETRIES_S = (2.0, 10.0, 30.0)  # a final status (done, failed) is worth a few tries; progress is not
+NO_TEXT_TO_EDIT = "there is no text in the message to edit"  # Telegram's answer to a text edit of a photo
 
 
 @dataclass
@@ -170,7 +171,15 @@ class TelegramNotifier:
             message = await self._bot.send_message(job.chat_id, caption, rate_limit_args=limit, **_where(job))
             await self._new_message(screen, message.message_id)
         else:
-            await self._bot.edit_message_text(caption, job.chat_id, screen.message_id, rate_limit_args=limit)
+            try:
+                await self._bot.edit_message_text(caption, job.chat_id, screen.message_id, rate_limit_args=limit)
+            except BadRequest as exc:
+                if NO_TEXT_TO_EDIT not in str(exc).lower():
+                    raise
+                # A picture status from before a restart (only its id was kept): its words are a caption.
+                screen.photo = True
+                await self._put(screen, status, picture, patient=patient)
+                return
         screen.text, screen.last = caption, status
 
     async def _replace_with_picture(self, screen: _Screen, picture: Path, caption: str, limit: Any) -> None:
