@@ -878,7 +878,7 @@ async def test_forum_topics_deleted_replies_and_automatic_forwards(fake: FakeTel
     reply = await bot.send_message(forum.id, "in the topic", reply_to_message_id=photo["message_id"])
     assert reply.message_thread_id == topic
     fake.delete_message(forum, photo["message_id"])
-    with pytest.raises(BadRequest, match="(?i)message to be replied not found"):
+    with pytest.raises(BadRequest, match=r"(?i)message to be replied not found"):
         await bot.send_message(forum.id, "lost", reply_to_message_id=photo["message_id"])
     general = await bot.send_message(
         forum.id, "sent anyway", reply_to_message_id=photo["message_id"], allow_sending_without_reply=True
@@ -889,10 +889,10 @@ async def test_forum_topics_deleted_replies_and_automatic_forwards(fake: FakeTel
         message_thread_id=topic,
     )  # fmt: skip
     assert named.message_thread_id == topic and fake.message(forum.id, named.message_id)["message_thread_id"] == topic
-    with pytest.raises(BadRequest, match="(?i)message thread not found"):
+    with pytest.raises(BadRequest, match=r"(?i)message thread not found"):
         await bot.send_message(forum.id, "nowhere", message_thread_id=topic + 100)
     picture = await bot.send_photo(forum.id, make_png(), message_thread_id=topic)
-    with pytest.raises(BadRequest, match="(?i)there is no text in the message to edit"):
+    with pytest.raises(BadRequest, match=r"(?i)there is no text in the message to edit"):
         await bot.edit_message_text("words", forum.id, picture.message_id)
 
     group, channel = fake.group_chat(328, "Discussion"), fake.channel_chat(329, "News")

@@ -687,12 +687,12 @@ class Storage:
     # -- operations ---------------------------------------------------------
 
     async def check_writable(self, timeout_s: float = 2.0) -> None:
-        """Raise unless this connection answers and the database takes a write lock within timeout_s."""
+        """Raise unless this connection answers and the database commits a heartbeat within timeout_s."""
         await asyncio.wait_for(self._fetch_one("SELECT 1"), timeout_s)  # a closed connection raises here
         if self._path is not None:
             # A second, short-lived connection: the shared one waits 30 s for a lock, too long for a probe,
             # and a probe cancelled inside BEGIN on it would leave its transaction open for everyone else.
-            await asyncio.to_thread(_try_write_lock, self._path, timeout_s)
+            await asyncio.to_thread(_commit_heartbeat, self._path, timeout_s)
 
     async def active_counts(self) -> dict[str, int]:
         """Jobs now queued, running and delivering."""
@@ -740,7 +740,7 @@ class Storage:
         return jobs[::-1]
 
 
-def _try_write_lock(path: Path, timeout_s: float) -> None:
+def _commit_heartbeat(path: Path, timeout_s: float) -> None:
     """Commit a real write (the heartbeat row): a lock alone needs no space, so it passed on a full disk."""
     conn = connect_short(path, timeout_s)
     try:
