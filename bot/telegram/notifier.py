@@ -38,6 +38,7 @@ from bot.telegram.ratelimit import NO_WAIT
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 FINAL_RETRIES_S = (2.0, 10.0, 30.0)  # a final status (done, failed) is worth a few tries; progress is not
+NO_TEXT_TO_EDIT = "there is no text in the message to edit"  # Telegram's answer to a text edit of a photo
 
 
 @dataclass
@@ -182,20 +183,24 @@ class TelegramNotifier:
         elif screen.photo and screen.message_id is not None:
             await self._bot.edit_message_caption(job.chat_id, screen.message_id, caption=caption, rate_limit_args=limit)
         elif screen.message_id is None:
-            message = await self._bot.send_message(
-                job.chat_id, caption, reply_to_message_id=job.reply_to_message_id, rate_limit_args=limit
-            )
+            message = await self._bot.send_message(job.chat_id, caption, rate_limit_args=limit, **_where(job))
             await self._new_message(screen, message.message_id)
         else:
-            await self._bot.edit_message_text(caption, job.chat_id, screen.message_id, rate_limit_args=limit)
+            try:
+                await self._bot.edit_message_text(caption, job.chat_id, screen.message_id, rate_limit_args=limit)
+            except BadRequest as exc:
+                if NO_TEXT_TO_EDIT not in str(exc).lower():
+                    raise
+                # A picture status from before a restart (only its id was kept): its words are a caption.
+                screen.photo = True
+                await self._put(screen, status, picture, patient=patient)
+                return
         screen.text, screen.last = caption, status
 
     async def _replace_with_picture(self, screen: _Screen, data: bytes, caption: str, limit: Any) -> None:
         """A text status becomes a picture: Telegram cannot turn one into the other, so send anew, delete the old."""
         job, old = screen.job, screen.message_id
-        message = await self._bot.send_photo(
-            job.chat_id, data, caption=caption, reply_to_message_id=job.reply_to_message_id, rate_limit_args=limit
-        )
+        message = await self._bot.send_photo(job.chat_id, data, caption=caption, rate_limit_args=limit, **_where(job))
         screen.photo = True
         await self._new_message(screen, message.message_id)
         if old is not None:
@@ -218,7 +223,7 @@ class TelegramNotifier:
         lang = await self._language(job.user_id)
         caption = await asyncio.to_thread(self._caption, job, result, lang)
         markup = keyboards.result(job.id, job.params.keep_colors, job.params.quality == "hd", lang)
-        common: dict[str, Any] = {"caption": caption, "reply_to_message_id": job.reply_to_message_id}
+        common: dict[str, Any] = {"caption": caption, **_where(job)}
         try:
             if result.document is not None:
                 await self._bot.send_document(job.chat_id, result.document, filename="stylebot_hd.png", **common)
@@ -270,7 +275,7 @@ class TelegramNotifier:
         rights = "rights" in str(exc).lower()
         text = texts.say("CANNOT_POST_MEDIA", lang) if rights else texts.say("CANNOT_POST", lang, reason=exc)
         try:
-            await self._bot.send_message(job.chat_id, text, reply_to_message_id=job.reply_to_message_id)
+            await self._bot.send_message(job.chat_id, text, **_where(job))
         except TelegramError as error:
             log.info("job %d: could not explain the refusal: %s", job.id, error)
 
@@ -339,6 +344,15 @@ async def _read_picture(path: Path) -> bytes | None:
         return await asyncio.to_thread(path.read_bytes)
     except FileNotFoundError:
         return None
+
+
+def _where(job: Job) -> dict[str, Any]:
+    """Where a message about a job goes: in reply to the photo, in the forum topic it was asked in.
+
+    The topic is named on every send: a reply whose photo was deleted is sent without it (the bot's Defaults),
+    and would land in the General topic.
+    """
+    return {"reply_to_message_id": job.reply_to_message_id, "message_thread_id": job.thread_id}
 
 
 def _receipt(message: Message) -> Receipt:
