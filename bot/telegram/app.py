@@ -16,7 +16,7 @@ from bot.core.logcontext import ContextFilter
 from bot.core.service import StyleService
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.executor import Executor
-from bot.jobs.factory import make_executor
+from bot.jobs.factory import local_hardware, make_executor
 from bot.jobs.instant import InstantPainter
 from bot.jobs.purge import purge
 from bot.jobs.supervise import TaskSet
@@ -111,6 +111,14 @@ def protect_data(settings: Settings) -> None:
 async def _post_init(app: App) -> None:
     """Open storage, start the workers and the dispatcher, schedule the purge, register the commands."""
     settings: Settings = app.bot_data["settings"]
+    # Local worker processes, or the Celery cluster (STYLEBOT_EXECUTOR); tests pass their own.
+    pool: Executor | None = app.bot_data.get("executor")
+    if pool is None:
+        gpus = 0
+        if settings.executor == "local":  # the GPUs are counted where the workers start (nvidia-smi: a thread's)
+            settings, gpus = await asyncio.to_thread(local_hardware, settings)
+            app.bot_data["settings"] = settings
+        pool = make_executor(settings, gpus)
     protect_data(settings)
     storage = await Storage.open(settings.database_path, default_quality=settings.default_quality)
     presets = PresetLibrary(settings.styles_dir)
@@ -122,10 +130,8 @@ async def _post_init(app: App) -> None:
         decode_side=LARGEST_TIER_SIDE,
     )
     notifier = TelegramNotifier(app.bot, storage, presets, settings)
-    # Local worker processes, or the Celery cluster (STYLEBOT_EXECUTOR); tests pass their own.
-    pool: Executor = app.bot_data.get("executor") or make_executor(settings)
     # Without the in-process painter, "instant" jobs still run: on the workers, like any other.
-    instant = InstantPainter() if settings.instant_preview else None
+    instant = InstantPainter(settings.fast_model) if settings.instant_preview else None
     metrics: Metrics = app.bot_data["metrics"]
     board: WorkerBoard = app.bot_data["workers"]
     observer = PrometheusObserver(metrics, board)
@@ -139,7 +145,7 @@ async def _post_init(app: App) -> None:
     )
     app.bot_data["service"] = StyleService(storage, dispatcher, files, presets, settings)
     await dispatcher.start()
-    probes = Probes(storage, dispatcher, pool, board, metrics, settings.workers)
+    probes = Probes(storage, dispatcher, pool, board, metrics, settings.workers or 1)
     app.bot_data["probes"] = probes  # /stats reads them too
     if settings.metrics_port is not None:
         ops = OpsServer(probes, settings.metrics_host, settings.metrics_port)
@@ -150,7 +156,7 @@ async def _post_init(app: App) -> None:
     background.spawn(_register_commands(app), name="register-commands")
     if not presets.names():
         background.spawn(_fetch_catalogue(settings), name="fetch-catalogue")
-    log.info("stylebot started: %d worker(s), %d preset(s)", settings.workers, len(presets.names()))
+    log.info("stylebot started: %d worker(s), %d preset(s)", settings.workers or 1, len(presets.names()))
 
 
 async def _purge(context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -162,7 +168,7 @@ async def _fetch_catalogue(settings: Settings) -> None:
     """First start with no presets: download the default catalogue in the background."""
     from bot.presets.fetch import fetch_catalogue
 
-    report = await asyncio.to_thread(fetch_catalogue, settings.styles_dir)
+    report = await asyncio.to_thread(fetch_catalogue, settings.styles_dir, user_agent=settings.http_user_agent)
     log.info("preset catalogue: %s", report.summary())
 
 
