@@ -31,6 +31,7 @@ class InvalidImageError(EngineError):
         super().__init__(message)
         self.kind = kind
         self.values = values
+        self.role: str | None = None  # which input of a run it was: "content", "style" or "start" (see load_as)
 
 
 class InvalidParamsError(EngineError, ValueError):

@@ -25,7 +25,7 @@ from PIL import Image
 
 from engine import colors
 from engine.errors import Cancelled, WeightsUnavailableError
-from engine.imaging import ImageInput, fit_longest_side, load_image
+from engine.imaging import ImageInput, fit_longest_side, load_as
 from engine.params import StyleParams
 from engine.progress import Losses, Progress, RunStats
 from engine.result import StyleResult
@@ -181,8 +181,8 @@ class FastStylizer:
         """Stylise `content` at params.max_side in one pass; the Gatys-only fields of `params` are ignored."""
         params = params or StyleParams(method="fast")
         start = time.perf_counter()
-        photo = load_image(content)
-        style_imgs = [load_image(s) for s in _as_list(styles)]
+        photo = load_as("content", content)
+        style_imgs = [load_as("style", s) for s in _as_list(styles)]
         blend = params.blend_for(len(style_imgs))
         _check_stop(should_stop, 0)
         photo = fit_longest_side(photo, params.max_side)

@@ -105,6 +105,15 @@ def output_format_for_path(path: str | os.PathLike[str]) -> str:
     raise ValueError(f"output file must end in .jpg, .jpeg or .png (got {shown})")
 
 
+def load_as(role: str, source: ImageInput) -> Image.Image:
+    """load_image for one input of a run; a refusal says which (`role`: "content", "style" or "start")."""
+    try:
+        return load_image(source)
+    except InvalidImageError as exc:
+        exc.role = role
+        raise
+
+
 def _checked_path(source: str | os.PathLike[str]) -> Path:
     """The path as a Path, after refusing one that is missing, not a file or empty."""
     path = Path(os.fspath(source))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.core import logcontext
-from bot.core.errors import DownloadUnavailableError, UnavailableError
+from bot.core.errors import DownloadUnavailableError, UnavailableError, problem_of, unusable_as
 from bot.core.models import Job, JobParams, StyleRef
 from bot.core.recipes import instant_params, style_params
 from bot.jobs.eta import EtaModel
@@ -297,13 +297,13 @@ class Dispatcher:
                 break
             except DownloadUnavailableError as exc:
                 if wait is None:
-                    await self._fail(job, Status("failed", reason="input", detail=str(exc) or None))
+                    await self._fail(job, Status("failed", reason="input", problem=problem_of(exc, "photo")))
                     return None
                 log.warning("job %d: photos unavailable (%s); trying again in %.0f s", job.id, exc, wait)
                 await asyncio.sleep(wait)
             except Exception as exc:  # the photo is gone, too large or unreadable: the user must resend it
                 log.info("job %d: inputs unusable: %s", job.id, exc)
-                await self._fail(job, Status("failed", reason="input", detail=_reason(exc)))
+                await self._fail(job, Status("failed", reason="input", problem=problem_of(exc)))
                 return None
         params = style_params(job.params, _blend(job), max_side=self._settings.max_side, steps=self._settings.steps)
         files = JobFiles.of(self._settings.jobs_dir, job.id)
@@ -377,8 +377,10 @@ class Dispatcher:
 
     async def _inputs(self, job: Job) -> tuple[Path, list[Path]]:
         """The job's photo and style images on disk (downloaded when not cached)."""
-        content = await self._files.fetch_image(job.content_file_id)
-        return content, [await self._style_path(ref) for ref in job.styles]
+        with unusable_as("photo"):  # which one the user must send again
+            content = await self._files.fetch_image(job.content_file_id)
+        with unusable_as("style"):
+            return content, [await self._style_path(ref) for ref in job.styles]
 
     # -- worker events ------------------------------------------------------
 
@@ -454,7 +456,7 @@ class Dispatcher:
         if job is None or job.status != "running":
             return
         if event.user_error:
-            await self._fail(job, Status("failed", reason="input", detail=event.message))
+            await self._fail(job, Status("failed", reason="input", problem=event.problem))
         else:
             await self._retry_or_fail(job)
 
@@ -488,7 +490,7 @@ class Dispatcher:
 
     async def _fail(self, job: Job, status: Status) -> None:
         """Mark a job failed and say so."""
-        if await self._storage.mark_failed(job.id, status.detail or status.reason or "failed"):
+        if await self._storage.mark_failed(job.id, str(status.problem or status.detail or status.reason or "failed")):
             self._observer.job_changed(job, job.status, "failed")
             self._notifier.show(job, status)
         JobFiles.of(self._settings.jobs_dir, job.id).remove()
@@ -573,9 +575,3 @@ def _blend(job: Job) -> tuple[float, ...]:
     """The job's style shares, summing to 1."""
     total = sum(ref.weight for ref in job.styles)
     return tuple(ref.weight / total for ref in job.styles)
-
-
-def _reason(exc: Exception) -> str | None:
-    """The words of an input error worth showing the user, if any."""
-    text = str(exc).strip()
-    return text or None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from bot.core.errors import Problem
 from bot.jobs.protocol import JobCancelled, JobDone, JobFailed
 
 StoredOutcome = JobDone | JobFailed | JobCancelled
@@ -22,4 +23,6 @@ def from_json(data: dict[str, Any]) -> StoredOutcome:
     cls = _KINDS[fields.pop("type")]
     if "size" in fields:
         fields["size"] = tuple(fields["size"])
+    if fields.get("problem") is not None:
+        fields["problem"] = Problem.from_json(fields["problem"])
     return cls(**fields)

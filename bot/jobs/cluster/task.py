@@ -168,6 +168,8 @@ def _publish(context: WorkerContext, task_id: str, outcome: Outcome) -> None:
             files["making_of"] = Path(outcome.making_of_path).read_bytes()
     elif isinstance(outcome, JobFailed):
         fields.update(kind="failed", message=outcome.message, user_error=int(outcome.user_error))
+        if outcome.problem is not None:  # what the bot words for the user, as data (never the engine's English)
+            fields["problem"] = json.dumps(outcome.problem.to_json())
     elif isinstance(outcome, JobCancelled):
         fields.update(kind="cancelled")
     for wait in (*PUBLISH_RETRY_S, None):
