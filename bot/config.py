@@ -16,7 +16,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field, model_validator
 from pydantic.fields import FieldInfo
@@ -51,6 +51,7 @@ class ConfigError(Exception):
 
 
 Parser = Callable[[str, str], Any]  # (variable name, stripped non-empty value) -> the field's value
+S = TypeVar("S", bound="CommonSettings")
 
 
 def _env(name: str, default: Any = ..., **kwargs: Any) -> Any:
@@ -94,7 +95,7 @@ class CommonSettings(BaseSettings):
     metrics_host: str = _env("STYLEBOT_METRICS_HOST", "127.0.0.1")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Any:
+    def from_env(cls: type[S], env: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> S:
         """Read and check every variable of this model: `env` alone, else the environment over `env_file`."""
         token = _SOURCE.set(_PROCESS_ENV if env is None else env)
         try:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.errors import Problem, ProblemKind, UnusableInputError, problem_of
-from bot.jobs.cluster.events import from_json, to_json
+from bot.jobs.cluster.events import failure_fields, failure_from_fields, from_json, to_json
 from bot.jobs.layout import JobFiles
 from bot.jobs.protocol import JobFailed, RunJob
 from bot.presets.library import UnknownPresetError
@@ -112,7 +112,9 @@ def test_the_engine_raises_kinds_with_the_numbers_and_the_callers_limit() -> Non
 
 def test_problems_travel_through_the_cluster_streams_and_name_presets() -> None:
     failed = JobFailed(7, "This picture is damaged", True, Problem("too_big", "photo", {"megapixels": 64.0}))
-    assert from_json(to_json(failed)) == failed
+    assert from_json(to_json(failed)) == failed  # kept with the in-flight entry across a restart
+    stream = {k: str(v) for k, v in failure_fields(failed).items()}  # as Redis hands the entry back
+    assert failure_from_fields(7, stream) == failed and "damaged" not in stream["problem"]
     assert from_json(to_json(JobFailed(8, "boom", False))) == JobFailed(8, "boom", False)
     gone = problem_of(UnknownPresetError("the_scream"))
     assert (gone.kind, gone.role, gone.values) == ("style_gone", "style", {"name": "the_scream"})

@@ -21,7 +21,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from bot.core.errors import BrokerUnavailableError, Problem
+from bot.core.errors import BrokerUnavailableError
 from bot.jobs.cluster import events
 from bot.jobs.cluster.celery_app import make_app
 from bot.jobs.cluster.keys import (
@@ -417,8 +417,7 @@ class CeleryExecutor:
         if kind == "cancelled":
             return JobCancelled(job_id)
         if kind == "failed":
-            problem = Problem.from_json(json.loads(fields["problem"])) if fields.get("problem") else None
-            return JobFailed(job_id, fields.get("message", ""), fields.get("user_error") == "1", problem)
+            return events.failure_from_fields(job_id, fields)
         data = await self._client().hgetall(result_key(flight.task))
         if b"photo" not in data:  # expired (the bot was away for a day): paint it again
             log.error("job %d: the result of task %s is gone from the broker", job_id, flight.task)
