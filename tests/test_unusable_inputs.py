@@ -19,7 +19,7 @@ from bot.core.errors import Problem, ProblemKind, UnusableInputError, problem_of
 from bot.jobs.cluster.events import failure_fields, failure_from_fields, from_json, to_json
 from bot.jobs.layout import JobFiles
 from bot.jobs.protocol import JobFailed, RunJob
-from bot.presets.library import UnknownPresetError
+from bot.presets.library import InvalidPresetNameError, UnknownPresetError
 from bot.telegram import i18n, texts
 from engine.errors import ImageProblem, InvalidImageError
 from engine.imaging import load_as, probe_image
@@ -201,3 +201,15 @@ async def test_a_russian_user_reads_no_english_about_a_damaged_photo(fake: FakeT
         assert len(said_texts) >= 4
         for message in said_texts:
             assert not latin_words(message), f"English in a Russian reply: {message!r}"
+
+
+@pytest.mark.parametrize("lang", [lang for lang in i18n.LANGUAGES if lang != i18n.SOURCE])
+def test_a_refused_preset_name_is_explained_in_the_admins_language(lang: str) -> None:
+    english = texts.preset_error(InvalidPresetNameError("x y"))
+    assert (
+        english == "'x y' cannot be a style name: use 1-32 lowercase letters, digits or underscores, like starry_night."
+    )
+    translated = texts.preset_error(InvalidPresetNameError("x y"), lang)
+    assert "x y" in translated and "starry_night" in translated
+    example = {"starry", "night", "use"}  # the example name is the same everywhere; "use" is Portuguese too
+    assert not (english_words(english) - example) & english_words(translated), translated

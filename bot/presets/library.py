@@ -102,6 +102,7 @@ class InvalidPresetNameError(PresetError, ValueError):
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.shown_name = _shorten(name)  # as messages quote it
         super().__init__(f"'{_shorten(name)}' cannot be a style name: use {NAME_RULE}, like starry_night.")
 
 

@@ -12,7 +12,14 @@ from bot.core.models import Job
 from bot.jobs.notifier import Status
 from bot.ops.chart import LAYS_OUT_RIGHT_TO_LEFT, ChartLabels
 from bot.ops.report import UsageReport
-from bot.presets.library import AmbiguousPresetError, PresetError, PresetLibrary, UnknownPresetError, default_title
+from bot.presets.library import (
+    AmbiguousPresetError,
+    InvalidPresetNameError,
+    PresetError,
+    PresetLibrary,
+    UnknownPresetError,
+    default_title,
+)
 from bot.store.storage import quantile
 from bot.telegram.i18n import LANGUAGES, N_, RIGHT_TO_LEFT, SOURCE, translator
 
@@ -159,6 +166,10 @@ PROBLEMS = {
     "style_gone": N_("the painting '{name}' has been removed"),
     "unknown": N_("I can't read it"),
 }
+# /addstyle with a name the preset library refuses (bot.presets.library.NAME_RULE).
+BAD_PRESET_NAME = N_(
+    "'{name}' cannot be a style name: use 1-32 lowercase letters, digits or underscores, like starry_night."
+)
 # Quality tiers and strengths as captions and buttons name them (core/recipes.py TIERS has the English).
 TIER_LABELS = {"instant": N_("⚡ Instant"), "preview": N_("preview"), "standard": N_("standard"), "hd": N_("HD")}
 STRENGTH_LABELS = {"low": N_("low"), "medium": N_("medium"), "high": N_("high")}
@@ -260,6 +271,8 @@ def preset_error(error: PresetError, lang: str = SOURCE) -> str:
         if not error.installed:
             return say("UNKNOWN_STYLE_NONE", lang, name=error.shown_name)
         return say("UNKNOWN_STYLE_SUGGEST" if listed else "UNKNOWN_STYLE", lang, name=error.shown_name, titles=listed)
+    if isinstance(error, InvalidPresetNameError):
+        return say("BAD_PRESET_NAME", lang, name=error.shown_name)
     # Syntax errors are explained in detail in English only; other readers get the rule by example.
     return str(error) if lang == SOURCE else text(BAD_STYLE_SPEC, lang)
 
