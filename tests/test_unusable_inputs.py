@@ -213,3 +213,16 @@ def test_a_refused_preset_name_is_explained_in_the_admins_language(lang: str) ->
     assert "x y" in translated and "starry_night" in translated
     example = {"starry", "night", "use"}  # the example name is the same everywhere; "use" is Portuguese too
     assert not (english_words(english) - example) & english_words(translated), translated
+
+
+@pytest.mark.parametrize("side", [8000, 10_000])  # over the engine's own 50 MP; a Pillow bomb warning
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # the fake Bot API looks at the file too
+async def test_a_huge_document_is_refused_quoting_the_configured_limit(
+    fake: FakeTelegram, tmp_path: Path, side: int
+) -> None:
+    async with running_bot(fake, tmp_path):
+        chat = fake.private_chat(404, "Fritz")
+        fake.send_document(chat, None, handmade_png(side, side), file_name="huge.png", mime_type="image/png")
+        reply = await said(fake, chat, "megapixels")
+        assert "at most 24 are allowed" in reply and "50" not in reply, reply
+        assert session_count(tmp_path) == 0
