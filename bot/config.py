@@ -150,7 +150,8 @@ class CommonSettings(BaseSettings):
     def _relate(cls, values: dict[str, Any]) -> None:
         """Rules between variables: the styles folder defaults to one inside the data folder."""
         if _get(cls, values, "styles_dir") is None:
-            values["styles_dir"] = Path(_get(cls, values, "data_dir") or Path("data")) / "styles"
+            default = Path(_get(cls, values, "data_dir") or Path("data")) / "styles"
+            values["styles_dir"] = _directory("STYLEBOT_STYLES_DIR", str(default))
 
     @property
     def log_level_number(self) -> int:

@@ -93,6 +93,9 @@ def test_directories_must_not_be_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="STYLEBOT_STYLES_DIR must be a directory"):
         settings(STYLEBOT_STYLES_DIR=str(afile))
     assert settings(STYLEBOT_DATA_DIR=str(tmp_path / "new")).styles_dir == tmp_path / "new" / "styles"
+    (tmp_path / "styles").write_text("x")  # the default styles folder, inside the data folder, is a file
+    with pytest.raises(ConfigError, match="STYLEBOT_STYLES_DIR must be a directory"):
+        settings(STYLEBOT_DATA_DIR=str(tmp_path))
 
 
 def test_log_level() -> None:
