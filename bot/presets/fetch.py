@@ -16,17 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot.config import USER_AGENT as DEFAULT_USER_AGENT
-from bot.config import CommonSettings, ConfigError
+from bot.config import USER_AGENT, CommonSettings, ConfigError
 from bot.presets.catalogue import CATALOGUE, CatalogueEntry
 from bot.presets.library import IMAGE_SUFFIXES, PresetError, PresetLibrary
 from engine.errors import InvalidImageError
 
 logger = logging.getLogger(__name__)
 
-# Wikimedia refuses requests without a descriptive User-Agent, and asks that it say how to reach the
-# operator: deployments set STYLEBOT_HTTP_USER_AGENT (the settings' http_user_agent, passed in) to include theirs.
-USER_AGENT = DEFAULT_USER_AGENT
+# Downloads send USER_AGENT unless given another: deployments set STYLEBOT_HTTP_USER_AGENT (Wikimedia wants a
+# contact), which the settings read and `stylebot fetch-styles` and the bot pass in.
 # What an operator can do when downloads fail, logged once at the end of a run.
 DOWNLOAD_ADVICE = (
     "to get the paintings: check the network (or proxy) and run `stylebot fetch-styles` again; "
