@@ -296,7 +296,7 @@ class StyleService:
         return await self._start_session(who, session, refs)
 
     async def _start_session(self, who: Who, session: Session, styles: list[StyleRef]) -> Outcome:
-        """Start the pending photo with these styles; an unreadable pending photo is dropped (not the session)."""
+        """Start the pending photo with these styles; an unreadable pending photo ends the session, a bad style not."""
         try:
             outcome = await self._start(who, session.content_file_id, styles, session.content_message_id)
         except UnusableInputError as exc:
