@@ -11,13 +11,21 @@ from pathlib import Path
 from typing import Literal
 
 from bot.config import Settings
-from bot.core.errors import DownloadUnavailableError, FileTooLargeError, UserFacingError
+from bot.core.errors import (
+    DownloadUnavailableError,
+    FileTooLargeError,
+    Role,
+    UnusableInputError,
+    UserFacingError,
+    problem_of,
+)
 from bot.core.models import (
     QUALITIES,
     STRENGTHS,
     Job,
     JobParams,
     QueueFullError,
+    Session,
     StyleRef,
     UserSettings,
     parse_quality,
@@ -29,6 +37,7 @@ from bot.presets.library import Preset, PresetError, PresetLibrary, UnknownPrese
 from bot.presets.names import normalize
 from bot.store.files import FileStore
 from bot.store.storage import Storage
+from engine.errors import InvalidImageError
 
 log = logging.getLogger(__name__)
 INLINE_RESULTS = 20
@@ -137,15 +146,13 @@ class StyleService:
         if caption_styles:
             return await self._start(who, image.file_id, caption_styles, image.message_id)
         if session is not None and album_index != 1:
-            style = [StyleRef("file", file_id=image.file_id)]
-            outcome = await self._start(who, session.content_file_id, style, session.content_message_id)
-            await self.storage.delete_session(who.chat_id, who.user_id)  # only once the job is safely queued
-            return outcome
+            return await self._start_session(who, session, [StyleRef("file", file_id=image.file_id)])
         default = await self._default_style(who.user_id)
         if default and album_index == 0:
             outcome = await self._start(who, image.file_id, default, image.message_id)
             await self.storage.update_settings(who.user_id, default_style=None)  # a one-shot choice
             return outcome
+        await self._check(image.file_id, "photo", image.file_size)  # a photo that cannot be painted is not kept
         await self.storage.save_session(
             who.chat_id,
             who.user_id,
@@ -194,6 +201,7 @@ class StyleService:
             return await self._start(who, target.file_id, [StyleRef("file", file_id=style.file_id)], target.message_id)
         if spec.strip():
             return await self._start(who, target.file_id, self._preset_refs(spec), target.message_id)
+        await self._check(target.file_id, "photo", target.file_size)
         await self.storage.save_session(
             who.chat_id, who.user_id, target.file_id, content_message_id=target.message_id,
             ttl_s=self.settings.session_ttl_s,
@@ -303,17 +311,34 @@ class StyleService:
             await self.storage.update_settings(who.user_id, default_style=spec.strip())
             label = ", ".join(self.presets.get(r.name).title for r in refs if r.name)  # as people call them
             return Outcome("default_set", key="STYLE_SET_DEFAULT", values={"style": label})
-        outcome = await self._start(who, session.content_file_id, refs, session.content_message_id)
-        await self.storage.delete_session(who.chat_id, who.user_id)
+        return await self._start_session(who, session, refs)
+
+    async def _start_session(self, who: Who, session: Session, styles: list[StyleRef]) -> Outcome:
+        """Start the pending photo with these styles; an unreadable pending photo ends the session, a bad style not."""
+        try:
+            outcome = await self._start(who, session.content_file_id, styles, session.content_message_id)
+        except UnusableInputError as exc:
+            if exc.problem.role == "photo":  # else it would be taken as the photo of every style that follows
+                await self.storage.delete_session(who.chat_id, who.user_id)
+            raise
+        await self.storage.delete_session(who.chat_id, who.user_id)  # only once the job is safely queued
         return outcome
 
     async def _fetch_inputs(self, content_file_id: str, styles: list[StyleRef]) -> None:
         """Download and check a job's photos before it is queued: a bad one is refused while the user is here."""
-        for file_id in [content_file_id, *(ref.file_id for ref in styles if ref.file_id)]:
-            try:
-                await self.files.fetch_image(file_id)
-            except DownloadUnavailableError as exc:  # Telegram's side: keep the photo, check it at job time
-                log.warning("could not download %s to check it (%s); it is checked when the job starts", file_id, exc)
+        await self._check(content_file_id, "photo")
+        for ref in styles:
+            if ref.file_id:
+                await self._check(ref.file_id, "style")
+
+    async def _check(self, file_id: str, role: Role, size: int | None = None) -> None:
+        """Download a photo into the cache and decode it (in a thread); UnusableInputError names `role` if bad."""
+        try:
+            await self.files.fetch_image(file_id, size)
+        except InvalidImageError as exc:  # too large files keep their own message (FileTooLargeError)
+            raise UnusableInputError(problem_of(exc, role)) from exc
+        except DownloadUnavailableError as exc:  # Telegram's side: keep the photo, check it at job time
+            log.warning("could not download %s to check it (%s); it is checked when the job starts", file_id, exc)
 
     async def _check_room(self, who: Who) -> None:
         """Refuse what the queue's caps would refuse anyway before its photos are downloaded: a flood costs nothing.

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
 
 class UserFacingError(Exception):
     """Expected bad input or a state the user can act on; `key` names what to say, `values` fill it in."""
@@ -38,3 +44,81 @@ class BrokerUnavailableError(UserFacingError):
 
     def __init__(self) -> None:
         super().__init__("CLUSTER_BUSY")
+
+
+class ProblemKind(str, enum.Enum):
+    """Why a job's input cannot be used, besides the engine's ImageProblem codes (the values are stable codes)."""
+
+    DOWNLOAD_FAILED = "download_failed"  # Telegram would not hand the file over, even after retries
+    FILE_TOO_LARGE = "file_too_large"  # over the download limit: values size, limit (MB)
+    STYLE_GONE = "style_gone"  # a painting removed since the job was queued: values name
+    UNKNOWN = "unknown"  # anything else wrong with the input
+
+
+Role = Literal["photo", "style"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What is wrong with an input, as data the Telegram layer words: a kind code, which input, the numbers."""
+
+    kind: str  # an ImageProblem or ProblemKind value
+    role: Role | None = None  # the user's photo, or the style: what to send again
+    values: dict[str, float | int | str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON object (for the cluster's Redis streams)."""
+        return {"kind": self.kind, "role": self.role, "values": dict(self.values)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Problem:
+        """The problem a JSON object describes."""
+        role = data.get("role")
+        return cls(str(data["kind"]), role if role in ("photo", "style") else None, dict(data.get("values") or {}))
+
+    def __str__(self) -> str:
+        """For logs and the job's error column: the role and the kind."""
+        return f"{self.role or 'input'}: {self.kind}"
+
+
+class StyleMissingError(LookupError):
+    """A style named by the user is not there (the preset library raises its subclass); `shown_name` as quoted."""
+
+    shown_name: str
+
+
+class UnusableInputError(UserFacingError):
+    """A photo or style cannot be used; `problem` says why and which (the Telegram layer words it)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__("UNUSABLE_" + (problem.role or "image").upper(), problem=problem)
+        self.problem = problem
+
+
+def problem_of(exc: BaseException, role: Role | None = None) -> Problem:
+    """The Problem an exception about an input stands for; `role` when the caller knows which input it was."""
+    from engine.errors import InvalidImageError
+
+    if isinstance(exc, UnusableInputError):
+        return exc.problem if exc.problem.role or role is None else Problem(exc.problem.kind, role, exc.problem.values)
+    if isinstance(exc, InvalidImageError):
+        engine_role: Role | None = {"content": "photo", "style": "style"}.get(exc.role or "")  # type: ignore[assignment]
+        return Problem(exc.kind.value, role or engine_role, dict(exc.values))
+    if isinstance(exc, FileTooLargeError):
+        return Problem(ProblemKind.FILE_TOO_LARGE.value, role, dict(exc.values))  # type: ignore[arg-type]
+    if isinstance(exc, DownloadUnavailableError):
+        return Problem(ProblemKind.DOWNLOAD_FAILED.value, role)
+    if isinstance(exc, StyleMissingError):  # a painting removed since the job was queued
+        return Problem(ProblemKind.STYLE_GONE.value, "style", {"name": exc.shown_name})
+    return Problem(ProblemKind.UNKNOWN.value, role)
+
+
+@contextlib.contextmanager
+def unusable_as(role: Role) -> Iterator[None]:
+    """Within: an unreadable, too large or vanished input becomes an UnusableInputError saying it was `role`."""
+    from engine.errors import InvalidImageError
+
+    try:
+        yield
+    except (InvalidImageError, FileTooLargeError, StyleMissingError) as exc:
+        raise UnusableInputError(problem_of(exc, role)) from exc

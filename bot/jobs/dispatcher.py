@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from bot.config import Settings
 from bot.core import logcontext
-from bot.core.errors import DownloadUnavailableError, UnavailableError
+from bot.core.errors import DownloadUnavailableError, UnavailableError, problem_of
 from bot.core.models import Job, JobParams, StyleRef
 from bot.core.recipes import style_params
 from bot.jobs.delivery import Delivery
@@ -358,13 +358,13 @@ class Dispatcher:
                 break
             except DownloadUnavailableError as exc:
                 if wait is None:
-                    await self._lifecycle.fail(job, Status("failed", reason="input", detail=str(exc) or None))
+                    await self._lifecycle.fail(job, Status("failed", reason="input", problem=problem_of(exc, "photo")))
                     return None
                 log.warning("job %d: photos unavailable (%s); trying again in %.0f s", job.id, exc, wait)
                 await asyncio.sleep(wait)
             except Exception as exc:  # the photo is gone, too large or unreadable: the user must resend it
                 log.info("job %d: inputs unusable: %s", job.id, exc)
-                await self._lifecycle.fail(job, Status("failed", reason="input", detail=_reason(exc)))
+                await self._lifecycle.fail(job, Status("failed", reason="input", problem=problem_of(exc)))
                 return None
         params = style_params(job.params, blend(job), max_side=self._settings.max_side, steps=self._settings.steps)
         files = JobFiles.of(self._settings.jobs_dir, job.id)
@@ -386,9 +386,3 @@ class Dispatcher:
             report_every=max(1, params.steps // 20),
             init_path=init_path,
         )
-
-
-def _reason(exc: Exception) -> str | None:
-    """The words of an input error worth showing the user, if any."""
-    text = str(exc).strip()
-    return text or None

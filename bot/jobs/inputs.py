@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.core.errors import unusable_as
 from bot.core.models import Job, StyleRef
 from bot.presets.library import PresetLibrary
 from bot.store.files import FileStore
@@ -17,8 +18,10 @@ class JobInputs:
 
     async def fetch(self, job: Job) -> tuple[Path, list[Path]]:
         """The job's photo and style images on disk."""
-        content = await self._files.fetch_image(job.content_file_id)
-        return content, [await self._style_path(ref) for ref in job.styles]
+        with unusable_as("photo"):  # which one the user must send again
+            content = await self._files.fetch_image(job.content_file_id)
+        with unusable_as("style"):
+            return content, [await self._style_path(ref) for ref in job.styles]
 
     async def _style_path(self, ref: StyleRef) -> Path:
         """The image file of a style: a preset on disk or a downloaded Telegram file."""

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bot.core.errors import problem_of
 from bot.jobs.layout import JobFiles
 from bot.jobs.protocol import JobCancelled, JobDone, JobFailed, JobProgress, RunJob
 
@@ -70,7 +71,7 @@ def paint(
     except Cancelled:
         return JobCancelled(job.job_id)
     except EngineError as exc:
-        return JobFailed(job.job_id, str(exc), user_error=True)
+        return JobFailed(job.job_id, str(exc), user_error=True, problem=problem_of(exc))
     except Exception as exc:  # a bug or resource problem: report it, keep serving
         log.exception("job %d failed", job.job_id)
         return JobFailed(job.job_id, f"{type(exc).__name__}: {exc}", user_error=False)

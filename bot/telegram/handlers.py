@@ -29,7 +29,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.core.errors import UserFacingError
+from bot.core.errors import UserFacingError, problem_of
 from bot.core.models import Job
 from bot.ops.chart import usage_chart
 from bot.ops.report import usage_report
@@ -78,8 +78,8 @@ def replies_errors(handler: Handler) -> Handler:
             await _reply(update, texts.preset_error(exc, await _lang(update, context)), reply_markup=markup)
         except PresetError as exc:
             await _reply(update, texts.preset_error(exc, await _lang(update, context)))
-        except InvalidImageError as exc:
-            await _reply(update, texts.say("CORRUPT_IMAGE", await _lang(update, context), reason=exc))
+        except InvalidImageError as exc:  # an image for a preset (/addstyle): worded from its kind, not the engine's
+            await _reply(update, texts.unusable(problem_of(exc), await _lang(update, context)))
         except ForgedCallbackError:
             await _reply(update, texts.say("BUTTON_GONE", await _lang(update, context)))
 

@@ -5,12 +5,21 @@ The constants are the English texts and the gettext msgids; every function takes
 
 from __future__ import annotations
 
-from bot.core.errors import UserFacingError
+import string
+
+from bot.core.errors import Problem, UnusableInputError, UserFacingError
 from bot.core.models import Job
 from bot.jobs.notifier import Status
 from bot.ops.chart import LAYS_OUT_RIGHT_TO_LEFT, ChartLabels
 from bot.ops.report import UsageReport
-from bot.presets.library import AmbiguousPresetError, PresetError, PresetLibrary, UnknownPresetError, default_title
+from bot.presets.library import (
+    AmbiguousPresetError,
+    InvalidPresetNameError,
+    PresetError,
+    PresetLibrary,
+    UnknownPresetError,
+    default_title,
+)
 from bot.store.storage import quantile
 from bot.telegram.i18n import LANGUAGES, N_, RIGHT_TO_LEFT, SOURCE, translator
 
@@ -60,7 +69,6 @@ NOT_AN_IMAGE_MESSAGE = N_("That message has no photo.")
 PENDING_CLEARED = N_(" and forgot your pending photo")
 NO_JOBS = N_("You have no jobs queued or running.")
 NOT_AN_IMAGE = N_("That file isn't an image I can read. Send a JPEG, PNG or WebP photo.")
-CORRUPT_IMAGE = N_("I couldn't read that image ({reason}) Please send another one.")
 TOO_LARGE = N_("{reason} Please send a smaller image, or send it as a photo instead of a file.")
 STYLES_HEADER = N_("Preset paintings – tap one to use it, or send /style NAME:")
 ADMIN_ONLY = N_("Only the bot's admins can change the preset list.")
@@ -75,7 +83,6 @@ QUEUED = N_("⏳ Queued – position {position}{eta}.")
 STARTING = N_("🎨 Starting…")
 PROGRESS = N_("🎨 Painting… {percent}%{eta}")
 DONE = N_("✅ Done in {seconds}.")
-FAILED = N_("❌ Sorry, that didn't work: {reason}")
 FAILED_INTERNAL = N_("❌ Sorry, that failed twice on my side. Please try again later.")
 CANCELLED_STATUS = N_("🚫 Cancelled.")
 UNAVAILABLE = N_("❌ Painting is unavailable: the operator has to install the model weights. Please try again later.")
@@ -125,7 +132,6 @@ A_STYLE_PHOTO = N_("a style photo")
 YOUR_STYLE_PHOTO = N_("your style photo")
 PHOTO = N_("photo")
 YOU = N_("You")
-PHOTO_GONE = N_("the photo is no longer available.")
 SECONDS = N_("{seconds} s")
 MINUTES = N_("{minutes} min")
 MINUTES_SECONDS = N_("{minutes} min {seconds} s")
@@ -142,6 +148,34 @@ UNKNOWN_STYLE_SUGGEST = N_("Unknown style '{name}'. Did you mean {titles}?")
 AMBIGUOUS_STYLE = N_("'{name}' matches several paintings. Did you mean {titles}?")
 ALTERNATIVES = N_("{first} or {last}")
 BAD_STYLE_SPEC = N_("I can't read that list of styles. Write it like this: /style starry_night:0.7 the_scream:0.3")
+# An input that cannot be used, said when it arrives (UNUSABLE_*) or when its job fails (FAILED_*): {reason} is
+# one of PROBLEMS, so the user learns what is wrong and which picture to send again.
+UNUSABLE_PHOTO = N_("I couldn't use your photo: {reason}. Please send it again.")
+UNUSABLE_STYLE = N_("I couldn't use that style image: {reason}. Please send another style image, or pick a painting.")
+UNUSABLE_IMAGE = N_("I couldn't use that image: {reason}. Please send another one.")
+FAILED_PHOTO = N_("❌ I couldn't use your photo: {reason}. Please send it again.")
+FAILED_STYLE = N_("❌ I couldn't use the style: {reason}. Please send your photo again, then another style.")
+# Why (engine.errors.ImageProblem and bot.core.errors.ProblemKind codes; the numbers come with the error).
+PROBLEMS = {
+    "damaged": N_("it is damaged or incomplete"),
+    "unsupported": N_("it is not a JPEG, PNG, WebP, BMP, GIF or TIFF picture"),
+    "empty": N_("the file is empty"),
+    "missing": N_("it is no longer available"),
+    "no_pixels": N_("it has no pixels"),
+    "too_long": N_("it is {width}×{height} px, and its longest side may be at most {limit_px} px"),
+    "too_big": N_("it has {megapixels} megapixels, and at most {limit_mp} are allowed"),
+    "too_big_limit": N_("it has more than the {limit_mp} megapixels allowed"),
+    "bad_aspect": N_("it is too narrow (aspect ratio {aspect}:1, at most {limit}:1)"),
+    "bad_colours": N_("it uses a colour format I can't convert"),
+    "download_failed": N_("Telegram would not let me download it"),
+    "file_too_large": N_("the file is {size} MB, and the limit is {limit} MB"),
+    "style_gone": N_("the painting '{name}' has been removed"),
+    "unknown": N_("I can't read it"),
+}
+# /addstyle with a name the preset library refuses (bot.presets.library.NAME_RULE).
+BAD_PRESET_NAME = N_(
+    "'{name}' cannot be a style name: use 1-32 lowercase letters, digits or underscores, like starry_night."
+)
 # Quality tiers and strengths as captions and buttons name them (core/recipes.py TIERS has the English).
 TIER_LABELS = {"instant": N_("⚡ Instant"), "preview": N_("preview"), "standard": N_("standard"), "hd": N_("HD")}
 STRENGTH_LABELS = {"low": N_("low"), "medium": N_("medium"), "high": N_("high")}
@@ -172,7 +206,39 @@ def eta(seconds: float | None, lang: str = SOURCE) -> str:
 
 def render(error: UserFacingError, lang: str = SOURCE) -> str:
     """The sentence a core error names."""
+    if isinstance(error, UnusableInputError):
+        return unusable(error.problem, lang)
     return say(error.key, lang, **error.values)
+
+
+def reason(problem: Problem | None, lang: str = SOURCE) -> str:
+    """What is wrong with an input, as a clause of the reader's language, with its numbers filled in."""
+    if problem is None:
+        return text(PROBLEMS["unknown"], lang)
+    values = {k: f"{v:g}" if isinstance(v, float) else v for k, v in problem.values.items()}
+    kind = problem.kind
+    if kind == "too_big" and "megapixels" not in values:
+        kind = "too_big_limit"
+    if kind not in PROBLEMS or not set(_fields(PROBLEMS[kind])) <= set(values):
+        kind = "unknown"  # a code this version does not know, or numbers missing: still a sentence the user can read
+    return text(PROBLEMS[kind], lang).format(**values)
+
+
+def unusable(problem: Problem, lang: str = SOURCE) -> str:
+    """The answer to a photo or style that cannot be used, saying which to send again."""
+    key = {"photo": "UNUSABLE_PHOTO", "style": "UNUSABLE_STYLE"}.get(problem.role or "", "UNUSABLE_IMAGE")
+    return say(key, lang, reason=reason(problem, lang))
+
+
+def failed(problem: Problem | None, lang: str = SOURCE) -> str:
+    """The status of a job whose photo or style could not be used."""
+    key = "FAILED_STYLE" if problem is not None and problem.role == "style" else "FAILED_PHOTO"
+    return say(key, lang, reason=reason(problem, lang))
+
+
+def _fields(message: str) -> list[str]:
+    """The {placeholders} of a text."""
+    return [name for _, name, _, _ in string.Formatter().parse(message) if name]
 
 
 def say(key: str, lang: str = SOURCE, **values: object) -> str:
@@ -211,6 +277,8 @@ def preset_error(error: PresetError, lang: str = SOURCE) -> str:
         if not error.installed:
             return say("UNKNOWN_STYLE_NONE", lang, name=error.shown_name)
         return say("UNKNOWN_STYLE_SUGGEST" if listed else "UNKNOWN_STYLE", lang, name=error.shown_name, titles=listed)
+    if isinstance(error, InvalidPresetNameError):
+        return say("BAD_PRESET_NAME", lang, name=error.shown_name)
     # Syntax errors are explained in detail in English only; other readers get the rule by example.
     return str(error) if lang == SOURCE else text(BAD_STYLE_SPEC, lang)
 
@@ -231,7 +299,7 @@ def _status(state: Status, lang: str) -> str:
         return say("DONE", lang, seconds=duration(state.seconds or 0, lang))
     if state.kind == "failed":
         if state.reason == "input":
-            return say("FAILED", lang, reason=state.detail or text(PHOTO_GONE, lang))
+            return failed(state.problem, lang)
         return text(FAILED_INTERNAL, lang)
     if state.kind == "unavailable":
         return text(UNAVAILABLE_TOLD if state.detail == "told" else UNAVAILABLE, lang)

@@ -421,7 +421,7 @@ class CeleryExecutor:
         if kind == "cancelled":
             return JobCancelled(job_id)
         if kind == "failed":
-            return JobFailed(job_id, fields.get("message", ""), user_error=fields.get("user_error") == "1")
+            return events.failure_from_fields(job_id, fields)
         data = await self._client().hgetall(result_key(flight.task))
         if b"photo" not in data:  # expired (the bot was away for a day): paint it again
             log.error("job %d: the result of task %s is gone from the broker", job_id, flight.task)

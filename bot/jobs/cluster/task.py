@@ -13,6 +13,7 @@ from typing import Any
 
 import redis
 
+from bot.jobs.cluster.events import failure_fields
 from bot.jobs.cluster.heartbeat import Heartbeat
 from bot.jobs.cluster.keys import (
     INFLIGHT,
@@ -167,7 +168,7 @@ def _publish(context: WorkerContext, task_id: str, outcome: Outcome) -> None:
         if outcome.making_of_path:
             files["making_of"] = Path(outcome.making_of_path).read_bytes()
     elif isinstance(outcome, JobFailed):
-        fields.update(kind="failed", message=outcome.message, user_error=int(outcome.user_error))
+        fields.update(failure_fields(outcome))
     elif isinstance(outcome, JobCancelled):
         fields.update(kind="cancelled")
     for wait in (*PUBLISH_RETRY_S, None):
