@@ -19,6 +19,7 @@ from bot.core.errors import (
     UserFacingError,
     problem_of,
 )
+from bot.core.messages import Msg
 from bot.core.models import (
     QUALITIES,
     STRENGTHS,
@@ -87,7 +88,7 @@ class Outcome:
 
     kind: Literal["started", "ask_style", "default_set", "ignored", "said"]
     job: Job | None = None
-    key: str = ""
+    key: Msg | None = None
     values: dict[str, object] = dataclasses.field(default_factory=dict)
     misspelt: UnknownPresetError | None = None  # ask_style: the caption named no painting, but nearly these
 
@@ -110,13 +111,13 @@ class StyleService:
         self._albums: dict[str, int] = {}  # media_group_id -> photos seen
         self._told_instant_only: set[int] = set()  # users told that only instant pictures can be made now
 
-    def unavailable(self) -> str | None:
+    def unavailable(self) -> Msg | None:
         """The sentence key saying painting cannot run, or runs instant pictures only (no model weights), or None."""
         if self.runner.degraded:
-            return "INSTANT_ONLY"
+            return Msg.INSTANT_ONLY
         if not self.runner.unavailable:
             return None
-        return "UNAVAILABLE_TOLD" if self.runner.admins_told else "UNAVAILABLE"
+        return Msg.UNAVAILABLE_TOLD if self.runner.admins_told else Msg.UNAVAILABLE
 
     async def seen(self, who: Who) -> None:
         """Someone wrote: a chat that had blocked the bot can be answered again."""
@@ -135,7 +136,7 @@ class StyleService:
             return Outcome("ignored")  # in groups only commands and replies to results are for us
         album_index = self._album_index(image)
         if album_index > 2:  # an album's first two photos are content and style; the rest is answered once
-            return Outcome("said", key="ALBUM_EXTRA") if album_index == 3 else Outcome("ignored")
+            return Outcome("said", key=Msg.ALBUM_EXTRA) if album_index == 3 else Outcome("ignored")
         self._check_upload(who, image)
         await self.storage.remember_user(who.user_id, who.name, who.language)
         if source is not None:  # a style photo in reply to a result: restyle that result's original
@@ -164,8 +165,8 @@ class StyleService:
         if album_index == 1:
             return Outcome("ignored")  # the album's second photo, the style, follows at once
         if misspelt is not None:
-            return Outcome("ask_style", key="GOT_CONTENT_DID_YOU_MEAN", misspelt=misspelt)
-        return Outcome("ask_style", key="GOT_CONTENT" if self.presets.names() else "NO_PRESETS")
+            return Outcome("ask_style", key=Msg.GOT_CONTENT_DID_YOU_MEAN, misspelt=misspelt)
+        return Outcome("ask_style", key=Msg.GOT_CONTENT if self.presets.names() else Msg.NO_PRESETS)
 
     def _album_index(self, image: IncomingImage) -> int:
         """1, 2, 3... for the photos of an album in the order they arrive; 0 outside albums."""
@@ -183,12 +184,12 @@ class StyleService:
             mime_ok = (image.mime_type or "").startswith("image/")
             name_ok = (image.file_name or "").lower().endswith(IMAGE_SUFFIXES)
             if not (mime_ok or name_ok):
-                raise UserFacingError("NOT_AN_IMAGE")
+                raise UserFacingError(Msg.NOT_AN_IMAGE)
         limit = self.settings.max_upload_mb * 1e6
         if image.file_size is not None and image.file_size > limit:
             raise FileTooLargeError(image.file_size / 1e6, limit / 1e6)
         if not self.uploads.allow(who.user_id):
-            raise UserFacingError("TOO_MANY_IMAGES", per_minute=self.settings.images_per_minute)
+            raise UserFacingError(Msg.TOO_MANY_IMAGES, per_minute=self.settings.images_per_minute)
 
     async def stylize_reply(
         self, who: Who, target: IncomingImage, spec: str = "", style: IncomingImage | None = None
@@ -206,7 +207,7 @@ class StyleService:
             who.chat_id, who.user_id, target.file_id, content_message_id=target.message_id,
             ttl_s=self.settings.session_ttl_s,
         )  # fmt: skip
-        return Outcome("ask_style", key="PICK_FOR", values={"name": who.name or ""})
+        return Outcome("ask_style", key=Msg.PICK_FOR, values={"name": who.name or ""})
 
     async def restyle_result(self, who: Who, reply_to: int, spec: str) -> Outcome:
         """A preset name in reply to a result: the same original content, a new style."""
@@ -225,14 +226,14 @@ class StyleService:
         """/again: the user's last job once more, with a new seed."""
         last = await self.storage.last_job(who.user_id, who.chat_id)
         if last is None:
-            raise UserFacingError("NOTHING_TO_REPEAT")
+            raise UserFacingError(Msg.NOTHING_TO_REPEAT)
         return await self.remix(who, last.id, "again")
 
     async def remix(self, who: Who, job_id: int, action: str) -> Outcome:
         """A button under a result: the same job with one setting changed and a new seed."""
         source = await self.storage.get_job(job_id)
         if source is None or source.chat_id != who.chat_id:
-            raise UserFacingError("REMIX_GONE")
+            raise UserFacingError(Msg.REMIX_GONE)
         params = remixed(source.params, action, seed=secrets.randbelow(2**31 - 1) + 1)
         return await self._start(
             who, source.content_file_id, list(source.styles), source.reply_to_message_id, params=params
@@ -244,7 +245,7 @@ class StyleService:
         # The worker writes it into the job's folder; a tap can come before the bot has recorded the path.
         path = Path(job.making_of_path or self.settings.jobs_dir / str(job_id) / "making_of.gif") if job else None
         if job is None or job.chat_id != who.chat_id or path is None or not path.is_file():
-            raise UserFacingError("MAKING_OF_GONE")
+            raise UserFacingError(Msg.MAKING_OF_GONE)
         return await asyncio.to_thread(path.read_bytes)
 
     async def group_quality(self, chat_id: int) -> str:
@@ -254,7 +255,7 @@ class StyleService:
     async def set_group_quality(self, who: Who, quality: str, is_admin: bool) -> str:
         """/groupsettings: admins cap the quality tier of the group."""
         if not is_admin:
-            raise UserFacingError("GROUP_ADMINS_ONLY")
+            raise UserFacingError(Msg.GROUP_ADMINS_ONLY)
         await self.storage.set_group_max_quality(who.chat_id, parse_quality(quality))
         return quality
 
@@ -295,7 +296,7 @@ class StyleService:
             if isinstance(exc, UnknownPresetError) and exc.suggestions:
                 raise  # "Did you mean Starry Night?" with buttons
             pending = await self.storage.get_session(who.chat_id, who.user_id)
-            return Outcome("ignored", key="PICK_HINT" if pending else "NEED_CONTENT")
+            return Outcome("ignored", key=Msg.PICK_HINT if pending else Msg.NEED_CONTENT)
         return await self.pick_style(who, text)
 
     async def remember_gallery(self, sent: list[tuple[str, str]]) -> None:
@@ -310,7 +311,7 @@ class StyleService:
         if session is None:
             await self.storage.update_settings(who.user_id, default_style=spec.strip())
             label = ", ".join(self.presets.get(r.name).title for r in refs if r.name)  # as people call them
-            return Outcome("default_set", key="STYLE_SET_DEFAULT", values={"style": label})
+            return Outcome("default_set", key=Msg.STYLE_SET_DEFAULT, values={"style": label})
         return await self._start_session(who, session, refs)
 
     async def _start_session(self, who: Who, session: Session, styles: list[StyleRef]) -> Outcome:
@@ -369,7 +370,7 @@ class StyleService:
             return await self.storage.update_settings(user_id, keep_colors=value == "on")
         if key in ("quality", "strength"):
             return await self.storage.update_settings(user_id, **{key: value})
-        raise UserFacingError("SETTING_GONE")
+        raise UserFacingError(Msg.SETTING_GONE)
 
     async def cancel(self, who: Who) -> Outcome:
         """Cancel the pending photo and every active job of this user in this chat."""
@@ -378,8 +379,8 @@ class StyleService:
             await self.storage.delete_session(who.chat_id, who.user_id)
         jobs = await self.runner.cancel(who.chat_id, who.user_id)
         if not jobs and pending is None:
-            return Outcome("said", key="NOTHING_TO_CANCEL")
-        return Outcome("said", key="CANCELLED", values={"jobs": jobs, "pending": pending is not None})
+            return Outcome("said", key=Msg.NOTHING_TO_CANCEL)
+        return Outcome("said", key=Msg.CANCELLED, values={"jobs": jobs, "pending": pending is not None})
 
     async def status(self, who: Who) -> list[tuple[Job, int | None, float | None]]:
         """The user's active jobs with queue position and ETA."""
@@ -397,25 +398,25 @@ class StyleService:
         for job in jobs:
             await asyncio.to_thread(JobFiles.of(self.settings.jobs_dir, job.id).remove)
         counts = await self.storage.forget_user(who.user_id)
-        return Outcome("said", key="FORGOTTEN", values={"photos": photos, **counts})
+        return Outcome("said", key=Msg.FORGOTTEN, values={"photos": photos, **counts})
 
     async def add_preset(self, user_id: int, name: str, image: IncomingImage) -> Outcome:
         """Admins: make a photo a preset."""
         self._require_admin(user_id)
         path = await self.files.fetch_image(image.file_id, image.file_size)
         preset = await asyncio.to_thread(lambda: self.presets.add(name, path.read_bytes()))
-        return Outcome("said", key="STYLE_ADDED", values={"name": preset.name})
+        return Outcome("said", key=Msg.STYLE_ADDED, values={"name": preset.name})
 
     async def remove_preset(self, user_id: int, name: str) -> Outcome:
         """Admins: delete a preset."""
         self._require_admin(user_id)
         await asyncio.to_thread(self.presets.remove, name)
-        return Outcome("said", key="STYLE_REMOVED", values={"name": name.lower()})
+        return Outcome("said", key=Msg.STYLE_REMOVED, values={"name": name.lower()})
 
     def _require_admin(self, user_id: int) -> None:
         """Only STYLEBOT_ADMIN_IDS may change presets."""
         if user_id not in self.settings.admin_ids:
-            raise UserFacingError("ADMIN_ONLY")
+            raise UserFacingError(Msg.ADMIN_ONLY)
 
     async def _default_style(self, user_id: int) -> list[StyleRef]:
         """The style chosen with /style for the next photo; forgotten if its preset was removed since."""
@@ -476,7 +477,7 @@ class StyleService:
         )
         if job.params.quality == "instant" and self.runner.degraded and who.user_id not in self._told_instant_only:
             self._told_instant_only.add(who.user_id)  # said once: every reply would be noise
-            return Outcome("started", job=job, key="INSTANT_ONLY")
+            return Outcome("started", job=job, key=Msg.INSTANT_ONLY)
         return Outcome("started", job=job)
 
 
@@ -498,4 +499,4 @@ def remixed(params: JobParams, action: str, seed: int) -> JobParams:
         return dataclasses.replace(params, quality="hd", seed=seed)
     if action == "again":
         return dataclasses.replace(params, seed=seed)
-    raise UserFacingError("REMIX_GONE")
+    raise UserFacingError(Msg.REMIX_GONE)

@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bot.core.messages import Msg
+
 
 class UserFacingError(Exception):
     """Expected bad input or a state the user can act on; `key` names what to say, `values` fill it in."""
 
-    def __init__(self, key: str, **values: object) -> None:
+    def __init__(self, key: Msg, **values: object) -> None:
         super().__init__(key, values)
         self.key = key
         self.values = values
@@ -22,7 +24,7 @@ class UnavailableError(UserFacingError):
     """Painting cannot run at all (the workers cannot load the model)."""
 
     def __init__(self, admins_told: bool) -> None:
-        super().__init__("UNAVAILABLE_TOLD" if admins_told else "UNAVAILABLE")
+        super().__init__(Msg.UNAVAILABLE_TOLD if admins_told else Msg.UNAVAILABLE)
 
 
 class FileTooLargeError(UserFacingError):
@@ -30,9 +32,9 @@ class FileTooLargeError(UserFacingError):
 
     def __init__(self, size_mb: float | None, limit_mb: float) -> None:
         if size_mb is None:
-            super().__init__("FILE_OVER_LIMIT", limit=f"{limit_mb:.0f}")
+            super().__init__(Msg.FILE_OVER_LIMIT, limit=f"{limit_mb:.0f}")
         else:
-            super().__init__("FILE_TOO_LARGE", size=f"{size_mb:.1f}", limit=f"{limit_mb:.0f}")
+            super().__init__(Msg.FILE_TOO_LARGE, size=f"{size_mb:.1f}", limit=f"{limit_mb:.0f}")
 
 
 class DownloadUnavailableError(Exception):
@@ -43,7 +45,7 @@ class BrokerUnavailableError(UserFacingError):
     """The painting cluster's broker cannot be reached just now; new jobs are refused until it is back."""
 
     def __init__(self) -> None:
-        super().__init__("CLUSTER_BUSY")
+        super().__init__(Msg.CLUSTER_BUSY)
 
 
 class ProblemKind(str, enum.Enum):
@@ -91,7 +93,8 @@ class UnusableInputError(UserFacingError):
     """A photo or style cannot be used; `problem` says why and which (the Telegram layer words it)."""
 
     def __init__(self, problem: Problem) -> None:
-        super().__init__("UNUSABLE_" + (problem.role or "image").upper(), problem=problem)
+        key = {"photo": Msg.UNUSABLE_PHOTO, "style": Msg.UNUSABLE_STYLE}.get(problem.role or "", Msg.UNUSABLE_IMAGE)
+        super().__init__(key, problem=problem)
         self.problem = problem
 
 

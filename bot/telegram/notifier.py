@@ -17,6 +17,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 from telegram.ext import ExtBot
 
 from bot.config import Settings
+from bot.core.messages import Msg
 from bot.core.models import Job
 from bot.jobs import notifier as port
 from bot.jobs.notifier import (
@@ -174,7 +175,7 @@ class TelegramNotifier:
         if picture is None and (text is None or text == screen.text):
             return
         self._last_edit[job.chat_id] = time.monotonic()
-        caption = text or texts.say("INSTANT_PREVIEW", lang)
+        caption = text or texts.say(Msg.INSTANT_PREVIEW, lang)
         if data is not None and not screen.photo:
             await self._replace_with_picture(screen, data, caption, limit)
         elif data is not None and screen.message_id is not None:
@@ -273,7 +274,7 @@ class TelegramNotifier:
     async def _explain_refusal(self, job: Job, exc: BadRequest, lang: str) -> None:
         """Tell the chat in words why its picture cannot be posted (best effort)."""
         rights = "rights" in str(exc).lower()
-        text = texts.say("CANNOT_POST_MEDIA", lang) if rights else texts.say("CANNOT_POST", lang, reason=exc)
+        text = texts.say(Msg.CANNOT_POST_MEDIA, lang) if rights else texts.say(Msg.CANNOT_POST, lang, reason=exc)
         try:
             await self._bot.send_message(job.chat_id, text, **_where(job))
         except TelegramError as error:
@@ -296,7 +297,7 @@ class TelegramNotifier:
         told = 0
         for admin in sorted(self._settings.admin_ids):
             try:
-                text = texts.say("ADMIN_WORKERS_DOWN", await self._language(admin), reason=reason)
+                text = texts.say(Msg.ADMIN_WORKERS_DOWN, await self._language(admin), reason=reason)
                 await self._bot.send_message(admin, text)
                 told += 1
             except TelegramError as exc:
