@@ -364,7 +364,8 @@ def _tgs_frames(path: str, info: ClipInfo, plan: ReadPlan) -> Iterator[Frame]:
         animation = LottieAnimation.from_data(text)
     except Exception as exc:  # rlottie refuses what it cannot parse, with its own error types
         raise ClipDamagedError(f"rlottie cannot read {path}: {exc}") from None
-    total = int(animation.lottie_animation_get_totalframe())
+    # rlottie counts the out-point frame too; the header's op - ip is the sticker's length.
+    total = min(int(animation.lottie_animation_get_totalframe()), info.frames)
     fps = float(animation.lottie_animation_get_framerate()) or info.fps
     cap, index = _RateCap(plan.fps), 0
     width, height = _scaled_size(info.width, info.height, plan)
