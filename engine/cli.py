@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from PIL import Image
 
@@ -30,6 +30,9 @@ from engine.errors import Cancelled, ClipError, InvalidImageError, InvalidParams
 from engine.imaging import encode_image, load_image, output_format_for_path
 from engine.params import StyleParams
 from engine.progress import Progress
+
+if TYPE_CHECKING:
+    from engine.clip import Kind
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ BAR_WIDTH = 24
 _EXPECTED_ERRORS = (InvalidImageError, InvalidParamsError, WeightsUnavailableError, ClipError)
 CLIP_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".gif", ".avi", ".tgs")
 # Output suffix -> clip kind (a .mp4 is a "video" unless --clip-kind says animation or video_note).
-CLIP_OUTPUTS = {".mp4": "video", ".webm": "video_sticker", ".webp": "sticker"}
+CLIP_OUTPUTS: dict[str, Kind] = {".mp4": "video", ".webm": "video_sticker", ".webp": "sticker"}
 
 
 class CliError(Exception):
@@ -351,7 +354,7 @@ def _run_clip(args: argparse.Namespace, reporter: ProgressReporter) -> None:
     styles = [_load("style", path) for path in paths]
     from engine.clip import paint_clip  # PyAV, OpenCV and onnxruntime: only once the inputs are known
 
-    kind = args.clip_kind or CLIP_OUTPUTS[suffix]
+    kind: Kind = args.clip_kind or CLIP_OUTPUTS[suffix]
     result = paint_clip(args.content, styles, params, output, kind=kind, on_progress=reporter)
     reporter.finish()
     notes = "".join(f", {note.code} ({note.value:g} -> {note.to:g})" for note in result.notes)

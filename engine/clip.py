@@ -139,7 +139,7 @@ def plan_output(info: ClipInfo, kind: Kind, max_side: int, fps_cap: float = DEFA
     if kind in ("sticker", "video_sticker"):
         width, height = video_out.sticker_size(info.width, info.height)
     elif kind == "video_note":
-        side = even(min(max_side, min(info.width, info.height), VIDEO_NOTE_MAX_SIDE) - 1)
+        side = even(min(max_side, info.width, info.height, VIDEO_NOTE_MAX_SIDE) - 1)
         width = height = side
     else:
         scale = min(1.0, max_side / longest)  # never enlarge a clip: it only costs time
@@ -306,7 +306,7 @@ def paint_clip(
 
 def _style_images(styles: ImageInput | Sequence[ImageInput]) -> list[Image.Image]:
     """One style or several, decoded."""
-    items = list(styles) if isinstance(styles, list | tuple) else [styles]
+    items: list[ImageInput] = list(styles) if isinstance(styles, list | tuple) else [styles]  # type: ignore[list-item]
     return [load_image(item) for item in items]
 
 
@@ -363,7 +363,7 @@ class _Run:
 
 
 def _encode(
-        kind: Kind, frames: Iterator[Frame], plan: OutputPlan, info: ClipInfo, out_path: Path, temps: list[Path]
+    kind: Kind, frames: Iterator[Frame], plan: OutputPlan, info: ClipInfo, out_path: Path, temps: list[Path]
 ) -> bool:
     """Write the painted frames as `kind`; returns whether the output has sound."""
     width, height = plan.read.width, plan.read.height

@@ -45,7 +45,7 @@ class FlowEstimator:
     """DIS optical flow at one preset; holds OpenCV's reusable estimator (one per thread)."""
 
     def __init__(self, preset: Preset = "fast") -> None:
-        self.dis: Any = cv2.DISOpticalFlow_create(PRESETS[preset])
+        self.dis: Any = cv2.DISOpticalFlow_create(PRESETS[preset])  # type: ignore[attr-defined]
 
     def pair(self, prev_gray: np.ndarray, cur_gray: np.ndarray) -> FramePair:
         """Both flows between two grey frames and the Ruder et al. visibility mask."""

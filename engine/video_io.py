@@ -307,7 +307,7 @@ def _decode(container: Any, stream: Any, info: ClipInfo) -> Iterator[Any]:
     if decoder_name is None:
         yield from container.decode(stream)
         return
-    decoder = av.CodecContext.create(decoder_name, "r")
+    decoder: Any = av.CodecContext.create(decoder_name, "r")
     for packet in container.demux(stream):
         for frame in decoder.decode(packet):  # the last packet is the flush (size 0) one
             if frame.pts is not None and packet.time_base is not None:

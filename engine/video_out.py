@@ -82,7 +82,7 @@ def mux_audio(video_path: str | os.PathLike[str], source_path: str, out_path: st
             os.replace(video_path, out_path)
             return False
         v_in, a_in = video_in.streams.video[0], audio_in.streams.audio[0]
-        end_s = float(v_in.duration * v_in.time_base) if v_in.duration else float("inf")
+        end_s = float(v_in.duration * v_in.time_base) if v_in.duration and v_in.time_base else float("inf")
         with av.open(str(out_path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
             v_out = out.add_stream_from_template(v_in)
             copy = a_in.codec_context.name == "aac"
@@ -90,7 +90,9 @@ def mux_audio(video_path: str | os.PathLike[str], source_path: str, out_path: st
             if not copy:
                 a_out.bit_rate = AAC_BITRATE
             video = ((p, v_out) for p in _packets(video_in, v_in))
-            audio = _copied_audio(audio_in, a_in, a_out, end_s) if copy else _encoded_audio(audio_in, a_in, a_out, end_s)
+            audio = (
+                _copied_audio(audio_in, a_in, a_out, end_s) if copy else _encoded_audio(audio_in, a_in, a_out, end_s)
+            )
             for packet, stream in heapq.merge(video, audio, key=lambda item: float(item[0].dts * item[0].time_base)):
                 packet.stream = stream
                 out.mux(packet)

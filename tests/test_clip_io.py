@@ -1,4 +1,4 @@
-"""The clip method's files: probing, bombs and damage refused with domain errors, every output kind as Telegram wants it."""
+"""Clip files: probing, bombs and damage refused with domain errors, every output kind as Telegram wants it."""
 
 from __future__ import annotations
 
@@ -54,9 +54,7 @@ def sticker_webm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def streams(path: Path) -> dict[str, tuple[str, str | None]]:
     """Stream type -> (codec, pixel format) of a written file."""
     with av.open(str(path)) as container:
-        return {
-            s.type: (s.codec_context.name, getattr(s.codec_context, "pix_fmt", None)) for s in container.streams
-        }
+        return {s.type: (s.codec_context.name, getattr(s.codec_context, "pix_fmt", None)) for s in container.streams}
 
 
 def alpha_planes(path: Path) -> Iterator[np.ndarray]:
@@ -104,7 +102,12 @@ def test_real_gif_becomes_an_animation(stylizer: FastStylizer, tmp_path: Path) -
     info = probe_clip(source)
     assert info.container == "gif"
     result = paint_clip(
-        source, style_image(), PARAMS, tmp_path / "out.mp4", kind="animation", stylizer=stylizer,
+        source,
+        style_image(),
+        PARAMS,
+        tmp_path / "out.mp4",
+        kind="animation",
+        stylizer=stylizer,
         options=ClipOptions(fps_cap=50),
     )
     assert result.frames == info.frames  # a 33 fps GIF under a 50 fps cap: every frame
@@ -174,7 +177,12 @@ def test_cancel_leaves_no_file(bunny: Path, stylizer: FastStylizer, tmp_path: Pa
     calls = iter(range(1000))
     with pytest.raises(Cancelled):
         paint_clip(
-            bunny, style_image(), PARAMS, tmp_path / "out.mp4", kind="video", stylizer=stylizer,
+            bunny,
+            style_image(),
+            PARAMS,
+            tmp_path / "out.mp4",
+            kind="video",
+            stylizer=stylizer,
             should_stop=lambda: next(calls) >= 5,
         )
     assert list(tmp_path.iterdir()) in ([], [tmp_path / "out.mp4"])
@@ -185,7 +193,12 @@ def test_sticker_without_alpha_refused_when_required(bunny: Path, stylizer: Fast
     """A caller that needs transparency gets ClipNoAlphaError for an opaque source."""
     with pytest.raises(ClipNoAlphaError) as caught:
         paint_clip(
-            bunny, style_image(), PARAMS, tmp_path / "o.webm", kind="video_sticker", stylizer=stylizer,
+            bunny,
+            style_image(),
+            PARAMS,
+            tmp_path / "o.webm",
+            kind="video_sticker",
+            stylizer=stylizer,
             options=ClipOptions(require_alpha=True),
         )
     assert caught.value.kind == "no_alpha"
