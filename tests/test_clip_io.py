@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -12,6 +13,7 @@ import pytest
 from clip_sources import alpha_webm, cut_mp4, data_dir, gif, style_image, tgs
 from PIL import Image
 
+from engine import video_out
 from engine.clip import ClipOptions, paint_clip, plan_output
 from engine.errors import (
     Cancelled,
@@ -288,3 +290,18 @@ def test_gif_with_too_many_frames_refused(stylizer: FastStylizer, tmp_path: Path
         )
     assert caught.value.details["limit"] == 100
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_video_sticker_bitrate_search(tmp_path: Path) -> None:
+    """The sticker encoder finds a bitrate under the byte limit, and says so when none fits."""
+    master = tmp_path / "master.mkv"
+    writer = video_out.MasterWriter(master, 128, 128, Fraction(30))
+    rng = np.random.default_rng(0)
+    for _ in range(30):  # noise: the hardest thing to compress
+        writer.write(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8), np.full((128, 128), 255, np.uint8))
+    writer.close()
+    fitted = video_out.encode_video_sticker(str(master), tmp_path / "ok.webm", Fraction(30), max_bytes=60_000)
+    assert fitted.fits and fitted.size == (tmp_path / "ok.webm").stat().st_size <= 60_000
+    hopeless = video_out.encode_video_sticker(str(master), tmp_path / "no.webm", Fraction(30), max_bytes=500)
+    assert not hopeless.fits and hopeless.size > 500
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["master.mkv", "no.webm", "ok.webm"]  # no drafts left
