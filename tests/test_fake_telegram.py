@@ -459,6 +459,7 @@ app.run_polling(poll_interval=0, timeout=10)
 """
 
 
+@pytest.mark.slow  # starts a process
 def test_bot_in_separate_process_survives_sigkill(fake: FakeTelegram, tmp_path: Path) -> None:
     script = tmp_path / "echo_bot.py"
     script.write_text(BOT_SCRIPT)

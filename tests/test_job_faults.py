@@ -85,6 +85,7 @@ async def test_the_migration_message_moves_queued_jobs_before_any_send_fails(
         await until(fake, lambda: results(fake, supergroup), "the result in the supergroup")
 
 
+@pytest.mark.slow  # runs mount and umount
 async def test_a_worker_event_that_cannot_be_written_is_written_later(
     fake: FakeTelegram, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
