@@ -142,6 +142,7 @@ async def test_a_graceful_restart_keeps_the_jobs_retry(fake: FakeTelegram, tmp_p
         assert len(again.submitted) == 2
 
 
+@pytest.mark.slow  # runs mount and umount
 async def test_a_photo_that_cannot_be_stored_gets_no_promise(fake: FakeTelegram, tmp_path: Path) -> None:
     # Found: on a full disk new photos got "Your photo is kept; please try again" when nothing was kept.
     data = tmp_path / "data"
