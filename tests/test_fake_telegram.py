@@ -121,10 +121,13 @@ async def test_get_updates_offsets_and_long_poll(fake: FakeTelegram, bot: Bot) -
     assert await bot.get_updates(offset=offset, timeout=1) == ()
     assert 0.8 < time.monotonic() - t0 < 3
 
-    # Long poll returns early when an update arrives.
-    threading.Timer(0.3, lambda: fake.send_text(chat, chat.user, "late")).start()
+    # Long poll returns early when an update arrives while it waits.
+    polls = len(fake.calls_of("getUpdates"))
     t0 = time.monotonic()
-    late = await bot.get_updates(offset=offset, timeout=10)
+    waiting = asyncio.create_task(bot.get_updates(offset=offset, timeout=10))
+    await fake.wait_for_async(lambda: len(fake.calls_of("getUpdates")) > polls, 5, "the long poll")
+    fake.send_text(chat, chat.user, "late")
+    late = await waiting
     assert time.monotonic() - t0 < 3
     assert [u.message.text for u in late if u.message] == ["late"]
 
