@@ -78,7 +78,7 @@ async def test_a_locked_database_delays_jobs_but_loses_none(fake: FakeTelegram, 
         other = sqlite3.connect(tmp_path / "stylebot.sqlite3", timeout=30)
         other.execute("BEGIN EXCLUSIVE")  # another process holds the write lock while a worker becomes free
         executor.release()
-        await asyncio.sleep(2)
+        await asyncio.sleep(2)  # the scenario itself: the result comes in while the lock is held for 2 s
         other.rollback()
         other.close()
         executor.release()
