@@ -66,6 +66,7 @@ class Settings:
     keep_jobs_days: int = 30
     default_quality: Quality = DEFAULT_QUALITY
     instant_preview: bool = True
+    instant_workers: int = 1  # local processes painting instant pictures (executor=local)
     log_level: str = "INFO"
     executor: str = "local"  # where paintings run: local worker processes, or a Celery cluster
     broker_url: str = BROKER_URL  # the cluster's Redis (broker, progress, results); used with executor=celery
@@ -146,6 +147,7 @@ class Settings:
             keep_jobs_days=_int(env, "STYLEBOT_KEEP_JOBS_DAYS", 30, 1, 3650),
             default_quality=_quality(env),
             instant_preview=_switch(env, "STYLEBOT_INSTANT_PREVIEW", True),
+            instant_workers=_int(env, "STYLEBOT_INSTANT_WORKERS", 1, 1, 16),
             log_level=_log_level(env),
             executor=_choice(env, "STYLEBOT_EXECUTOR", EXECUTORS),
             broker_url=broker_url(env),

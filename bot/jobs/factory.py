@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.config import Settings
 from bot.jobs.executor import Executor
+from bot.jobs.instant import InstantPainter
 
 
 def make_executor(settings: Settings) -> Executor:
@@ -19,3 +20,16 @@ def make_executor(settings: Settings) -> Executor:
             settings.workers, settings.backbone, settings.weights, settings.gpus, worker_env=settings.worker_env()
         )
     )
+
+
+def make_instant_painter(settings: Settings) -> InstantPainter | None:
+    """Where instant pictures are painted: the cluster's instant queue, or local lane processes; None when off."""
+    if not settings.instant_preview:
+        return None
+    if settings.executor == "celery":
+        from bot.jobs.cluster.instant import ClusterInstantLane
+
+        return ClusterInstantLane(settings.broker_url)
+    from bot.jobs.instant import LocalInstantLane
+
+    return LocalInstantLane(settings.instant_workers, env=settings.worker_env())

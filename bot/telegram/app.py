@@ -16,7 +16,7 @@ from bot.core.logcontext import ContextFilter
 from bot.core.service import StyleService
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.executor import Executor
-from bot.jobs.factory import make_executor
+from bot.jobs.factory import make_executor, make_instant_painter
 from bot.jobs.instant import InstantPainter
 from bot.jobs.purge import purge
 from bot.jobs.supervise import TaskSet
@@ -124,8 +124,9 @@ async def _post_init(app: App) -> None:
     notifier = TelegramNotifier(app.bot, storage, presets, settings)
     # Local worker processes, or the Celery cluster (STYLEBOT_EXECUTOR); tests pass their own.
     pool: Executor = app.bot_data.get("executor") or make_executor(settings)
-    # Without the in-process painter, "instant" jobs still run: on the workers, like any other.
-    instant = InstantPainter() if settings.instant_preview else None
+    # Instant pictures are painted in a lane of worker processes (or the cluster's instant queue), never here;
+    # without it, "instant" jobs still run: on the workers, like any other.
+    instant = make_instant_painter(settings)
     metrics: Metrics = app.bot_data["metrics"]
     board: WorkerBoard = app.bot_data["workers"]
     observer = PrometheusObserver(metrics, board)
@@ -139,6 +140,8 @@ async def _post_init(app: App) -> None:
     )
     app.bot_data["service"] = StyleService(storage, dispatcher, files, presets, settings)
     await dispatcher.start()
+    if instant is not None:
+        instant.start()
     probes = Probes(storage, dispatcher, pool, board, metrics, settings.workers)
     app.bot_data["probes"] = probes  # /stats reads them too
     if settings.metrics_port is not None:
@@ -197,7 +200,7 @@ async def _post_shutdown(app: App) -> None:
         await notifier.close()
     instant: InstantPainter | None = app.bot_data.get("instant")
     if instant is not None:
-        instant.close()
+        await instant.close()
     storage: Storage | None = app.bot_data.get("storage")
     if storage is not None:
         await storage.close()
