@@ -58,7 +58,7 @@ class ScriptedExecutor:
         """Workers without a job."""
         return 0 if self.fatal else self.workers - len(self._running)
 
-    def submit(self, request: RunJob) -> bool:
+    async def submit(self, request: RunJob) -> bool:
         """Paint in a task (at once, or when released)."""
         if self.idle_workers() <= 0:
             return False

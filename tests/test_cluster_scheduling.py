@@ -201,7 +201,7 @@ async def test_the_executor_stops_at_once_right_after_an_outcome(
             request = RunJob(
                 job_id, str(content), (str(style),), dataclasses.asdict(params), str(tmp_path / str(job_id))
             )
-            assert executor.submit(request)
+            assert await executor.submit(request)
             await asyncio.wait_for(done.wait(), 60)
         finally:
             await asyncio.wait_for(executor.stop(), 10)  # at once: the outcome loop is still acknowledging

@@ -280,7 +280,7 @@ class Dispatcher:
             current = await self._storage.get_job(job.id)
             if current is None or current.status != "running":
                 return  # cancelled (or ended) while its photos were fetched
-            if not self._pool.submit(request):
+            if not await self._pool.submit(request):
                 if await self._storage.requeue(job.id) is not None:
                     self._observer.job_changed(job, "running", "queued")
                 return

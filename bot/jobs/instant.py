@@ -83,7 +83,9 @@ class LocalInstantLane:
         if self._queue is not None:
             return
         self._queue = asyncio.Queue()
-        self._tasks = [asyncio.create_task(self._run(slot), name=f"instant-lane-{slot.lane_id}") for slot in self._slots]
+        self._tasks = [
+            asyncio.create_task(self._run(slot), name=f"instant-lane-{slot.lane_id}") for slot in self._slots
+        ]
 
     def pids(self) -> list[int]:
         """The lane processes' ids (for tests and the operator)."""
