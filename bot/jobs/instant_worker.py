@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
+# Below the bot (which must answer at once) and above the Gatys workers (a picture is due within a second).
+LANE_NICENESS = 5
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class InstantReply:
 def instant_main(conn: Connection, lane_id: int, model_dir: str | None, env: dict[str, str]) -> None:
     """Entry point of a lane process: say whether the model loaded, then serve until the pipe closes."""
     os.environ.update(env)
+    os.nice(LANE_NICENESS)
     level = os.environ.get("STYLEBOT_LOG_LEVEL", "INFO")
     logging.basicConfig(level=level, format=f"%(asctime)s instant{lane_id} %(levelname)s %(message)s")
     try:

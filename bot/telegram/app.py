@@ -174,6 +174,8 @@ async def _register_commands(app: App) -> None:
 
     English is the default for every language the bot does not speak; the others follow, each for its own users.
     """
+    # Each catalogue is compiled on first use (tens of ms): here, off the loop, not in a user's first update.
+    await asyncio.to_thread(lambda: [i18n.translator(lang) for lang in i18n.LANGUAGES])
     for lang in i18n.LANGUAGES:
         code = None if lang == i18n.SOURCE else lang
         for commands, scope in (

@@ -23,6 +23,7 @@ from bot.config import (
     metrics_port,
     visibility_timeout,
 )
+from bot.jobs.cluster.instant_lane import LANE_MARK, serve_lane, start_lane, stop_lane
 from bot.jobs.cluster.keys import QUEUE, TASK_NAME
 from bot.jobs.cluster.task import NO_OBSERVER, WorkerObserver
 
@@ -31,7 +32,8 @@ CHILD_MARK = "STYLEBOT_WORKER_CHILD"  # set in the per-GPU processes, so they do
 USAGE = (
     "usage: stylebot worker\n"
     "Runs Celery workers for the bot's cluster (STYLEBOT_EXECUTOR=celery): one process per visible GPU,\n"
-    "each `celery worker --pool solo -c 1` on the queue 'stylebot'. Needs STYLEBOT_BROKER_URL and the model\n"
+    "each `celery worker --pool solo -c 1` on the queue 'stylebot', plus one instant-lane process on the queue\n"
+    "'stylebot.instant' (STYLEBOT_WORKER_INSTANT=off: none). Needs STYLEBOT_BROKER_URL and the model\n"
     "settings (STYLEBOT_WEIGHTS, STYLEBOT_BACKBONE); no Telegram token, database or shared disk.\n"
 )
 
@@ -90,10 +92,28 @@ def main(argv: list[str], observe: ObserverFactory | None = None) -> int:
         sys.stderr.write(USAGE)
         sys.stderr.write(f"stylebot: error: unknown arguments: {' '.join(argv)}\n")
         return 2
-    gpus = _visible_gpus()
-    if len(gpus) > 1 and CHILD_MARK not in os.environ:
-        return _fan_out(gpus)
-    return serve(observe)
+    if LANE_MARK in os.environ:
+        return _serve_lane()
+    # This machine's instant lane: a process of its own, so a long Gatys job never holds up an instant picture.
+    lane = start_lane() if CHILD_MARK not in os.environ else None
+    try:
+        gpus = _visible_gpus()
+        if len(gpus) > 1 and CHILD_MARK not in os.environ:
+            return _fan_out(gpus)
+        return serve(observe)
+    finally:
+        stop_lane(lane)
+
+
+def _serve_lane() -> int:
+    """The instant-lane process (see bot.jobs.cluster.instant_lane); exit 2 on a configuration error."""
+    os.environ.pop("TELEGRAM_BOT_TOKEN", None)
+    try:
+        config = WorkerConfig.from_env(environment())
+    except ConfigError as exc:
+        sys.stderr.write(f"stylebot: error: {exc}\n")
+        return 2
+    return serve_lane(config)
 
 
 def serve(observe: ObserverFactory | None = None) -> int:
