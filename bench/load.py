@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import random
 import sqlite3
 import statistics
@@ -35,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bot.jobs.pool import PoolConfig, WorkerPool  # noqa: E402
 from tests.bot_harness import photo_bytes  # noqa: E402
 from tests.fake_telegram import Chat, FakeTelegram  # noqa: E402
 from tests.inprocess import ScriptedExecutor, running_bot  # noqa: E402
@@ -77,13 +79,21 @@ class Action:
     t0: float
 
 
-def simulate(fake: FakeTelegram, chats: list[Chat], seconds: float, rng: random.Random) -> list[Action]:
-    """Every user's actions at random moments over `seconds` (run in a thread: the bot keeps its loop)."""
-    plan = sorted(
-        (rng.uniform(0, seconds), chat, kind)
-        for chat in chats
-        for kind in ("/start", "photo", "settings", "/status", "/help")
-    )
+def simulate(
+    fake: FakeTelegram, chats: list[Chat], seconds: float, rng: random.Random, one_each: bool = False
+) -> list[Action]:
+    """Every user's actions at random moments over `seconds` (run in a thread: the bot keeps its loop).
+
+    one_each: each user does one thing, half of them a photo with a preset caption, the other half /help.
+    """
+    if one_each:
+        plan = sorted((rng.uniform(0, seconds), chat, "photo" if i % 2 else "/help") for i, chat in enumerate(chats))
+    else:
+        plan = sorted(
+            (rng.uniform(0, seconds), chat, kind)
+            for chat in chats
+            for kind in ("/start", "photo", "settings", "/status", "/help")
+        )
     begin, actions = time.monotonic(), []
     for at, chat, kind in plan:
         time.sleep(max(0.0, begin + at - time.monotonic()))
@@ -163,7 +173,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     """The whole benchmark; returns its figures."""
     rng = random.Random(7)
     data = Path(tempfile.mkdtemp(prefix="stylebot-load-"))
-    executor = ScriptedExecutor(workers=args.workers, hold=True)
+    executor: Any = ScriptedExecutor(workers=args.workers, hold=True)
+    if args.real_worker:  # TensorFlow worker processes (random weights), painting as they would in production
+        executor = WorkerPool(PoolConfig(args.workers, "vgg19", "random"))
     with FakeTelegram() as fake, Peak() as peak:
         share = args.failure_rate / 3
         fake.fault("*", error_code=502, probability=share)
@@ -171,14 +183,18 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         fake.fault("*", delay=TIMEOUT_DELAY_S, probability=share)  # beyond PTB's 5 s read timeout: TimedOut
         async with running_bot(
             fake, data, executor, queue_length=10_000, images_per_minute=60, instant_preview=args.instant
-        ):
+        ) as app:
+            await _warm(app, executor, args.instant)
+            slow = SlowSteps.watch(args.asyncio_debug)  # from here on: serving, not starting
             chats = [fake.private_chat(10_000 + i, f"User{i}") for i in range(args.users)]
-            started = time.monotonic()
-            actions = await asyncio.to_thread(simulate, fake, chats, args.seconds, rng)
+            started, load_before = time.monotonic(), os.getloadavg()
+            actions = await asyncio.to_thread(simulate, fake, chats, args.seconds, rng, args.photo_or_help)
             await asyncio.sleep(ANSWER_TIMEOUT_S / 3)  # the last answers
-            load_s = time.monotonic() - started
+            load_s, load_after = time.monotonic() - started, os.getloadavg()
+            slow.stop()
             fake.clear_faults()
-            executor.release()
+            if isinstance(executor, ScriptedExecutor):
+                executor.release()
             states = await _settled(data)
             waits, clean, lost = answer_times(fake, actions)
     return {
@@ -194,7 +210,49 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "lost": lost,
         "jobs": states,
         "peak_rss_mb": round(peak.mb),
+        "real_worker": args.real_worker,
+        "slow_callbacks": slow.reports if args.asyncio_debug else None,
+        "load_average_1min": [round(load_before[0], 1), round(load_after[0], 1)],
     }
+
+
+class SlowSteps(logging.Handler):
+    """Counts asyncio's debug-mode reports of a step that held the loop over 100 ms ("Executing <...> took")."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.reports: list[str] = []
+
+    @classmethod
+    def watch(cls, on: bool) -> SlowSteps:
+        """Turn on debug mode with a 100 ms threshold on the running loop, and start counting (if `on`)."""
+        handler = cls()
+        if on:
+            loop = asyncio.get_running_loop()
+            loop.set_debug(True)
+            loop.slow_callback_duration = 0.1
+            logging.getLogger("asyncio").addHandler(handler)
+        return handler
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep the report's first line."""
+        if record.getMessage().startswith("Executing"):
+            self.reports.append(record.getMessage()[:200])
+
+    def stop(self) -> None:
+        """Stop counting; debug mode off."""
+        logging.getLogger("asyncio").removeHandler(self)
+        asyncio.get_running_loop().set_debug(False)
+
+
+async def _warm(app: Any, executor: Any, instant: bool, timeout: float = 300) -> None:
+    """Wait until the workers and the instant lane have loaded their models (load is measured, not start-up)."""
+    deadline = time.monotonic() + timeout
+    lane = app.bot_data.get("instant")
+    while executor.idle_workers() < 1 or (instant and lane is not None and not lane.ready):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the workers did not load their models")
+        await asyncio.sleep(0.2)
 
 
 async def _settled(data: Path, timeout: float = 120) -> dict[str, int]:
@@ -217,6 +275,11 @@ def main() -> None:
     parser.add_argument("--failure-rate", type=float, default=0.01)
     parser.add_argument(
         "--no-instant", dest="instant", action="store_false", help="no instant pictures (the network costs CPU)"
+    )
+    parser.add_argument("--asyncio-debug", action="store_true", help="report steps that held the loop over 100 ms")
+    parser.add_argument("--real-worker", action="store_true", help="TensorFlow worker processes, not scripted ones")
+    parser.add_argument(
+        "--photo-or-help", action="store_true", help="each user does one thing: a captioned photo, or /help (half each)"
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)

@@ -72,6 +72,7 @@ class LocalInstantLane:
         paint_timeout_s: float = PAINT_TIMEOUT_S,
     ) -> None:
         self.unavailable: str | None = None
+        self.ready = False  # a process has loaded the model (benchmarks wait for it)
         self._model_dir, self._env, self._paint_timeout = model_dir, dict(env or {}), paint_timeout_s
         self._ctx = multiprocessing.get_context("spawn")  # the bot's threads must not be forked
         self._slots = [_Slot(i) for i in range(max(1, workers))]
@@ -141,6 +142,7 @@ class LocalInstantLane:
         reply = await self._receive(slot, LOAD_TIMEOUT_S)
         if reply is not None and reply.kind == "ready":
             slot.load_crashes = 0
+            self.ready = True
             log.info("instant lane %d ready (pid %s)", slot.lane_id, slot.process.pid if slot.process else None)
             return True
         await asyncio.to_thread(_end, slot)
