@@ -33,7 +33,11 @@ PAINTED = re.compile(r"job (\d+): JobDone")  # the worker's line for each job it
 
 @pytest.fixture(scope="module")
 def module_worker(server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterWorker]:
-    worker = ClusterWorker(server, tmp_path_factory.mktemp("workers"), STYLEBOT_WORKER_HEARTBEAT_S="10").start()
+    # With its instant lane: the live-preview test checks the instant picture comes first.
+    worker = ClusterWorker(
+        server, tmp_path_factory.mktemp("workers"), STYLEBOT_WORKER_HEARTBEAT_S="10", STYLEBOT_WORKER_INSTANT="on"
+    ).start()
+    worker.wait_lane()
     yield worker
     worker.stop()
 
@@ -160,6 +164,7 @@ def test_live_preview_from_a_cluster_worker_edits_the_status_picture(
         assert edits[-1][1].get("caption", "").startswith("🎨")  # the result came last, in the same message
         assert {int(c.params["message_id"]) for c, _ in edits} == {result["message_id"]}
         [instant] = [c for c in fake.calls_of("sendPhoto") if int(c.params["chat_id"]) == chat.id]
+        assert "Instant preview" in instant.params.get("caption", "")  # painted by the worker machine's lane
         for call, media in live:
             picture = uploaded(call, media)
             assert picture != instant.uploads["photo"]  # the worker's picture, not the instant one

@@ -6,8 +6,8 @@ import asyncio
 import functools
 import importlib.util
 import io
-import sys
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
