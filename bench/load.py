@@ -183,7 +183,13 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         fake.fault("*", error_code=429, retry_after=1, probability=share)
         fake.fault("*", delay=TIMEOUT_DELAY_S, probability=share)  # beyond PTB's 5 s read timeout: TimedOut
         async with running_bot(
-            fake, data, executor, queue_length=10_000, images_per_minute=60, instant_preview=args.instant
+            fake,
+            data,
+            executor,
+            queue_length=10_000,
+            images_per_minute=60,
+            instant_preview=args.instant,
+            status_interval_s=args.status_interval,
         ) as app:
             await _warm(app, executor, args.instant)
             slow = SlowSteps.watch(args.asyncio_debug)  # from here on: serving, not starting
@@ -212,6 +218,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "jobs": states,
         "peak_rss_mb": round(peak.mb),
         "real_worker": args.real_worker,
+        "status_interval_s": args.status_interval,
         "slow_callbacks": len(slow.reports) if args.asyncio_debug else None,  # wall time over 100 ms
         "slow_callbacks_cpu": slow.cpu_reports if args.asyncio_debug else None,  # the loop's own CPU over 100 ms
         "longest_step_cpu_ms": round(slow.longest_cpu_ms, 1) if args.asyncio_debug else None,
@@ -308,6 +315,9 @@ def main() -> None:
     parser.add_argument("--failure-rate", type=float, default=0.01)
     parser.add_argument(
         "--no-instant", dest="instant", action="store_false", help="no instant pictures (the network costs CPU)"
+    )
+    parser.add_argument(
+        "--status-interval", type=float, default=0.0, help="STYLEBOT_STATUS_INTERVAL_S (production: 3; 0 edits at once)"
     )
     parser.add_argument("--asyncio-debug", action="store_true", help="report steps that held the loop over 100 ms")
     parser.add_argument("--real-worker", action="store_true", help="TensorFlow worker processes, not scripted ones")
