@@ -10,6 +10,10 @@ until the load is over. Each user sends /start, a photo with a painting's name, 
 /status and /help at random moments; 1% of the bot's Telegram calls fail (5xx, 429 with retry_after,
 timeouts). Reported: time from each update to the bot's first answer in that chat (p50/p99), updates
 never answered (lost), how the jobs ended once the workers are released, and the bot's peak RSS.
+
+Issue 15's run: ``--real-worker --photo-or-help --seconds 30 --failure-rate 0 --status-interval 3
+--asyncio-debug`` (a TensorFlow worker and the instant lane; each user sends a captioned photo or /help; the
+loop's slow steps are counted both as asyncio reports them, in wall time, and in the loop's own CPU time).
 """
 
 from __future__ import annotations
