@@ -50,6 +50,14 @@ class ClusterInstantLane:
 
     async def paint(self, content: Path, styles: list[Path], params: StyleParams, out: Path) -> bool:
         """Have an instant lane paint the picture and write it to `out`; False when none could (logged)."""
+        try:  # a stalled broker must not hold the job's start for longer than a late picture would
+            return await asyncio.wait_for(self._paint(content, styles, params, out), self._timeout + SEND_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("instant picture not made: the broker did not answer in time")
+            return False
+
+    async def _paint(self, content: Path, styles: list[Path], params: StyleParams, out: Path) -> bool:
+        """The steps of `paint`: lanes up, payload built (in a thread), task published, the reply awaited."""
         try:
             if not await self._lanes_ready():
                 return False
