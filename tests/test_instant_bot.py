@@ -96,3 +96,14 @@ async def test_an_operator_can_make_instant_the_default(fake: FakeTelegram, tmp_
             b["text"] for row in menu["reply_markup"]["inline_keyboard"] for b in row if b["text"].startswith("✓")
         ]
         assert any("Instant" in label for label in ticked)
+
+
+async def test_the_first_picture_does_not_wait_for_the_status_interval(fake: FakeTelegram, tmp_path: Path) -> None:
+    executor = ScriptedExecutor(hold=True)
+    # A status interval far longer than the wait below: only the first picture's own gap (1 s) may hold it.
+    async with running_bot(fake, tmp_path, executor, status_interval_s=60.0):
+        chat = fake.private_chat(205, "Eli")
+        fake.send_photo(chat, None, photo_bytes(seed=5), caption="dots")
+        await until(fake, lambda: fake.bot_messages(chat.id), "the text status")
+        await until(fake, lambda: status_photo(fake, chat.id), "the instant picture", timeout=30)
+        executor.release()
