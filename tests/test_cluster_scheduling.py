@@ -198,8 +198,7 @@ async def test_the_executor_stops_at_once_right_after_an_outcome(
             if isinstance(event, JobDone):
                 done.set()
 
-        executor.on_event = on_event
-        executor.start()
+        executor.start(on_event)
         try:
             async with asyncio.timeout(30):
                 while executor.idle_workers() < 1:
