@@ -46,7 +46,7 @@ from bot.jobs.protocol import (  # noqa: E402
     WorkerCrashed,
     WorkerFatal,
 )
-from tests.cluster_harness import ClusterWorker, RedisServer  # noqa: E402
+from testing.cluster_harness import ClusterWorker, RedisServer  # noqa: E402
 
 PARAMS = JobParams(quality="standard", strength="medium", keep_colors=False, seed=1)
 

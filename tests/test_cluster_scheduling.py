@@ -23,9 +23,9 @@ from bot.core.models import JobParams
 from bot.core.recipes import style_params
 from bot.jobs.cluster.keys import INFLIGHT, QUEUE
 from bot.jobs.protocol import Event, JobDone, RunJob
-from tests.bot_harness import decode, make_presets, photo_bytes, said, texts_in, wait_results
-from tests.cluster_harness import ClusterWorker, RedisServer, cluster_bot
-from tests.fake_telegram import Call, Chat, FakeTelegram
+from testing.bot_harness import decode, make_presets, photo_bytes, said, texts_in, wait_results
+from testing.cluster_harness import ClusterWorker, RedisServer, cluster_bot
+from testing.fake_telegram import Call, Chat, FakeTelegram
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(300)]
 PAINTED = re.compile(r"job (\d+): JobDone")  # the worker's line for each job it painted

@@ -22,8 +22,8 @@ from bot.jobs.executor_port import EventHandler
 from bot.jobs.layout import JobFiles
 from bot.jobs.protocol import JobCancelled, JobDone, JobFailed, JobProgress, Ready, RunJob, WorkerFatal
 from bot.telegram.app import build_application, webhook_options
-from tests.bot_harness import make_presets
-from tests.fake_telegram import Chat, FakeTelegram
+from testing.bot_harness import make_presets
+from testing.fake_telegram import Chat, FakeTelegram
 
 T = TypeVar("T")
 
