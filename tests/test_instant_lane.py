@@ -83,3 +83,19 @@ async def test_without_the_model_the_lane_says_why_and_answers_false_at_once(
         assert await asyncio.wait_for(lane.paint(pictures[0], [pictures[1]], PARAMS, tmp_path / "b.jpg"), 1) is False
     finally:
         await lane.close()
+
+
+async def test_a_picture_that_cannot_be_written_does_not_turn_the_lane_off(
+    pictures: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # Found (issue 17): on a read-only data directory one OSError turned instant pictures off until a restart.
+    pytest.importorskip("onnxruntime", reason="the instant lane runs on onnxruntime")
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the job's folder should be")  # root writes anywhere: an OSError all the same
+    lane = LocalInstantLane(1)
+    try:
+        assert await lane.paint(pictures[0], [pictures[1]], PARAMS, blocked / "instant.jpg") is False
+        assert lane.unavailable is None
+        assert await lane.paint(pictures[0], [pictures[1]], PARAMS, tmp_path / "ok" / "instant.jpg")
+    finally:
+        await lane.close()
