@@ -8,6 +8,8 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY engine ./engine
 COPY bot ./bot
+# Licence note: the `av` (PyAV) wheel pip installs here bundles FFmpeg with libx264, which is GPL; the image
+# therefore carries GPL-licensed code (clips: engine/video_io.py, engine/video_out.py). rlottie-python is LGPL.
 # TensorFlow comes from the base image (it satisfies the project's range, so pip keeps it).
 RUN pip install --no-cache-dir . && rm -rf /root/.cache
 

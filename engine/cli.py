@@ -1,5 +1,9 @@
 """Command line: ``python -m engine CONTENT STYLE [STYLE ...] -o OUT`` (also the ``stylebot-engine`` script).
 
+A clip as CONTENT (.mp4, .webm, .gif, .mov, .mkv, .tgs, ...) is painted by the instant clip method
+(engine/clip.py); the output's suffix picks the kind: .mp4 a video (its sound kept; --clip-kind for a GIF-like
+animation or a round video note), .webm a video sticker, .webp a static sticker.
+
 Everything that can be checked without TensorFlow (options, files, images, output suffix, weights path)
 is checked first, so a mistake fails in a fraction of a second with one ``error: ...`` line and exit 1.
 """
@@ -16,16 +20,19 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from PIL import Image
 
 from engine.backbone import BACKBONES, check_backbone, normalise_weights
 from engine.config import backbone_from_env, weights_from_env
-from engine.errors import Cancelled, InvalidImageError, InvalidParamsError, WeightsUnavailableError
+from engine.errors import Cancelled, ClipError, InvalidImageError, InvalidParamsError, WeightsUnavailableError
 from engine.imaging import encode_image, load_image, output_format_for_path
 from engine.params import StyleParams
 from engine.progress import Progress
+
+if TYPE_CHECKING:
+    from engine.clip import Kind
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +44,10 @@ PREVIEW_SIDE = 256
 PREVIEW_QUALITY = 85
 BAR_WIDTH = 24
 
-_EXPECTED_ERRORS = (InvalidImageError, InvalidParamsError, WeightsUnavailableError)
+_EXPECTED_ERRORS = (InvalidImageError, InvalidParamsError, WeightsUnavailableError, ClipError)
+CLIP_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".gif", ".avi", ".tgs")
+# Output suffix -> clip kind (a .mp4 is a "video" unless --clip-kind says animation or video_note).
+CLIP_OUTPUTS: dict[str, Kind] = {".mp4": "video", ".webm": "video_sticker", ".webp": "sticker"}
 
 
 class CliError(Exception):
@@ -204,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"save a low-resolution preview (at most {PREVIEW_SIDE} px) every --report-every steps",
     )
     output.add_argument("--report-every", metavar="N", type=int, default=10, help="report progress every N steps")
+    output.add_argument(
+        "--clip-kind",
+        choices=("animation", "video", "video_note"),
+        default=None,
+        help="for a clip written as .mp4: animation (no sound, as Telegram GIFs), video (sound kept) or "
+        "video_note (square, under 640 px)",
+    )
     loudness = output.add_mutually_exclusive_group()
     loudness.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     loudness.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -231,11 +248,15 @@ def main(argv: list[str] | None = None) -> int:
     with _logging(verbose=args.verbose, quiet=args.quiet):
         reporter: ProgressReporter | None = None
         try:
-            job = prepare(args)
-            reporter = ProgressReporter(
-                sys.stderr, bar=sys.stderr.isatty() and not args.quiet, preview_dir=job.preview_dir
-            )
-            _run(job, reporter)
+            if is_clip_path(args.content):
+                reporter = ProgressReporter(sys.stderr, bar=sys.stderr.isatty() and not args.quiet)
+                _run_clip(args, reporter)
+            else:
+                job = prepare(args)
+                reporter = ProgressReporter(
+                    sys.stderr, bar=sys.stderr.isatty() and not args.quiet, preview_dir=job.preview_dir
+                )
+                _run(job, reporter)
         except (*_EXPECTED_ERRORS, CliError) as exc:
             _end_bar(reporter)
             print(f"error: {_one_line(exc)}", file=sys.stderr)
@@ -303,6 +324,49 @@ def _load(role: str, path: str) -> Image.Image:
         return load_image(path)
     except InvalidImageError as exc:
         raise InvalidImageError(f"cannot use the {role} image {path}: {exc}") from None
+
+
+def is_clip_path(path: str) -> bool:
+    """Whether CONTENT names a clip (by its suffix) rather than a photo."""
+    return Path(path).suffix.lower() in CLIP_SUFFIXES
+
+
+def _run_clip(args: argparse.Namespace, reporter: ProgressReporter) -> None:
+    """Paint a clip with the instant method into the kind the output's suffix names."""
+    output = Path(args.output)
+    suffix = output.suffix.lower()
+    if suffix not in CLIP_OUTPUTS:
+        raise CliError(f"a clip is written as .mp4, .webm (video sticker) or .webp (sticker), not {output.name!r}")
+    if args.clip_kind is not None and suffix != ".mp4":
+        raise CliError("--clip-kind applies to .mp4 outputs only")
+    if not output.parent.is_dir():
+        raise CliError(f"the output folder {output.parent} does not exist")
+    if not os.path.isfile(args.content):
+        raise CliError(f"the clip {args.content} does not exist")
+    paths, blend = parse_styles(args.styles)
+    params = StyleParams(
+        method="fast",
+        max_side=args.max_side,
+        strength=args.strength,
+        keep_colors=args.keep_colors,
+        style_blend=blend,
+    )
+    styles = [_load("style", path) for path in paths]
+    from engine.clip import paint_clip  # PyAV, OpenCV and onnxruntime: only once the inputs are known
+
+    kind: Kind = args.clip_kind or CLIP_OUTPUTS[suffix]
+    result = paint_clip(args.content, styles, params, output, kind=kind, on_progress=reporter)
+    reporter.finish()
+    notes = "".join(f", {note.code} ({note.value:g} -> {note.to:g})" for note in result.notes)
+    log.info(
+        "wrote %s (%s, %dx%d, %d frames, %.1f s%s)",
+        output,
+        kind,
+        *result.size,
+        result.frames,
+        result.seconds,
+        notes,
+    )
 
 
 def _run(job: Job, reporter: ProgressReporter) -> None:

@@ -167,6 +167,30 @@ class FastStylizer:
         image = Image.fromarray(np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8), mode="RGB")
         return image if image.size == content.size else image.resize(content.size, Image.Resampling.LANCZOS)
 
+    def mixed_vector(
+        self, photo: Image.Image, styles: Sequence[Image.Image], blend: Sequence[float], params: StyleParams
+    ) -> np.ndarray:
+        """The one style vector for `photo` (or a clip's first frame): blend, keep-colours and strength applied."""
+        net_content, net_styles = photo, list(styles)
+        if params.keep_colors:
+            # The Gatys path's luminance transfer: the styles' luminance matched to the photo's (see paint_photo).
+            net_styles = [colors.matched_style_luminance(s, photo) for s in styles]
+            net_content = colors.gray_rgb(colors.luminance(photo))
+        # Deviation (option): blends mix the style vectors by weight (Ghiasi et al. section 5), not Grams.
+        vector = sum(w * self.style_vector(s) for s, w in zip(net_styles, blend, strict=True))
+        mix = STRENGTH_GAIN * params.strength
+        if mix != 1.0:
+            own = self.style_vector(net_content)
+            vector = own + mix * (vector - own)
+        return np.asarray(vector, dtype=np.float32)
+
+    def paint_photo(self, photo: Image.Image, vector: np.ndarray, *, keep_colors: bool) -> Image.Image:
+        """`photo` painted with `vector`; keep-colours paints its grey version and puts its colours back."""
+        if not keep_colors:
+            return self.paint(photo, vector)
+        painted = self.paint(colors.gray_rgb(colors.luminance(photo)), vector)
+        return colors.recombine(painted, photo)
+
     def run(
         self,
         content: ImageInput,
@@ -186,20 +210,8 @@ class FastStylizer:
         blend = params.blend_for(len(style_imgs))
         _check_stop(should_stop, 0)
         photo = fit_longest_side(photo, params.max_side)
-        net_content, net_styles = photo, style_imgs
-        if params.keep_colors:
-            # The Gatys path's luminance transfer: grey photo, styles' luminance matched to it, colours put back.
-            net_styles = [colors.matched_style_luminance(s, photo) for s in style_imgs]
-            net_content = colors.gray_rgb(colors.luminance(photo))
-        # Deviation (option): blends mix the style vectors by weight (Ghiasi et al. section 5), not Grams.
-        vector = sum(w * self.style_vector(s) for s, w in zip(net_styles, blend, strict=True))
-        mix = STRENGTH_GAIN * params.strength
-        if mix != 1.0:
-            own = self.style_vector(net_content)
-            vector = own + mix * (vector - own)
-        image = self.paint(net_content, np.asarray(vector, dtype=np.float32))
-        if params.keep_colors:
-            image = colors.recombine(image, photo)
+        vector = self.mixed_vector(photo, style_imgs, blend, params)
+        image = self.paint_photo(photo, vector, keep_colors=params.keep_colors)
         _check_stop(should_stop, 1)
         seconds = time.perf_counter() - start
         # A feed-forward pass has no loss: the loss fields stay 0.
