@@ -66,6 +66,13 @@ class Settings:
     keep_jobs_days: int = 30
     default_quality: Quality = DEFAULT_QUALITY
     instant_preview: bool = True
+    # Clips (GIFs, videos, video notes, stickers): Telegram lets bots download 20 MB; own Bot API servers up to 2000.
+    max_clip_mb: int = 20
+    clip_seconds: int = 30  # the longest GIF or video; video notes up to video_note_seconds, stickers 3 s
+    video_note_seconds: int = 60
+    clip_fps: int = 30
+    clip_frames: int = 900  # the most frames one job paints
+    clip_max_side: int = 512  # caps every quality tier's clip side (core/recipes.py CLIP_SIDES)
     log_level: str = "INFO"
     executor: str = "local"  # where paintings run: local worker processes, or a Celery cluster
     broker_url: str = BROKER_URL  # the cluster's Redis (broker, progress, results); used with executor=celery
@@ -146,6 +153,12 @@ class Settings:
             keep_jobs_days=_int(env, "STYLEBOT_KEEP_JOBS_DAYS", 30, 1, 3650),
             default_quality=_quality(env),
             instant_preview=_switch(env, "STYLEBOT_INSTANT_PREVIEW", True),
+            max_clip_mb=_int(env, "STYLEBOT_MAX_CLIP_MB", 20, 1, 2000),
+            clip_seconds=_int(env, "STYLEBOT_CLIP_SECONDS", 30, 1, 600),
+            video_note_seconds=_int(env, "STYLEBOT_VIDEO_NOTE_SECONDS", 60, 1, 60),
+            clip_fps=_int(env, "STYLEBOT_CLIP_FPS", 30, 1, 60),
+            clip_frames=_int(env, "STYLEBOT_CLIP_FRAMES", 900, 1, 100_000),
+            clip_max_side=_int(env, "STYLEBOT_CLIP_MAX_SIDE", 512, 64, 1024),
             log_level=_log_level(env),
             executor=_choice(env, "STYLEBOT_EXECUTOR", EXECUTORS),
             broker_url=broker_url(env),

@@ -35,3 +35,40 @@ class BrokerUnavailableError(UserFacingError):
 
     def __init__(self) -> None:
         super().__init__("CLUSTER_BUSY")
+
+
+# Why a clip cannot be painted (engine.errors.ClipError.kind) -> the sentence the Telegram layer says.
+CLIP_ERROR_KEYS = {
+    "damaged": "CLIP_DAMAGED",
+    "unsupported": "CLIP_UNSUPPORTED",
+    "no_video": "CLIP_NO_VIDEO",
+    "no_frames": "CLIP_NO_FRAMES",
+    "too_long": "CLIP_TOO_LONG",
+    "too_many_frames": "CLIP_TOO_MANY_FRAMES",
+    "too_large": "CLIP_TOO_LARGE",
+    "no_alpha": "CLIP_NO_ALPHA",
+    "file_too_large": "CLIP_FILE_TOO_LARGE",  # the bot's own refusal before downloading (or sending to a cluster)
+}
+CLIP_DETAIL_PREFIX = "clip:"
+
+
+class ClipRefusedError(UserFacingError):
+    """A clip cannot be painted (damaged, too long, a decompression bomb...); `kind` is the engine's ClipError.kind."""
+
+    def __init__(self, kind: str, **values: object) -> None:
+        super().__init__(CLIP_ERROR_KEYS.get(kind, "CLIP_DAMAGED"), **values)
+        self.kind = kind
+
+    def detail(self) -> str:
+        """The error as one line a worker's failure can carry to the bot ("clip:too_long:seconds=42,limit_s=30")."""
+        values = ",".join(f"{k}={v}" for k, v in self.values.items())
+        return f"{CLIP_DETAIL_PREFIX}{self.kind}:{values}"
+
+    @classmethod
+    def from_detail(cls, detail: str | None) -> ClipRefusedError | None:
+        """The error a worker's failure line stands for, or None when it is no clip error."""
+        if not detail or not detail.startswith(CLIP_DETAIL_PREFIX):
+            return None
+        kind, _, rest = detail[len(CLIP_DETAIL_PREFIX) :].partition(":")
+        values = dict(item.split("=", 1) for item in rest.split(",") if "=" in item)
+        return cls(kind, **values)

@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
 
 from bot.config import Settings
 from bot.core import logcontext
-from bot.core.errors import DownloadUnavailableError, UnavailableError
+from bot.core.errors import ClipRefusedError, DownloadUnavailableError, UnavailableError
 from bot.core.models import Job, JobParams, StyleRef
-from bot.core.recipes import style_params
+from bot.core.recipes import clip_params, style_params
+from bot.jobs.clips import clip_limits, clip_request
 from bot.jobs.delivery import Delivery
 from bot.jobs.eta import EtaModel
 from bot.jobs.executor import Executor
@@ -37,6 +39,7 @@ from bot.jobs.worker_events import WorkerEvents
 from bot.presets.library import PresetLibrary
 from bot.store.files import FileStore
 from bot.store.storage import Storage
+from engine.errors import ClipError
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,7 @@ class Dispatcher:
         observer = observer or NullObserver()
         self._tasks = TaskSet()
         self._lifecycle = Lifecycle(storage, notifier, observer, settings.jobs_dir)
-        self._inputs = JobInputs(files, presets)
+        self._inputs = JobInputs(files, presets, functools.partial(clip_limits, settings))
         self._eta = EtaModel(settings)
         self._events = WorkerEvents(
             self._lifecycle,
@@ -283,6 +286,15 @@ class Dispatcher:
         index = ids.index(job.id)
         return index + 1, self._eta.wait(await self._storage.running_jobs(), queued[:index], job)
 
+    def _clip_slots(self) -> int | None:
+        """How many workers clips may hold at once: with several, one is always kept for photos (None: no cap).
+
+        A clip takes one slot for its whole length (minutes for a long video); without the cap, a few users'
+        clips could hold every worker while photo users wait. The round-robin still orders users fairly.
+        """
+        workers = self._settings.workers
+        return workers - 1 if workers > 1 else None
+
     async def _dispatch_loop(self) -> None:
         """Whenever a worker is idle and a job waits, start the next job fairly."""
         due = self._lifecycle.dispatch_due
@@ -295,7 +307,7 @@ class Dispatcher:
     async def _dispatch_ready(self) -> None:
         """Claim as many jobs as there are idle workers; each is launched in its own task."""
         while self._pool.idle_workers() > len(self._launching):
-            job = await self._lifecycle.claim_next()
+            job = await self._lifecycle.claim_next(self._clip_slots())
             if job is None:
                 break
             self._launching.add(job.id)
@@ -364,8 +376,18 @@ class Dispatcher:
                 log.info("job %d: inputs unusable: %s", job.id, exc)
                 await self._lifecycle.fail(job, Status("failed", reason="input", detail=_reason(exc)))
                 return None
-        params = style_params(job.params, blend(job), max_side=self._settings.max_side, steps=self._settings.steps)
         files = JobFiles.of(self._settings.jobs_dir, job.id)
+        if job.params.is_clip:  # every frame by the instant network, in the worker: no warm start to wait for
+            params = clip_params(job.params, blend(job), self._settings.clip_max_side)
+            return RunJob(
+                job_id=job.id,
+                content_path=str(content),
+                style_paths=tuple(str(p) for p in style_paths),
+                params=dataclasses.asdict(params),
+                out_dir=str(files.root),
+                clip=clip_request(self._settings, job.params.media),
+            )
+        params = style_params(job.params, blend(job), max_side=self._settings.max_side, steps=self._settings.steps)
         if self._instant is not None:
             await self._instant.wait(job.id)
         init_path = None
@@ -387,6 +409,8 @@ class Dispatcher:
 
 
 def _reason(exc: Exception) -> str | None:
-    """The words of an input error worth showing the user, if any."""
+    """The words of an input error worth showing the user, if any (a clip's as a code the Telegram layer words)."""
+    if isinstance(exc, ClipError):
+        return ClipRefusedError(exc.kind, **exc.details).detail()
     text = str(exc).strip()
     return text or None

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.core.models import Job, StyleRef
 from bot.presets.library import PresetLibrary
 from bot.store.files import FileStore
+from engine.video_io import ClipLimits
+
+ClipLimitsFor = Callable[[str], ClipLimits]  # a clip's limits by the kind it comes back as
 
 
 class JobInputs:
     """Finds the photo and style files of a job (presets from the library, the rest from Telegram's files)."""
 
-    def __init__(self, files: FileStore, presets: PresetLibrary) -> None:
+    def __init__(self, files: FileStore, presets: PresetLibrary, clip_limits: ClipLimitsFor | None = None) -> None:
         self._files, self._presets = files, presets
+        self._clip_limits = clip_limits or (lambda media: ClipLimits())
 
     async def fetch(self, job: Job) -> tuple[Path, list[Path]]:
-        """The job's photo and style images on disk."""
-        content = await self._files.fetch_image(job.content_file_id)
+        """The job's photo (or clip) and style images on disk."""
+        if job.params.is_clip:
+            content, _ = await self._files.fetch_clip(job.content_file_id, None, self._clip_limits(job.params.media))
+        else:
+            content = await self._files.fetch_image(job.content_file_id)
         return content, [await self._style_path(ref) for ref in job.styles]
 
     async def _style_path(self, ref: StyleRef) -> Path:

@@ -172,6 +172,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE users ADD COLUMN language TEXT;
     ALTER TABLE users ADD COLUMN telegram_language TEXT;
     """,
+    # 5: a pending clip (GIF, video, video note, sticker) waiting for its style: the kind it comes back as and
+    # its frames (its cost); NULL for a photo.
+    """
+    ALTER TABLE sessions ADD COLUMN media TEXT;
+    ALTER TABLE sessions ADD COLUMN frames INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

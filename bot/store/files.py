@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import os
@@ -11,8 +12,11 @@ from pathlib import Path
 from typing import Protocol
 
 from engine.imaging import probe_image
+from engine.video_io import TGS_SUFFIX, ClipInfo, ClipLimits, probe_clip
 
 log = logging.getLogger(__name__)
+CLIP_SUFFIX = ".clip"
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class Downloader(Protocol):
@@ -56,9 +60,40 @@ class FileStore:
         await asyncio.to_thread(enforce_quota, self._dir, self._quota)
         return path
 
+    def clip_paths(self, file_id: str) -> tuple[Path, Path]:
+        """Where a clip with this id is cached: an animated sticker (gzipped Lottie) keeps .tgs, the rest .clip."""
+        base = self.path_for(file_id)
+        return base.with_suffix(TGS_SUFFIX), base.with_suffix(CLIP_SUFFIX)
+
+    async def fetch_clip(self, file_id: str, size: int | None, limits: ClipLimits) -> tuple[Path, ClipInfo]:
+        """The cached path of a clip and what its header says, downloading it first if needed.
+
+        Raises ClipError (engine.errors) for a damaged clip or one over `limits`, FileTooLargeError or
+        DownloadUnavailableError. Probing runs in a thread: it opens the container and reads headers.
+        """
+        for path in self.clip_paths(file_id):
+            if path.is_file():
+                os.utime(path)
+                return path, await asyncio.to_thread(probe_clip, path, limits)
+        data = await self._downloader.download(file_id, size)
+        tgs, other = self.clip_paths(file_id)
+        path = tgs if data[:2] == GZIP_MAGIC else other
+        # Probed under a temporary name (with the right suffix), so a bad clip never enters the cache.
+        probing = path.with_name(f"{path.stem}.tmp{os.getpid()}{path.suffix}")
+        await asyncio.to_thread(_write_atomically, probing, data)
+        try:
+            async with self._decoding:
+                info = await asyncio.to_thread(probe_clip, probing, limits)
+            await asyncio.to_thread(os.replace, probing, path)
+        finally:
+            await asyncio.to_thread(_unlink, probing)
+        await asyncio.to_thread(enforce_quota, self._dir, self._quota)
+        return path, dataclasses.replace(info, path=str(path))
+
     async def remove(self, file_ids: Iterable[str]) -> int:
         """Delete cached copies of these files; returns how many existed."""
-        paths = [self.path_for(file_id) for file_id in set(file_ids)]
+        ids = set(file_ids)
+        paths = [self.path_for(file_id) for file_id in ids] + [p for i in ids for p in self.clip_paths(i)]
         return await asyncio.to_thread(lambda: sum(_unlink(p) for p in paths))
 
 

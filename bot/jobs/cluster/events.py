@@ -22,4 +22,6 @@ def from_json(data: dict[str, Any]) -> StoredOutcome:
     cls = _KINDS[fields.pop("type")]
     if "size" in fields:
         fields["size"] = tuple(fields["size"])
+    if "notes" in fields:
+        fields["notes"] = tuple(fields["notes"])
     return cls(**fields)

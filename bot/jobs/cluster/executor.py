@@ -21,7 +21,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from bot.core.errors import BrokerUnavailableError
+from bot.core.errors import BrokerUnavailableError, ClipRefusedError
 from bot.jobs.cluster import events
 from bot.jobs.cluster.celery_app import make_app
 from bot.jobs.cluster.keys import (
@@ -162,6 +162,9 @@ class CeleryExecutor:
             return False
         try:
             payload = encode_request(request)
+        except ClipRefusedError as exc:  # a clip too large to travel through Redis: the user's to shorten
+            self._later(JobFailed(request.job_id, exc.detail(), user_error=True))
+            return True
         except Exception as exc:  # the photo vanished or cannot be read: fail the job like a worker would
             log.exception("job %d: cannot prepare the task", request.job_id)
             self._later(JobFailed(request.job_id, f"{type(exc).__name__}: {exc}", user_error=False))
@@ -427,7 +430,9 @@ class CeleryExecutor:
             log.error("job %d: the result of task %s is gone from the broker", job_id, flight.task)
             return WorkerCrashed(self._number(fields["worker"]), job_id, None)
         files = JobFiles(Path(flight.out_dir))
-        written = await asyncio.to_thread(_write_files, files, data)
+        clip_name = fields.get("clip_name", "")
+        written = await asyncio.to_thread(_write_files, files, data, clip_name)
+        notes = tuple(n for n in fields.get("notes", "").split(" ") if n)
         return JobDone(
             job_id,
             str(files.photo),
@@ -435,6 +440,8 @@ class CeleryExecutor:
             str(files.making_of) if "making_of" in written else None,
             float(fields.get("seconds", 0.0)),
             (int(fields.get("width", 0)), int(fields.get("height", 0))),
+            str(files.root / clip_name) if "clip" in written else None,
+            notes,
         )
 
     # -- helpers -----------------------------------------------------------------
@@ -459,10 +466,13 @@ class CeleryExecutor:
         asyncio.get_running_loop().call_soon(self.on_event, event)
 
 
-def _write_files(files: JobFiles, data: dict[bytes, bytes]) -> set[str]:
-    """Write a result's files into a job folder; returns which were there."""
+def _write_files(files: JobFiles, data: dict[bytes, bytes], clip_name: str = "") -> set[str]:
+    """Write a result's files into a job folder; returns which were there (a clip only under a name it may have)."""
     files.root.mkdir(parents=True, exist_ok=True)
     targets = {"photo": files.photo, "document": files.document, "making_of": files.making_of}
+    clip = files.root / clip_name
+    if clip_name and clip in files.clips:
+        targets["clip"] = clip
     written = set()
     for name, path in targets.items():
         if name.encode() in data:

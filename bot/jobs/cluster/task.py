@@ -166,6 +166,9 @@ def _publish(context: WorkerContext, task_id: str, outcome: Outcome) -> None:
             files["document"] = Path(outcome.document_path).read_bytes()
         if outcome.making_of_path:
             files["making_of"] = Path(outcome.making_of_path).read_bytes()
+        if outcome.clip_path:  # a clip job's result, beside its first frame as the "photo"
+            files["clip"] = Path(outcome.clip_path).read_bytes()
+            fields.update(clip_name=Path(outcome.clip_path).name, notes=" ".join(outcome.notes))
     elif isinstance(outcome, JobFailed):
         fields.update(kind="failed", message=outcome.message, user_error=int(outcome.user_error))
     elif isinstance(outcome, JobCancelled):
