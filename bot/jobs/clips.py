@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 from bot.config import Settings
 from bot.jobs.protocol import ClipRequest
-from engine.video_io import ClipLimits
+from engine.video_io import ClipInfo, ClipLimits
 
 # Sticker sources longer than 3 s are cut or sped up by the engine; these many seconds of source are read at most.
 STICKER_SOURCE_SECONDS = 10.0
+STICKER_SECONDS = 3.0  # Telegram's longest video sticker
 
 
 def clip_limits(settings: Settings, media: str) -> ClipLimits:
@@ -25,3 +28,25 @@ def clip_request(settings: Settings, media: str) -> ClipRequest:
     """The worker's instructions for a clip job."""
     limits = clip_limits(settings, media)
     return ClipRequest(media, limits.max_seconds, limits.max_frames, float(settings.clip_fps))
+
+
+def painted_frames(info: ClipInfo, settings: Settings, media: str) -> int:
+    """About how many frames a clip job paints (its cost in the fair queue and the ETAs)."""
+    if media == "sticker":
+        return 1
+    seconds = info.duration_s if info.duration_s > 0 else info.frames / max(info.fps, 1e-6)
+    if media == "video_sticker":
+        seconds = min(seconds, STICKER_SECONDS)
+    return max(1, min(info.frames, math.ceil(seconds * min(info.fps, float(settings.clip_fps)))))
+
+
+def instant_model_missing() -> str | None:
+    """Why the instant network cannot paint clips here (its files are missing), or None; reads the disk."""
+    from engine.errors import WeightsUnavailableError
+    from engine.fast import find_model_dir
+
+    try:
+        find_model_dir()
+    except WeightsUnavailableError as exc:
+        return str(exc)
+    return None

@@ -75,7 +75,8 @@ class Delivery:
         logcontext.bind(job.id, job.chat_id, job.user_id)
         files = JobFiles(Path(job.result_dir or JobFiles.of(self._jobs_dir, job.id).root))
         document = files.document if await asyncio.to_thread(files.document.is_file) else None
-        result = Result(files.photo, document, job.run_seconds or 0.0)
+        clip = files.clip(job.params.media) if job.params.is_clip else None
+        result = Result(files.photo, document, job.run_seconds or 0.0, clip)
         try:
             receipt = await self._notifier.deliver(job, result)
         except ChatUnreachableError as exc:

@@ -62,9 +62,10 @@ class Status:
 class Result:
     """A painted result on disk, waiting to be delivered."""
 
-    photo: Path
+    photo: Path  # a clip's first painted frame
     document: Path | None
     seconds: float
+    clip: Path | None = None  # a clip job's result, sent as the kind the job's params name
 
 
 @dataclass(frozen=True)

@@ -115,7 +115,8 @@ async def _post_init(app: App) -> None:
     storage = await Storage.open(settings.database_path, default_quality=settings.default_quality)
     presets = PresetLibrary(settings.styles_dir)
     files = FileStore(
-        TelegramDownloader(app.bot, int(settings.max_upload_mb * 1e6)),
+        # Photos are held to max_upload_mb by the service before they are fetched; clips may be larger.
+        TelegramDownloader(app.bot, int(max(settings.max_upload_mb, settings.max_clip_mb) * 1e6)),
         settings.files_dir,
         quota_bytes=settings.cache_mb * 1_000_000,
         max_pixels=settings.max_document_mp * 1_000_000,

@@ -30,7 +30,7 @@ from telegram.ext import (
 )
 
 from bot.core.errors import UserFacingError
-from bot.core.models import Job
+from bot.core.models import Job, MediaKind
 from bot.ops.chart import usage_chart
 from bot.ops.report import usage_report
 from bot.presets.library import PresetError, UnknownPresetError, default_title
@@ -140,10 +140,13 @@ async def migrated(update: Update, context: Context) -> None:
 
 
 def incoming_image(message: Message) -> IncomingImage | None:
-    """The image a message carries, as a photo or as a document."""
+    """The image or clip a message carries: a photo, a GIF, a video, a video note, a sticker, or a document."""
     if message.photo:
         photo = message.photo[-1]
         return IncomingImage(photo.file_id, message.message_id, photo.file_size, message.media_group_id)
+    clip = incoming_clip(message)
+    if clip is not None:
+        return clip
     if message.document:
         doc = message.document
         return IncomingImage(
@@ -155,6 +158,33 @@ def incoming_image(message: Message) -> IncomingImage | None:
             file_name=doc.file_name or "",
         )
     return None
+
+
+def incoming_clip(message: Message) -> IncomingImage | None:
+    """A clip, painted and sent back as the same kind (animations first: a GIF is also a document)."""
+    found: tuple[str, int | None, MediaKind] | None = None
+    if message.animation is not None:
+        found = message.animation.file_id, message.animation.file_size, "animation"
+    elif message.video is not None:
+        found = message.video.file_id, message.video.file_size, "video"
+    elif message.video_note is not None:
+        found = message.video_note.file_id, message.video_note.file_size, "video_note"
+    elif message.sticker is not None:
+        sticker = message.sticker
+        # An animated (Lottie) sticker cannot be painted as vectors: it comes back as a video sticker.
+        media: MediaKind = "video_sticker" if sticker.is_video or sticker.is_animated else "sticker"
+        found = sticker.file_id, sticker.file_size, media
+    elif message.document is not None and _is_gif(message.document.mime_type, message.document.file_name):
+        found = message.document.file_id, message.document.file_size, "animation"
+    if found is None:
+        return None
+    file_id, size, kind = found
+    return IncomingImage(file_id, message.message_id, size, message.media_group_id, media=kind)
+
+
+def _is_gif(mime_type: str | None, file_name: str | None) -> bool:
+    """A real GIF file sent as a document (old or large GIFs arrive so): painted as an animation."""
+    return (mime_type or "").lower() == "image/gif" or (file_name or "").lower().endswith(".gif")
 
 
 async def start(update: Update, context: Context) -> None:
@@ -560,7 +590,8 @@ def register(app: App) -> None:
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, migrated))
     for name, handler in HANDLERS.items():
         app.add_handler(CommandHandler(name, handler, filters=new))
-    app.add_handler(MessageHandler(new & (filters.PHOTO | filters.Document.ALL), image))
+    media = filters.PHOTO | filters.Document.ALL | filters.ANIMATION | filters.VIDEO | filters.VIDEO_NOTE
+    app.add_handler(MessageHandler(new & (media | filters.Sticker.ALL), image))
     app.add_handler(MessageHandler(new & filters.REPLY & filters.TEXT & ~filters.COMMAND, reply_text))
     app.add_handler(MessageHandler(new & filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, private_text))
     for kind, handler in (

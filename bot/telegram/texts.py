@@ -5,7 +5,7 @@ The constants are the English texts and the gettext msgids; every function takes
 
 from __future__ import annotations
 
-from bot.core.errors import UserFacingError
+from bot.core.errors import ClipRefusedError, UserFacingError
 from bot.core.models import Job
 from bot.jobs.notifier import Status
 from bot.ops.chart import LAYS_OUT_RIGHT_TO_LEFT, ChartLabels
@@ -111,6 +111,31 @@ RESTARTED = N_("⏳ I restarted; your job is queued again – position {position
 RETRYING = N_("⏳ A worker crashed; retrying your job.")
 INSTANT_PREVIEW = N_("⚡ Instant preview – the full painting follows.")
 
+# Clips: GIFs, videos, round videos and stickers.
+GOT_CLIP = N_("Got your clip. Now send a style image, or pick a painting:")
+GOT_CLIP_DID_YOU_MEAN = N_("Got your clip. Did you mean {titles}? Tap it, or send a style image.")
+CLIPS_NEED_INSTANT = N_(
+    "I can't paint GIFs, videos or stickers here: they need the instant style model, which the operator has not "
+    "installed. Photos still work."
+)
+CLIP_AS_STYLE = N_("A style must be a picture, not a clip. Send a photo or pick a painting.")
+CLIP_DAMAGED = N_("I couldn't read that clip: it seems damaged or cut short. Please send it again.")
+CLIP_UNSUPPORTED = N_("I can't decode that clip's format ({codec}). Send it as an MP4 video or a GIF.")
+CLIP_NO_VIDEO = N_("That file has no picture in it, only sound. Send a GIF or a video.")
+CLIP_NO_FRAMES = N_("That clip has no frames I could read. Please send another one.")
+CLIP_TOO_LONG = N_("That clip lasts {seconds} s; I paint clips of up to {limit_s} s. Send a shorter one.")
+CLIP_TOO_MANY_FRAMES = N_("That clip has {frames} frames; I paint at most {limit}. Send a shorter one.")
+CLIP_TOO_LARGE = N_("That clip's frames are {width}×{height} pixels, too large for me. Send a smaller one.")
+CLIP_NO_ALPHA = N_("That sticker has no transparent background, so I can't paint it as a sticker.")
+CLIP_FILE_TOO_LARGE = N_("That clip is {size} MB; the limit is {limit} MB. Send a shorter or smaller one.")
+STICKER_ADDED = N_("Added to your sticker pack.")
+STICKER_PACK_CREATED = N_("Added to your new sticker pack – open it here to add it to Telegram: {link}")
+STICKER_PACK_TITLE = N_("{name}'s paintings")
+STICKER_SHORTENED = N_("It lasted {seconds} s; stickers last at most {limit} s, so I kept the first {limit} s.")
+STICKER_SPED_UP = N_("I played it {factor}× faster to fit a sticker's {limit} s.")
+STICKER_PACK_FAILED = N_("Telegram would not add it to your sticker pack ({reason}).")
+STICKER_PACK_GONE = N_("That result is no longer available for a sticker; paint it again.")
+
 LANGUAGE_CHOOSE = N_("Which language should I speak to you in?")
 LANGUAGE_SET = N_("From now on I'll answer in English.")
 LANGUAGE_AUTO = N_("From now on I'll answer in the language your Telegram app is set to.")
@@ -169,8 +194,24 @@ def eta(seconds: float | None, lang: str = SOURCE) -> str:
 
 
 def render(error: UserFacingError, lang: str = SOURCE) -> str:
-    """The sentence a core error names."""
+    """The sentence a core error names (a clip's numbers as people write them; a missing one as '?')."""
+    if isinstance(error, ClipRefusedError):
+        return text(str(globals()[error.key]), lang).format_map(_Numbers(error.values))
     return say(error.key, lang, **error.values)
+
+
+class _Numbers(dict[str, object]):
+    """Format values for a clip's sentence: 30.0 reads 30, and a value the engine did not give reads '?'."""
+
+    def __getitem__(self, key: str) -> object:
+        value = self.get(key, "?")
+        try:
+            return f"{float(str(value)):g}"
+        except ValueError:
+            return value
+
+    def __missing__(self, key: str) -> object:
+        return "?"
 
 
 def say(key: str, lang: str = SOURCE, **values: object) -> str:
@@ -229,6 +270,9 @@ def _status(state: Status, lang: str) -> str:
         return say("DONE", lang, seconds=duration(state.seconds or 0, lang))
     if state.kind == "failed":
         if state.reason == "input":
+            clip = ClipRefusedError.from_detail(state.detail)
+            if clip is not None:  # a clip the worker could not paint: the engine's reason in the reader's words
+                return say("FAILED", lang, reason=render(clip, lang))
             return say("FAILED", lang, reason=state.detail or text(PHOTO_GONE, lang))
         return text(FAILED_INTERNAL, lang)
     if state.kind == "unavailable":
