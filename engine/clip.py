@@ -22,6 +22,8 @@ API for the bot (blocking; call from a worker process or thread, never on an eve
   frame reports ``Progress(step=frame, total=estimated frames, eta_s=...)``. ``should_stop()`` is asked before
   every frame: True raises Cancelled and leaves no output file. ``ClipResult.notes`` says, as codes, when a
   sticker was shortened or sped up to fit Telegram's rules.
+- ``plan_output(info, kind, max_side, fps_cap) -> OutputPlan`` and ``estimated_frames(info, plan)``: the
+  output's size and frame rate and about how many frames it will take, before any decoding (a job's cost).
 - ``ClipPainter(stylizer, styles, params, options).paint(frames) -> Iterator[Frame]``: the streaming core
   (frames in, painted frames out) for callers that decode and encode themselves.
 """
@@ -92,7 +94,7 @@ class ClipNote:
     """Something done to fit the output's rules, as a code for the caller's words: "shortened" or "sped_up"."""
 
     code: Literal["shortened", "sped_up"]
-    # shortened: the source's seconds (cut to `to`); sped_up: the factor (the source's seconds in `source_s`).
+    # shortened: the source's seconds, cut to `to` seconds; sped_up: the speed factor, making it `to` seconds long.
     value: float
     to: float
 
@@ -260,7 +262,7 @@ def paint_clip(
     plan = plan_output(info, kind, params.max_side, options.fps_cap)
     painter = ClipPainter(stylizer or fast_stylizer(), _style_images(styles), params, options)
     out_path = Path(out_path)
-    total = _estimated_frames(info, plan)
+    total = estimated_frames(info, plan)
     frames = read_frames(source, info, plan.read, limits)
     if kind == "sticker":
         frames = _first(frames)
@@ -269,6 +271,10 @@ def paint_clip(
     temps: list[Path] = []
     try:
         has_audio = _encode(kind, painted, plan, info, out_path, temps)
+    except BaseException:
+        # Cancelled, or a clip whose frames broke a limit half-way: no half-written output is left behind.
+        temps.append(out_path)
+        raise
     finally:
         for temp in temps:
             with contextlib.suppress(FileNotFoundError):
@@ -310,8 +316,8 @@ def _style_images(styles: ImageInput | Sequence[ImageInput]) -> list[Image.Image
     return [load_image(item) for item in items]
 
 
-def _estimated_frames(info: ClipInfo, plan: OutputPlan) -> int:
-    """About how many frames the output will have (the progress total)."""
+def estimated_frames(info: ClipInfo, plan: OutputPlan) -> int:
+    """About how many frames the output will have: the progress total, and a job's cost for a fair queue."""
     seconds = min(info.duration_s, plan.read.max_seconds) if info.duration_s > 0 else info.frames / info.fps
     return max(1, min(info.frames, math.ceil(seconds * min(info.fps, plan.read.fps))))
 

@@ -185,8 +185,7 @@ def test_cancel_leaves_no_file(bunny: Path, stylizer: FastStylizer, tmp_path: Pa
             stylizer=stylizer,
             should_stop=lambda: next(calls) >= 5,
         )
-    assert list(tmp_path.iterdir()) in ([], [tmp_path / "out.mp4"])
-    assert not any(p.name.endswith(".video.mp4") for p in tmp_path.iterdir())
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_sticker_without_alpha_refused_when_required(bunny: Path, stylizer: FastStylizer, tmp_path: Path) -> None:
@@ -270,3 +269,22 @@ def test_too_many_frames_and_too_long() -> None:
         probe_clip(source, ClipLimits(max_seconds=5))
     assert long.value.details["limit_s"] == 5
     assert isinstance(long.value, ClipError) and long.value.kind == "too_long"
+
+
+def test_gif_with_too_many_frames_refused(stylizer: FastStylizer, tmp_path: Path) -> None:
+    """A GIF of many tiny frames is refused with 'too_many_frames', from the header or while decoding."""
+    frames = [Image.new("RGB", (8, 8), (i % 256, 0, 0)) for i in range(300)]
+    frames[0].save(tmp_path / "many.gif", save_all=True, append_images=frames[1:], duration=20)
+    limits = ClipLimits(max_frames=100)
+    with pytest.raises(ClipTooManyFramesError) as caught:
+        paint_clip(
+            tmp_path / "many.gif",
+            style_image(),
+            PARAMS,
+            tmp_path / "o.mp4",
+            kind="animation",
+            stylizer=stylizer,
+            limits=limits,
+        )
+    assert caught.value.details["limit"] == 100
+    assert not (tmp_path / "o.mp4").exists()
