@@ -519,7 +519,8 @@ class StyleService:
     ) -> Outcome:
         """Queue a job with the user's settings (or given ones), capped by the group's quality limit."""
         self.runner.check_accepting()  # refuse before downloading photos that could not become a job now
-        await self._fetch_inputs(content_file_id if media == "photo" else None, styles)
+        clip = (params.media if params is not None else media) != "photo"
+        await self._fetch_inputs(None if clip else content_file_id, styles)
         # The job's messages are sent later, in its owner's language: keep it current (remixes, restyles too).
         await self.storage.remember_user(who.user_id, who.name, who.language)
         if params is None:

