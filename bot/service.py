@@ -26,6 +26,7 @@ from bot.core.ratelimit import RateLimiter
 from bot.jobs.clips import clip_limits, instant_model_missing, painted_frames
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.layout import JobFiles
+from bot.jobs.stickers import StickerFile, clip_sticker, photo_sticker
 from bot.presets.library import Preset, PresetError, PresetLibrary, UnknownPresetError
 from bot.presets.names import normalize
 from bot.store.files import FileStore
@@ -332,6 +333,20 @@ class StyleService:
         if job is None or job.chat_id != who.chat_id or path is None or not path.is_file():
             raise UserFacingError("MAKING_OF_GONE")
         return await asyncio.to_thread(path.read_bytes)
+
+    async def sticker_file(self, who: Who, job_id: int) -> StickerFile:
+        """A result made into a sticker for its owner's pack (converted in a thread; stickers go as they are)."""
+        job = await self.storage.get_job(job_id)
+        if job is None or job.chat_id != who.chat_id or job.result_file_id is None:
+            raise UserFacingError("STICKER_PACK_GONE")
+        if job.params.media in ("sticker", "video_sticker"):  # already a sticker Telegram has
+            return StickerFile(job.result_file_id, video=job.params.media == "video_sticker")
+        try:
+            data = await self.files.download(job.result_file_id)
+        except DownloadUnavailableError as exc:
+            raise UserFacingError("STICKER_PACK_GONE") from exc
+        convert = clip_sticker if job.params.is_clip else photo_sticker
+        return await asyncio.to_thread(convert, data)
 
     async def group_quality(self, chat_id: int) -> str:
         """The highest quality a group allows."""

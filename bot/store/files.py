@@ -60,6 +60,10 @@ class FileStore:
         await asyncio.to_thread(enforce_quota, self._dir, self._quota)
         return path
 
+    async def download(self, file_id: str) -> bytes:
+        """A Telegram file's bytes, not cached (a result the bot sent, say)."""
+        return await self._downloader.download(file_id)
+
     def clip_paths(self, file_id: str) -> tuple[Path, Path]:
         """Where a clip with this id is cached: an animated sticker (gzipped Lottie) keeps .tgs, the rest .clip."""
         base = self.path_for(file_id)

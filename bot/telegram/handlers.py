@@ -20,6 +20,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import BadRequest
 from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
@@ -37,6 +38,7 @@ from bot.presets.library import PresetError, UnknownPresetError, default_title
 from bot.service import IncomingImage, Outcome, StyleService, Who
 from bot.telegram import callback_data, i18n, keyboards, texts
 from bot.telegram.callback_data import (
+    AddSticker,
     ChooseLanguage,
     ForgedCallbackError,
     GroupCap,
@@ -47,6 +49,7 @@ from bot.telegram.callback_data import (
 )
 from bot.telegram.i18n import N_
 from bot.telegram.state import App, Context
+from bot.telegram.sticker_sets import PACK, StickerSets, input_sticker
 from engine.errors import InvalidImageError
 
 log = logging.getLogger(__name__)
@@ -365,6 +368,29 @@ async def making_of(update: Update, context: Context) -> None:
 
 
 @replies_errors
+async def add_sticker(update: Update, context: Context) -> None:
+    """ "Add to my sticker pack" under a result: the pack is made on first use, and its link sent then."""
+    query, data = _callback(update, AddSticker)
+    who, lang = _who(update), await _lang(update, context)
+    sticker = await service(context).sticker_file(who, data.job_id)  # a clip takes a few seconds to convert
+    await query.answer()
+    title = texts.say("STICKER_PACK_TITLE", lang, name=who.name or context.bot.username)
+    lines = [texts.sticker_note(note, lang) for note in sticker.notes]
+    try:
+        added = await StickerSets(context.bot).add(PACK, who.user_id, input_sticker(sticker.data, sticker.video), title)
+    except BadRequest as exc:
+        lines.append(texts.say("STICKER_PACK_FAILED", lang, reason=exc.message))
+    else:
+        lines.append(
+            texts.say("STICKER_PACK_CREATED", lang, link=added.link)
+            if added.created
+            else texts.say("STICKER_ADDED", lang)
+        )
+    reply_to = query.message.message_id if query.message is not None else None
+    await context.bot.send_message(who.chat_id, "\n".join(lines), reply_to_message_id=reply_to)
+
+
+@replies_errors
 async def group_cap(update: Update, context: Context) -> None:
     """An admin's tap on /groupsettings."""
     query, data = _callback(update, GroupCap)
@@ -598,6 +624,7 @@ def register(app: App) -> None:
         (PickPreset, pick_preset),
         (Remix, remix),
         (MakingOf, making_of),
+        (AddSticker, add_sticker),
         (GroupCap, group_cap),
         (Setting, setting),
         (ChooseLanguage, choose_language),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from bot.core.errors import ClipRefusedError, UserFacingError
 from bot.core.models import Job
 from bot.jobs.notifier import Status
+from bot.jobs.stickers import StickerNote
 from bot.ops.chart import LAYS_OUT_RIGHT_TO_LEFT, ChartLabels
 from bot.ops.report import UsageReport
 from bot.presets.library import AmbiguousPresetError, PresetError, PresetLibrary, UnknownPresetError, default_title
@@ -221,6 +222,14 @@ def say(key: str, lang: str = SOURCE, **values: object) -> str:
     if key == "PICK_FOR" and not values.get("name"):
         values = {**values, "name": text(YOU, lang)}
     return text(str(globals()[key]), lang).format(**values)
+
+
+def sticker_note(note: StickerNote, lang: str = SOURCE) -> str:
+    """What was done to a clip to make it a sticker: cut to 3 s, or played faster."""
+    limit = f"{note.limit:g}"
+    if note.code == "sped_up":
+        return say("STICKER_SPED_UP", lang, factor=f"{note.value:.1f}", limit=limit)
+    return say("STICKER_SHORTENED", lang, seconds=f"{note.value:.1f}", limit=limit)
 
 
 def language_set(lang: str, automatic: bool) -> str:
