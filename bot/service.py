@@ -18,6 +18,7 @@ from bot.core.models import (
     Job,
     JobParams,
     MediaKind,
+    QueueFullError,
     StyleRef,
     UserSettings,
     parse_quality,
@@ -51,6 +52,7 @@ class Who:
     name: str | None = None
     is_group: bool = False
     language: str | None = None  # the language tag the sender's app reports ('pt-br'), if any
+    thread_id: int | None = None  # the forum topic the request came from (None: not a forum, or General)
 
 
 @dataclass(frozen=True)
@@ -429,6 +431,17 @@ class StyleService:
             except DownloadUnavailableError as exc:  # Telegram's side: keep the photo, check it at job time
                 log.warning("could not download %s to check it (%s); it is checked when the job starts", file_id, exc)
 
+    async def _check_room(self, who: Who) -> None:
+        """Refuse what the queue's caps would refuse anyway before its photos are downloaded: a flood costs nothing.
+
+        The queue checks again when the job is added, in one transaction (this early look can race another).
+        """
+        limit = self.settings.jobs_per_user
+        if len(await self.storage.active_jobs(who.user_id)) >= limit:
+            raise QueueFullError(is_global=False, limit=limit)
+        if (await self.storage.active_counts())["queued"] >= self.settings.queue_length:
+            raise QueueFullError(is_global=True, limit=self.settings.queue_length)
+
     async def get_settings(self, user_id: int) -> UserSettings:
         """A user's settings."""
         return await self.storage.get_settings(user_id)
@@ -534,6 +547,7 @@ class StyleService:
     ) -> Outcome:
         """Queue a job with the user's settings (or given ones), capped by the group's quality limit."""
         self.runner.check_accepting()  # refuse before downloading photos that could not become a job now
+        await self._check_room(who)
         clip = (params.media if params is not None else media) != "photo"
         await self._fetch_inputs(None if clip else content_file_id, styles)
         # The job's messages are sent later, in its owner's language: keep it current (remixes, restyles too).
@@ -559,6 +573,7 @@ class StyleService:
             styles,
             params,
             reply_to=reply_to,
+            thread_id=who.thread_id,
         )
         if job.params.quality == "instant" and self.runner.degraded and who.user_id not in self._told_instant_only:
             self._told_instant_only.add(who.user_id)  # said once: every reply would be noise

@@ -1,4 +1,5 @@
-"""Shared fixtures: the shared image set, stylizers, artifact folders, synthetic images, the fake Bot API, Redis."""
+"""Shared fixtures: the shared image set, stylizers, artifact folders, synthetic images, the fake Bot API, Redis,
+and a real disk to fill (`full_disk`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import re
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +19,7 @@ import pytest
 from PIL import Image
 
 from tests.bot_harness import make_presets
+from tests.disks import DISK_SIZE, SmallDisk
 from tests.fake_telegram import FakeTelegram
 
 if TYPE_CHECKING:
@@ -140,3 +143,26 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[SmallDisk]:
+    """A real small disk (a 4 MiB tmpfs mounted under the test's tmp_path) that the test fills and frees.
+
+    Point a bot's data directory at `full_disk.path`, call `full_disk.fill()` for ENOSPC on every write that
+    needs space, `full_disk.free()` to recover. Mounting needs root (or CAP_SYS_ADMIN): elsewhere the test is
+    skipped with the reason. The tmpfs is unmounted (lazily, in case a file is still open) afterwards.
+    """
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    command = ["mount", "-t", "tmpfs", "-o", f"size={DISK_SIZE},mode=0700", "tmpfs", str(mount)]
+    try:
+        mounted = subprocess.run(command, check=False, capture_output=True, text=True)
+    except FileNotFoundError:
+        pytest.skip("no mount command: a full disk needs a tmpfs of the test's own")
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs to fill (needs root or CAP_SYS_ADMIN): {mounted.stderr.strip()}")
+    try:
+        yield SmallDisk(mount)
+    finally:
+        subprocess.run(["umount", "--lazy", str(mount)], check=False, capture_output=True)

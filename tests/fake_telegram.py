@@ -15,7 +15,16 @@ Tests act as Telegram users through :class:`FakeTelegram` methods (``send_text``
 Update kinds: ``message``, ``edited_message``, ``channel_post``, ``edited_channel_post``,
 ``callback_query``, ``inline_query``, ``chosen_inline_result`` and ``my_chat_member`` (on block or
 kick with ``notify=True``); group messages sent as a channel or by an anonymous admin
-(``sender_chat=``, ``from`` = Channel_Bot / GroupAnonymousBot).
+(``sender_chat=``, ``from`` = Channel_Bot / GroupAnonymousBot); a channel's posts forwarded automatically to
+its linked discussion group (``auto_forward``: ``is_automatic_forward``, ``from`` = Telegram's 777000).
+
+Forum supergroups (``forum_chat``, ``create_topic``): users write in a topic (``thread_id=``; as in Telegram,
+such a message without a reply of its own carries the topic's creation message as ``reply_to_message``); the
+bot's messages go to the topic named by ``message_thread_id``, else to the topic of the message they reply
+to, else to General, and are stored with their ``message_thread_id``. Users delete messages
+(``delete_message``): a reply to a deleted message is "message to be replied not found" unless
+``allow_sending_without_reply`` (then it is sent without the reply, in General unless a topic is named).
+Files may declare a smaller size than they have (``declared_size=``, as a lying server could).
 
 Realistic behaviour that bots must cope with is simulated: privacy mode in groups (no parse modes: the bot
 sends plain text, and the fake refuses markup rather than pretend to parse it), "message is not modified"
@@ -61,6 +70,7 @@ T = TypeVar("T")
 BOT_ID = 999000
 CHANNEL_BOT_ID = 136817688  # "from" of group messages sent on behalf of a channel
 GROUP_ANONYMOUS_BOT_ID = 1087968824  # "from" of group messages sent by an anonymous admin
+TELEGRAM_SERVICE_ID = 777000  # "from" of a channel's posts forwarded automatically to its discussion group
 DOWNLOAD = "download"  # pseudo-method of fault rules for file downloads (GET /file/bot<token>/<path>)
 # Shaped like a real token (<bot id>:<35 URL-safe characters>), so the bot's start-up check accepts it.
 FAKE_TOKEN = f"{BOT_ID}:FAKE-token_of-the-fake-Bot-API-0000"
@@ -157,6 +167,9 @@ ERR_NOT_IN_CHANNEL = "Forbidden: bot is not a member of the channel chat"
 ERR_NO_PHOTO_RIGHTS = "Bad Request: not enough rights to send photos to the chat"
 ERR_NO_DOCUMENT_RIGHTS = "Bad Request: not enough rights to send documents to the chat"
 ERR_EDIT_NOT_FOUND = "Bad Request: message to edit not found"
+ERR_REPLY_NOT_FOUND = "Bad Request: message to be replied not found"
+ERR_THREAD_NOT_FOUND = "Bad Request: message thread not found"
+ERR_NO_TEXT_TO_EDIT = "Bad Request: there is no text in the message to edit"
 ERR_NOT_MODIFIED = _NOT_MODIFIED
 ERR_QUERY_TOO_OLD = _QUERY_TOO_OLD
 ERR_BAD_GATEWAY = "Bad Gateway"
@@ -211,10 +224,13 @@ class Chat:
     type: str
     title: str | None = None
     user: User | None = None
+    is_forum: bool = False  # a supergroup with topics
 
     def to_dict(self) -> dict[str, Any]:
         """Bot API ``Chat`` JSON."""
         data: dict[str, Any] = {"id": self.id, "type": self.type}
+        if self.is_forum:
+            data["is_forum"] = True
         if self.type == "private" and self.user is not None:
             data["first_name"] = self.user.first_name
             if self.user.username:
@@ -297,13 +313,19 @@ class _FileEntry:
     photo_sizes: list[dict[str, Any]] | None = None  # for photos: the whole PhotoSize group
     sticker: dict[str, Any] | None = None  # for stickers: type, is_video, is_animated, width, height, set_name
     chat_id: int | None = None  # the chat a user sent it in, for per-chat download faults
+    declared_size: int | None = None  # the size Telegram states (messages, getFile); None: the real one
+
+    @property
+    def size(self) -> int:
+        """The size the fake states for the file (the download serves all of ``data`` whatever it says)."""
+        return len(self.data) if self.declared_size is None else self.declared_size
 
     def ref(self) -> FileRef:
         return FileRef(
             self.file_id,
             self.file_unique_id,
             self.file_path,
-            len(self.data),
+            self.size,
             self.kind,
             self.width,
             self.height,
@@ -313,7 +335,7 @@ class _FileEntry:
         return {
             "file_id": self.file_id,
             "file_unique_id": self.file_unique_id,
-            "file_size": len(self.data),
+            "file_size": self.size,
             "width": self.width,
             "height": self.height,
         }
@@ -718,6 +740,7 @@ class FakeTelegram:
         self._messages: dict[int, dict[int, dict[str, Any]]] = {}
         self._next_message_id: dict[int, int] = {}
         self._deleted: set[tuple[int, int]] = set()
+        self._topics: dict[int, set[int]] = {}  # forum chat id -> its topics' message_thread_ids
         self._callback_queries: dict[str, dict[str, Any]] = {}  # id -> {"answered": bool, ...}
         self._inline_queries: dict[str, dict[str, Any]] = {}
         self._inline_messages: dict[str, dict[str, Any]] = {}
@@ -940,6 +963,35 @@ class FakeTelegram:
             self._chats[chat.id] = chat
         return chat
 
+    def forum_chat(self, chat_id: int, title: str = "Forum") -> Chat:
+        """A supergroup with topics (positive id -> -100<id>); its General topic has no message_thread_id."""
+        chat = Chat(-int(f"100{chat_id}") if chat_id > 0 else chat_id, "supergroup", title=title, is_forum=True)
+        with self._lock:
+            self._chats[chat.id] = chat
+            self._topics.setdefault(chat.id, set())
+        return chat
+
+    def create_topic(self, chat: Chat, name: str, user: User | None = None) -> int:
+        """A member opens a topic in a forum; returns its message_thread_id (the id of its creation message)."""
+        if not chat.is_forum:
+            raise ValueError(f"chat {chat.id} is not a forum")
+        creator = user or User(1, "Admin")
+        with self._cond:
+            msg = self._new_message(
+                chat, creator.to_dict(), {"forum_topic_created": {"name": name, "icon_color": 7322096}}
+            )
+            msg["message_thread_id"] = msg["message_id"]
+            msg["is_topic_message"] = True
+            self._topics[chat.id].add(msg["message_id"])
+            return int(msg["message_id"])
+
+    def delete_message(self, chat: Chat, message_id: int) -> None:
+        """A user (or an admin) deletes a message: replies to it fail, edits of it too."""
+        with self._lock:
+            if message_id not in self._messages.get(chat.id, {}):
+                raise ValueError(f"message {message_id} does not exist in chat {chat.id}")
+            self._deleted.add((chat.id, message_id))
+
     def channel_chat(self, chat_id: int, title: str = "Channel") -> Chat:
         """A channel (the bot is an admin there); a positive id is turned into -100<id>."""
         if chat_id > 0:
@@ -1038,13 +1090,14 @@ class FakeTelegram:
         *,
         reply_to: int | None = None,
         sender_chat: Chat | None = None,
+        thread_id: int | None = None,
     ) -> dict[str, Any]:
-        """The user sends a text message; commands and mentions get entities as in Telegram."""
+        """The user sends a text message (in a forum topic with ``thread_id``); commands get entities as in Telegram."""
         content: dict[str, Any] = {"text": text}
         entities = _auto_entities(text)
         if entities:
             content["entities"] = entities
-        return self._user_message(chat, user, content, reply_to=reply_to, sender_chat=sender_chat)
+        return self._user_message(chat, user, content, reply_to=reply_to, sender_chat=sender_chat, thread_id=thread_id)
 
     def send_photo(
         self,
@@ -1056,6 +1109,7 @@ class FakeTelegram:
         reply_to: int | None = None,
         media_group_id: str | None = None,
         sender_chat: Chat | None = None,
+        thread_id: int | None = None,
     ) -> dict[str, Any]:
         """The user sends a photo (sizes: thumbnails plus the full image, whose bytes are ``image``)."""
         with self._lock:
@@ -1063,7 +1117,7 @@ class FakeTelegram:
         self._add_caption(content, caption)
         if media_group_id:
             content["media_group_id"] = media_group_id
-        return self._user_message(chat, user, content, reply_to=reply_to, sender_chat=sender_chat)
+        return self._user_message(chat, user, content, reply_to=reply_to, sender_chat=sender_chat, thread_id=thread_id)
 
     def send_document(
         self,
@@ -1076,10 +1130,12 @@ class FakeTelegram:
         caption: str | None = None,
         reply_to: int | None = None,
         sender_chat: Chat | None = None,
+        declared_size: int | None = None,
     ) -> dict[str, Any]:
-        """The user sends a file as a document."""
+        """The user sends a file as a document (``declared_size``: the size Telegram states, if not its real one)."""
         with self._lock:
             entry = self._store_file(data, "document", file_name=file_name, mime_type=mime_type, chat_id=chat.id)
+            entry.declared_size = declared_size
         content: dict[str, Any] = {"document": self._media_json(entry)}
         self._add_caption(content, caption)
         return self._user_message(chat, user, content, reply_to=reply_to, sender_chat=sender_chat)
@@ -1231,6 +1287,33 @@ class FakeTelegram:
             self._queue({"channel_post": copy.deepcopy(msg)})
             return copy.deepcopy(msg)
 
+    def auto_forward(
+        self, channel: Chat, group: Chat, *, text: str | None = None, photo: bytes | None = None
+    ) -> dict[str, Any]:
+        """A channel post that Telegram forwards automatically to the channel's linked discussion group.
+
+        Both updates are queued: the ``channel_post``, and the group's copy (``is_automatic_forward``,
+        ``sender_chat`` the channel, ``from`` Telegram's service account 777000), subject to privacy mode.
+        """
+        post = self.channel_post(channel, text=text, photo=photo)
+        content = {k: v for k, v in post.items() if k in ("text", "entities", "photo", "caption", "caption_entities")}
+        content.update(
+            sender_chat=channel.to_dict(),
+            is_automatic_forward=True,
+            forward_origin={
+                "type": "channel", "chat": channel.to_dict(), "message_id": post["message_id"], "date": post["date"]
+            },
+        )  # fmt: skip
+        service = {"id": TELEGRAM_SERVICE_ID, "is_bot": False, "first_name": "Telegram"}
+        with self._cond:
+            self._chats.setdefault(group.id, group)
+            msg = self._new_message(group, service, content)
+            if self._delivered_to_bot(group, msg):
+                self._queue({"message": copy.deepcopy(msg)})
+            else:
+                self.undelivered.append(copy.deepcopy(msg))
+            return copy.deepcopy(msg)
+
     def press_button(
         self,
         chat: Chat,
@@ -1325,7 +1408,10 @@ class FakeTelegram:
         *,
         reply_to: int | None,
         sender_chat: Chat | None = None,
+        thread_id: int | None = None,
     ) -> dict[str, Any]:
+        if thread_id is not None and thread_id not in self._topics.get(chat.id, set()):
+            raise ValueError(f"chat {chat.id} has no topic {thread_id}")
         if sender_chat is not None:
             sender = self._on_behalf_of(chat, sender_chat)
             content = {**content, "sender_chat": sender_chat.to_dict()}
@@ -1342,6 +1428,12 @@ class FakeTelegram:
                 if target is None:
                     raise ValueError(f"cannot reply to unknown message {reply_to} in chat {chat.id}")
                 msg["reply_to_message"] = self._nested(target)
+                if target.get("is_topic_message"):  # a reply stays in the topic of what it answers
+                    thread_id = target["message_thread_id"]
+            if thread_id is not None:
+                msg["message_thread_id"], msg["is_topic_message"] = thread_id, True
+                # Telegram's quirk: a message in a topic that replies to nothing replies to the topic's creation.
+                msg.setdefault("reply_to_message", self._nested(self._messages[chat.id][thread_id]))
             if self._delivered_to_bot(chat, msg):
                 self._queue({"message": copy.deepcopy(msg)})
             else:
@@ -1812,11 +1904,18 @@ class FakeTelegram:
             if found is None or (reply_chat.id, int(reply_id)) in self._deleted:
                 allow = reply.get("allow_sending_without_reply") or params.get("allow_sending_without_reply")
                 if not allow:
-                    raise ApiError(400, "Bad Request: message to be replied not found")
+                    raise ApiError(400, ERR_REPLY_NOT_FOUND)
             else:
                 reply_msg = found
+        thread = params.get("message_thread_id")
+        if thread is not None and int(thread) not in self._topics.get(chat.id, set()):
+            raise ApiError(400, ERR_THREAD_NOT_FOUND)
+        if thread is None and reply_msg is not None and reply_msg.get("is_topic_message"):
+            thread = reply_msg["message_thread_id"]  # a reply lands in the topic of the message it answers
         markup = self._check_markup(params.get("reply_markup"))
         msg = self._new_message(chat, self.bot_user, content)
+        if thread is not None:
+            msg["message_thread_id"], msg["is_topic_message"] = int(thread), True
         if reply_msg is not None:
             msg["reply_to_message"] = self._nested(reply_msg)
         if markup is not None:
@@ -1845,7 +1944,7 @@ class FakeTelegram:
         data: dict[str, Any] = {
             "file_id": entry.file_id,
             "file_unique_id": entry.file_unique_id,
-            "file_size": len(entry.data),
+            "file_size": entry.size,
         }
         if entry.kind in ("animation", "video"):
             data.update({"width": entry.width, "height": entry.height, "duration": entry.duration})
@@ -1990,12 +2089,12 @@ class FakeTelegram:
         entry = self._files.get(str(p.get("file_id", "")))
         if entry is None:
             raise ApiError(400, "Bad Request: invalid file_id")
-        if len(entry.data) > MAX_DOWNLOAD_SIZE:
+        if entry.size > MAX_DOWNLOAD_SIZE:
             raise ApiError(400, "Bad Request: file is too big")
         return {
             "file_id": entry.file_id,
             "file_unique_id": entry.file_unique_id,
-            "file_size": len(entry.data),
+            "file_size": entry.size,
             "file_path": entry.file_path,
         }
 
@@ -2243,7 +2342,7 @@ class FakeTelegram:
             self._inline_messages[str(p["inline_message_id"])].update(content)
             return True
         if "text" not in msg:
-            raise ApiError(400, "Bad Request: there is no text in the message to edit")
+            raise ApiError(400, ERR_NO_TEXT_TO_EDIT)
         return self._apply_edit(msg, content, p, ("text", "entities"))
 
     def _m_edit_message_caption(self, p: dict[str, Any], up: dict[str, _Upload]) -> Any:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from PIL import Image
 
 from bot.config import Settings
+from bot.core.errors import UserFacingError
 from bot.jobs.executor import EventHandler
 from bot.jobs.layout import JobFiles
 from bot.jobs.protocol import JobCancelled, JobDone, JobFailed, JobProgress, Ready, RunJob, WorkerFatal
@@ -37,6 +38,7 @@ class ScriptedExecutor:
     hold: bool = False  # jobs wait for release() while True
     on_event: EventHandler = field(default=lambda event: None)
     fatal: str | None = None
+    refusing: UserFacingError | None = None  # check_accepting raises it (e.g. the cluster's broker is down)
     submitted: list[RunJob] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)
     _running: dict[int, asyncio.Event] = field(default_factory=dict)
@@ -48,7 +50,9 @@ class ScriptedExecutor:
         return frozenset()
 
     def check_accepting(self) -> None:
-        """Always accepting."""
+        """Accepting, unless the test made it refuse."""
+        if self.refusing is not None:
+            raise self.refusing
 
     def start(self) -> None:
         """Workers come up at once."""

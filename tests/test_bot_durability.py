@@ -65,7 +65,9 @@ def test_bot_killed_mid_job_delivers_exactly_one_result_after_restart(fake: Fake
         [result] = wait_results(fake, chat, 1, timeout=240)
         assert decode(fake.message_file_bytes(result)).size == (48, 32)
         fake.wait_for(lambda: any(t.startswith("✅ Done") for t in texts_in(fake, chat)), 30, "done status")
-        assert any("restarted" in c.params.get("text", "") for c in fake.calls_of("editMessageText"))
+        # The notice was shown: as the text of a text status, or as the caption of a picture status (issue 17).
+        edits = fake.calls_of("editMessageText") + fake.calls_of("editMessageCaption")
+        assert any(c.ok and "restarted" in (c.params.get("text") or c.params.get("caption") or "") for c in edits)
         bot.stop()
         assert len(result_photos(fake, chat)) == 1
         for pid in workers:  # the orphaned worker noticed its bot was gone and exited

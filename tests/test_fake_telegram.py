@@ -860,6 +860,56 @@ async def test_group_messages_as_channel_or_anonymous_admin(fake: FakeTelegram, 
         fake.send_text(group, None, "hi", sender_chat=fake.group_chat(324))
 
 
+async def test_forum_topics_deleted_replies_and_automatic_forwards(fake: FakeTelegram, bot: Bot) -> None:
+    forum, member = fake.forum_chat(326, "Forum"), fake.user(327, "Ola")
+    topic = fake.create_topic(forum, "Cats")
+    photo = fake.send_photo(forum, member, make_png(40, 40), thread_id=topic)
+    assert photo["message_thread_id"] == topic and photo["is_topic_message"] is True
+    assert photo["reply_to_message"]["forum_topic_created"]["name"] == "Cats"  # Telegram's topic quirk
+    command = fake.send_text(forum, member, "/stylize", reply_to=photo["message_id"])
+    assert command["message_thread_id"] == topic  # a reply stays in the topic of what it answers
+    [update] = await bot.get_updates(timeout=0)
+    assert update.message is not None and update.message.is_topic_message and update.message.chat.is_forum
+    reply = await bot.send_message(forum.id, "in the topic", reply_to_message_id=photo["message_id"])
+    assert reply.message_thread_id == topic
+    fake.delete_message(forum, photo["message_id"])
+    with pytest.raises(BadRequest, match=r"(?i)message to be replied not found"):
+        await bot.send_message(forum.id, "lost", reply_to_message_id=photo["message_id"])
+    general = await bot.send_message(
+        forum.id, "sent anyway", reply_to_message_id=photo["message_id"], allow_sending_without_reply=True
+    )
+    assert general.message_thread_id is None and general.reply_to_message is None  # General: the topic is lost
+    named = await bot.send_message(
+        forum.id, "named", reply_to_message_id=photo["message_id"], allow_sending_without_reply=True,
+        message_thread_id=topic,
+    )  # fmt: skip
+    assert named.message_thread_id == topic and fake.message(forum.id, named.message_id)["message_thread_id"] == topic
+    with pytest.raises(BadRequest, match=r"(?i)message thread not found"):
+        await bot.send_message(forum.id, "nowhere", message_thread_id=topic + 100)
+    picture = await bot.send_photo(forum.id, make_png(), message_thread_id=topic)
+    with pytest.raises(BadRequest, match=r"(?i)there is no text in the message to edit"):
+        await bot.edit_message_text("words", forum.id, picture.message_id)
+
+    group, channel = fake.group_chat(328, "Discussion"), fake.channel_chat(329, "News")
+    fake.auto_forward(channel, group, text="/forget")
+    updates = await bot.get_updates(offset=update.update_id + 1, timeout=0)
+    assert [u.channel_post is not None for u in updates] == [True, False]
+    forwarded = updates[1].message
+    assert forwarded is not None and forwarded.is_automatic_forward and forwarded.text == "/forget"
+    assert forwarded.sender_chat is not None and forwarded.sender_chat.id == channel.id
+    assert forwarded.from_user is not None and forwarded.from_user.id == 777000
+
+
+async def test_a_file_can_declare_less_than_it_has(fake: FakeTelegram, bot: Bot) -> None:
+    chat = fake.private_chat(330)
+    data = make_png() + bytes(50_000)
+    message = fake.send_document(chat, None, data, file_name="a.png", mime_type="image/png", declared_size=1024)
+    assert message["document"]["file_size"] == 1024
+    file = await bot.get_file(message["document"]["file_id"])
+    assert file.file_size == 1024
+    assert bytes(await file.download_as_bytearray()) == data  # served whole, whatever it declared
+
+
 async def test_forged_callback_data(fake: FakeTelegram, bot: Bot) -> None:
     chat = fake.private_chat(325)
     keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Again", callback_data="r|again|12")]])

@@ -14,7 +14,7 @@ import pytest
 
 from bot.jobs import reconcile
 from tests.bot_harness import photo_bytes
-from tests.disk import small_disk
+from tests.disks import SmallDisk
 from tests.fake_telegram import ERR_MIGRATED, FakeTelegram
 from tests.inprocess import ScriptedExecutor, results, running_bot, said, texts, until
 
@@ -86,28 +86,27 @@ async def test_the_migration_message_moves_queued_jobs_before_any_send_fails(
 
 
 async def test_a_worker_event_that_cannot_be_written_is_written_later(
-    fake: FakeTelegram, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    fake: FakeTelegram, full_disk: SmallDisk, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Found: with the data directory full, "handling JobFailed failed: database or disk is full" dropped the
     # event; the job stayed running with no worker for ever and its user saw "Queued" until a restart.
     caplog.set_level(logging.ERROR, logger="bot.jobs.lifecycle")
-    data = tmp_path / "data"
-    with small_disk(data, size_mb=16) as disk:
-        executor = ScriptedExecutor(hold=True)
-        async with running_bot(fake, data, executor):
-            chat = fake.private_chat(43, "Cy")
-            fake.send_photo(chat, None, photo_bytes(seed=5), caption="dots")
-            await until(fake, lambda: executor.submitted, "the job on a worker")
-            disk.fill()
-            executor.hold = False  # the retry will paint at once
-            executor.fail(1, "out of memory")  # our side: the job is retried once
-            await until(fake, lambda: "database write failed" in caplog.text, "the write failing on the full disk")
-            assert job_rows(data)[1][0] == "running" and len(executor.submitted) == 1
-            disk.free()
-            [result] = await until(fake, lambda: results(fake, chat), "the result after the disk was freed", 30)
-            assert "Dots" in result["caption"]
-            await until(fake, lambda: job_rows(data)[1][0] == "done", "the job done")
-            assert len(executor.submitted) == 2
+    data, disk = full_disk.path, full_disk
+    executor = ScriptedExecutor(hold=True)
+    async with running_bot(fake, data, executor):
+        chat = fake.private_chat(43, "Cy")
+        fake.send_photo(chat, None, photo_bytes(seed=5), caption="dots")
+        await until(fake, lambda: executor.submitted, "the job on a worker")
+        disk.fill()
+        executor.hold = False  # the retry will paint at once
+        executor.fail(1, "out of memory")  # our side: the job is retried once
+        await until(fake, lambda: "database write failed" in caplog.text, "the write failing on the full disk")
+        assert job_rows(data)[1][0] == "running" and len(executor.submitted) == 1
+        disk.free()
+        [result] = await until(fake, lambda: results(fake, chat), "the result after the disk was freed", 30)
+        assert "Dots" in result["caption"]
+        await until(fake, lambda: job_rows(data)[1][0] == "done", "the job done")
+        assert len(executor.submitted) == 2
 
 
 async def test_a_running_job_no_worker_holds_is_retried(
@@ -141,14 +140,13 @@ async def test_a_graceful_restart_keeps_the_jobs_retry(fake: FakeTelegram, tmp_p
         assert len(again.submitted) == 2
 
 
-async def test_a_photo_that_cannot_be_stored_gets_no_promise(fake: FakeTelegram, tmp_path: Path) -> None:
+async def test_a_photo_that_cannot_be_stored_gets_no_promise(fake: FakeTelegram, full_disk: SmallDisk) -> None:
     # Found: on a full disk new photos got "Your photo is kept; please try again" when nothing was kept.
-    data = tmp_path / "data"
-    with small_disk(data, size_mb=16) as disk:
-        async with running_bot(fake, data):
-            chat = fake.private_chat(46, "Flo")
-            disk.fill()
-            fake.send_photo(chat, None, photo_bytes(seed=8))
-            reply = await said(fake, chat, "Sorry")
-            assert "kept" not in reply and "again" in reply
-            disk.free()
+    data, disk = full_disk.path, full_disk
+    async with running_bot(fake, data):
+        chat = fake.private_chat(46, "Flo")
+        disk.fill()
+        fake.send_photo(chat, None, photo_bytes(seed=8))
+        reply = await said(fake, chat, "Sorry")
+        assert "kept" not in reply and "again" in reply
+        disk.free()

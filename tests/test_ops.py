@@ -19,15 +19,18 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.core.errors import BrokerUnavailableError
 from bot.jobs.cluster.worker import WorkerConfig
 from bot.ops import health, healthcheck
 from bot.ops.chart import ChartLabels, usage_chart
 from bot.ops.report import DAY_S, UsageReport, WorkersNow
 from bot.ops.worker_metrics import WorkerMetrics, serve_worker_metrics
+from bot.store import db
 from bot.store.storage import UsageStats
 from bot.telegram import i18n, texts
 from bot.telegram.app import prepare_handler
 from tests.bot_harness import free_port, photo_bytes
+from tests.disks import SmallDisk
 from tests.fake_telegram import FakeTelegram
 from tests.inprocess import ScriptedExecutor, results, running_bot, said, settings_for, until
 from tests.inprocess import texts as bot_texts
@@ -140,8 +143,8 @@ async def test_a_queued_job_shows_in_the_queue_depth(fake: FakeTelegram, tmp_pat
 
 
 async def test_readyz_fails_when_the_workers_go_down(fake: FakeTelegram, tmp_path: Path) -> None:
-    executor = ScriptedExecutor()
-    async with running_bot(fake, tmp_path, executor, metrics_port=0) as app:
+    executor = ScriptedExecutor()  # without the instant network: with it, the bot is ready but degraded
+    async with running_bot(fake, tmp_path, executor, metrics_port=0, instant_preview=False) as app:
         ready = await get(app, "/readyz")
         assert ready.status_code == 200, ready.text
         assert ready.json()["status"] == "ok"
@@ -170,7 +173,7 @@ async def test_healthz_fails_while_the_database_is_locked_or_closed(
     async with running_bot(fake, tmp_path, metrics_port=0) as app:
         live = await get(app, "/healthz")
         assert live.status_code == 200
-        assert live.json() == {"status": "ok", "database": "writable"}
+        assert live.json() == {"status": "ok", "database": "writable", "disk": "writable"}
         other = sqlite3.connect(tmp_path / "stylebot.sqlite3", timeout=30, check_same_thread=False)
         await asyncio.to_thread(other.execute, "BEGIN EXCLUSIVE")  # another process holds the write lock
         try:
@@ -185,6 +188,70 @@ async def test_healthz_fails_while_the_database_is_locked_or_closed(
         closed = await get(app, "/healthz")
         assert closed.status_code == 503
         assert "database" in closed.json()
+
+
+async def test_healthz_fails_on_a_full_disk_and_recovers_when_space_is_freed(
+    fake: FakeTelegram, full_disk: SmallDisk
+) -> None:
+    # A lock and a rollback need no space: the full disk of issue 17 answered 200 "writable".
+    async with running_bot(fake, full_disk.path, metrics_port=0) as app:
+        assert (await get(app, "/healthz")).status_code == 200
+        full_disk.fill()
+        full = await get(app, "/healthz")
+        assert full.status_code == 503, full.text
+        assert full.json()["status"] == "fail"
+        assert "No space left on device" in full.json()["disk"]
+        full_disk.free()
+        again = await get(app, "/healthz")
+        assert again.status_code == 200, again.text
+
+
+async def test_the_health_probe_commits_as_durably_as_the_bot(
+    fake: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    levels: list[int] = []
+
+    def connect_and_read_back(path: Path, timeout_s: float) -> sqlite3.Connection:
+        conn = db.connect_short(path, timeout_s)
+        levels.append(conn.execute("PRAGMA synchronous").fetchone()[0])
+        return conn
+
+    monkeypatch.setattr("bot.store.storage.connect_short", connect_and_read_back)
+    async with running_bot(fake, tmp_path, metrics_port=0) as app:
+        assert (await get(app, "/healthz")).status_code == 200
+    assert levels == [2]  # FULL: the probe's heartbeat commit is on disk when it returns
+    with sqlite3.connect(tmp_path / "stylebot.sqlite3") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM heartbeat").fetchone()[0] == 1  # a real write, not a lock
+
+
+async def test_readyz_fails_while_new_jobs_are_refused(fake: FakeTelegram, tmp_path: Path) -> None:
+    executor = ScriptedExecutor()
+    async with running_bot(fake, tmp_path, executor, metrics_port=0) as app:
+        assert (await get(app, "/readyz")).status_code == 200
+        executor.refusing = BrokerUnavailableError()  # workers are up, but no job can reach them
+        refused = await get(app, "/readyz")
+        assert refused.status_code == 503
+        assert "broker" in refused.json()["reason"]
+        executor.refusing = None
+        assert (await get(app, "/readyz")).status_code == 200
+
+
+async def test_a_job_running_far_beyond_its_tier_counts_as_stuck(fake: FakeTelegram, tmp_path: Path) -> None:
+    executor = ScriptedExecutor(hold=True)
+    async with running_bot(fake, tmp_path, executor, metrics_port=0) as app:
+        chat = fake.private_chat(541, "St")
+        fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")
+        await said(fake, chat, "Painting")
+        fresh = await scrape(app)
+        assert total(fresh, "stylebot_jobs_stuck", state="running") == 0
+        assert total(fresh, "stylebot_jobs_stuck", state="delivering") == 0
+        # Its worker went away an hour ago and nothing noticed (issue 17): the job still says running.
+        with sqlite3.connect(tmp_path / "stylebot.sqlite3") as conn:
+            conn.execute("UPDATE jobs SET started_at = started_at - 3600 WHERE status = 'running'")
+        assert total(await scrape(app), "stylebot_jobs_stuck", state="running") == 1
+        executor.release()
+        await until(fake, lambda: results(fake, chat), "the result")
+        assert total(await scrape(app), "stylebot_jobs_stuck") == 0
 
 
 async def test_the_container_healthcheck_reads_healthz(

@@ -406,8 +406,8 @@ async def test_inline_query_words_filter_the_users_results_too(fake: FakeTelegra
 
 
 async def test_when_no_worker_can_load_the_model_people_are_told_plainly(fake: FakeTelegram, tmp_path: Path) -> None:
-    executor = ScriptedExecutor()
-    async with running_bot(fake, tmp_path, executor):
+    executor = ScriptedExecutor()  # and no instant network: with it, instant pictures are served instead
+    async with running_bot(fake, tmp_path, executor, instant_preview=False):
         chat = fake.private_chat(320, "Ola")
         executor.go_down("cannot read /weights/vgg19.h5")
         fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")

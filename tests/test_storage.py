@@ -81,6 +81,40 @@ async def claim_id(store: Storage) -> int:
     return moved.after.id
 
 
+# -- durability -------------------------------------------------------------
+
+FULL = 2  # PRAGMA synchronous reads back as a number: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA
+
+
+async def test_every_connection_commits_to_disk_before_it_returns(db_path: Path) -> None:
+    # NORMAL lost committed jobs on a power cut (issue 17): the bot's own connection and a probe's are FULL.
+    conn = await open_database(db_path)
+    try:
+        async with conn.execute("PRAGMA synchronous") as cursor:
+            assert (await cursor.fetchone())[0] == FULL  # type: ignore[index]
+    finally:
+        await conn.close()
+    short = db.connect_short(db_path, 1.0)
+    try:
+        assert short.execute("PRAGMA synchronous").fetchone()[0] == FULL
+        assert short.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # the file's mode, kept
+    finally:
+        short.close()
+
+
+def test_the_bot_opens_sqlite_only_through_the_database_module() -> None:
+    # So the durability set there holds for every connection, however short-lived.
+    root = Path(__file__).resolve().parent.parent / "bot"
+    opened = [
+        f"{path.relative_to(root)}:{number}"
+        for path in root.rglob("*.py")
+        if path.name != "db.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "sqlite3.connect(" in line or "aiosqlite.connect(" in line
+    ]
+    assert opened == []
+
+
 # -- migrations -------------------------------------------------------------
 
 

@@ -20,10 +20,13 @@ class UnavailableError(UserFacingError):
 
 
 class FileTooLargeError(UserFacingError):
-    """An upload is over the size limit."""
+    """An upload is over the size limit (its size None: it ran past the limit while downloading, size unknown)."""
 
-    def __init__(self, size_mb: float, limit_mb: float) -> None:
-        super().__init__("FILE_TOO_LARGE", size=f"{size_mb:.1f}", limit=f"{limit_mb:.0f}")
+    def __init__(self, size_mb: float | None, limit_mb: float) -> None:
+        if size_mb is None:
+            super().__init__("FILE_OVER_LIMIT", limit=f"{limit_mb:.0f}")
+        else:
+            super().__init__("FILE_TOO_LARGE", size=f"{size_mb:.1f}", limit=f"{limit_mb:.0f}")
 
 
 class DownloadUnavailableError(Exception):

@@ -192,6 +192,7 @@ class Job:
     run_seconds: float | None = None
     deliveries: int = 0
     deliver_after: float | None = None
+    thread_id: int | None = None  # the forum topic it was asked in: every message about it goes there
 
 
 class QueueFullError(UserFacingError):

@@ -17,6 +17,9 @@ class Tier:
     levels: int
     # The Gatys run starts from the instant result (the caller passes it as `init_image`).
     warm_start: bool = True
+    # Seconds a job of the tier takes end to end on 2 shared CPU cores, the slowest host it runs on (README,
+    # measured 2026-12-01); a GPU is far quicker. The metrics count a run far beyond it as stuck.
+    expected_s: float = 0.0
 
 
 INSTANT: Quality = "instant"
@@ -27,10 +30,10 @@ INSTANT: Quality = "instant"
 # (256 px) and ~30 (512 px). HD starts at half size (coarse to fine) so large outputs stay coherent; its
 # budget is the standard one per level (not measured at 1024 px on CPU).
 TIERS: dict[Quality, Tier] = {
-    INSTANT: Tier(1024, 0, 1, warm_start=False),
-    "preview": Tier(256, 20, 1),
-    "standard": Tier(512, 30, 1),
-    "hd": Tier(1024, 60, 2),
+    INSTANT: Tier(1024, 0, 1, warm_start=False, expected_s=1.2),
+    "preview": Tier(256, 20, 1, expected_s=18.0),
+    "standard": Tier(512, 30, 1, expected_s=144.0),
+    "hd": Tier(1024, 60, 2, expected_s=360.0),
 }
 # The side a clip is painted at per tier (the instant network paints every frame; no Gatys steps): at 384 px a
 # frame takes about 0.05 s on two CPU cores (docs/benchmarks.md). STYLEBOT_CLIP_MAX_SIDE caps them all.

@@ -161,6 +161,7 @@ class Dispatcher:
         params: JobParams,
         *,
         reply_to: int | None = None,
+        thread_id: int | None = None,
     ) -> Job:
         """Queue a job (QueueFullError when a cap is reached) and have its status message posted."""
         self.check_accepting()
@@ -174,6 +175,7 @@ class Dispatcher:
             list(styles),
             params,
             reply_to_message_id=reply_to,
+            thread_id=thread_id,
             per_user_limit=self._settings.jobs_per_user,
             queue_limit=self._settings.queue_length,
         )

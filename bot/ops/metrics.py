@@ -78,6 +78,12 @@ class Metrics:
         self.model_load = Histogram(
             "stylebot_model_load_seconds", "Time a worker took to load its model", buckets=LOAD_BUCKETS, registry=r
         )
+        self.stuck = Gauge(
+            "stylebot_jobs_stuck",
+            "Jobs running or delivering far longer than their quality tier allows (nobody works on them)",
+            ["state"],
+            registry=r,
+        )
         self.painting_unavailable = Gauge(
             "stylebot_painting_unavailable", "1 when no worker can load the model at all", registry=r
         )

@@ -12,6 +12,11 @@ logger = logging.getLogger(__name__)
 
 # Long enough to ride out another process's long write (a backup, a migration) instead of failing.
 BUSY_TIMEOUT_MS = 30_000
+# FULL: every COMMIT waits until the write-ahead log is on disk, so a committed job survives a power cut or a
+# kernel crash. With NORMAL the log is synced only at checkpoints, and a forced file-system error took the
+# database back to its last checkpoint: queued, running and painted jobs vanished (issue 17). It costs one
+# fsync per commit; bench/load.py measured it (docs/benchmarks.md). Every connection the bot opens uses it.
+SYNCHRONOUS = "FULL"
 
 # Append only: each entry moves the schema from version N (its index) to N + 1.
 # Never edit a migration that has shipped; add a new one instead.
@@ -172,7 +177,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE users ADD COLUMN language TEXT;
     ALTER TABLE users ADD COLUMN telegram_language TEXT;
     """,
-    # 5: a pending clip (GIF, video, video note, sticker) waiting for its style: the kind it comes back as and
+    # 5: the forum topic a job was asked in (NULL: none), so every message about it goes there even when the
+    # photo it answers was deleted; and the row /healthz rewrites to prove the database takes a real write.
+    """
+    ALTER TABLE jobs ADD COLUMN thread_id INTEGER;
+    CREATE TABLE heartbeat (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        beat REAL NOT NULL
+    );
+    """,
+    # 6: a pending clip (GIF, video, video note, sticker) waiting for its style: the kind it comes back as and
     # its frames (its cost); NULL for a photo.
     """
     ALTER TABLE sessions ADD COLUMN media TEXT;
@@ -261,8 +275,20 @@ async def _configure(conn: aiosqlite.Connection, path: Path) -> None:
         row = await cursor.fetchone()
     if row is None or str(row[0]).lower() != "wal":
         logger.warning("could not switch %s to WAL mode (journal_mode=%s)", path, row[0] if row else None)
-    await conn.execute("PRAGMA synchronous = NORMAL")
+    await conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
     await conn.execute("PRAGMA foreign_keys = ON")
+
+
+def connect_short(path: Path, timeout_s: float) -> sqlite3.Connection:
+    """A short-lived blocking connection (health probes, in a thread) with the same durability as the bot's own."""
+    # timeout_s is also its busy timeout: a probe must not wait 30 s for a lock.
+    conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 async def open_database(path: Path) -> aiosqlite.Connection:

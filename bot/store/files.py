@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 from pathlib import Path
 from typing import Protocol
 
+from bot.core.errors import FileTooLargeError
 from engine.imaging import probe_image
 from engine.video_io import TGS_SUFFIX, ClipInfo, ClipLimits, probe_clip
 
@@ -22,17 +24,27 @@ GZIP_MAGIC = b"\x1f\x8b"
 class Downloader(Protocol):
     """Fetches a file's bytes by its Telegram file id (the Telegram layer provides it)."""
 
-    async def download(self, file_id: str, size: int | None = None) -> bytes:
-        """The file's bytes; FileTooLargeError or DownloadUnavailableError when it cannot be had."""
+    def stream(self, file_id: str, size: int | None = None) -> AsyncGenerator[bytes, None]:
+        """The file's bytes as they arrive; FileTooLargeError or DownloadUnavailableError when it cannot be had."""
 
 
 class FileStore:
     """Downloads images into the cache directory, checks they decode, and keeps the cache under a quota."""
 
     def __init__(
-        self, downloader: Downloader, directory: Path, *, quota_bytes: int, max_pixels: int, decode_side: int
+        self,
+        downloader: Downloader,
+        directory: Path,
+        *,
+        quota_bytes: int,
+        max_pixels: int,
+        decode_side: int,
+        max_bytes: int,
+        clip_max_bytes: int | None = None,
     ) -> None:
         self._downloader = downloader
+        self._max_bytes = max_bytes  # the largest upload taken, counted as the bytes arrive
+        self._clip_max_bytes = clip_max_bytes or max_bytes  # clips (GIFs, videos) may be larger than photos
         self._dir = directory
         self._quota = quota_bytes
         self._max_pixels = max_pixels
@@ -53,7 +65,7 @@ class FileStore:
         if path.is_file():
             os.utime(path)  # recently used: the quota evicts it last
             return path
-        data = await self._downloader.download(file_id, size)
+        data = await self._download(file_id, size)
         async with self._decoding:
             await asyncio.to_thread(probe_image, data, self._max_pixels, self._decode_side)
         await asyncio.to_thread(_write_atomically, path, data)
@@ -62,7 +74,7 @@ class FileStore:
 
     async def download(self, file_id: str) -> bytes:
         """A Telegram file's bytes, not cached (a result the bot sent, say)."""
-        return await self._downloader.download(file_id)
+        return await self._download(file_id, None)
 
     def clip_paths(self, file_id: str) -> tuple[Path, Path]:
         """Where a clip with this id is cached: an animated sticker (gzipped Lottie) keeps .tgs, the rest .clip."""
@@ -79,7 +91,7 @@ class FileStore:
             if path.is_file():
                 os.utime(path)
                 return path, await asyncio.to_thread(probe_clip, path, limits)
-        data = await self._downloader.download(file_id, size)
+        data = await self._download(file_id, size, self._clip_max_bytes)
         tgs, other = self.clip_paths(file_id)
         path = tgs if data[:2] == GZIP_MAGIC else other
         # Probed under a temporary name (with the right suffix), so a bad clip never enters the cache.
@@ -93,6 +105,18 @@ class FileStore:
             await asyncio.to_thread(_unlink, probing)
         await asyncio.to_thread(enforce_quota, self._dir, self._quota)
         return path, dataclasses.replace(info, path=str(path))
+
+    async def _download(self, file_id: str, size: int | None, max_bytes: int | None = None) -> bytes:
+        """The file's bytes, stopping as soon as they pass the limit: the size Telegram states may be wrong."""
+        limit = max_bytes or self._max_bytes
+        data = bytearray()
+        async with contextlib.aclosing(self._downloader.stream(file_id, size)) as chunks:
+            async for chunk in chunks:
+                data += chunk
+                if len(data) > limit:
+                    log.warning("%s passed %d bytes while downloading (stated: %s); stopped", file_id, len(data), size)
+                    raise FileTooLargeError(None, limit / 1e6)
+        return bytes(data)
 
     async def remove(self, file_ids: Iterable[str]) -> int:
         """Delete cached copies of these files; returns how many existed."""
@@ -148,3 +172,18 @@ def _write_atomically(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def probe_space(directory: Path, size: int) -> None:
+    """Write `size` bytes to a file in the directory, fsync them and remove it; OSError when the disk cannot.
+
+    A lock or a rewrite in place needs no free space, so only a write that allocates tells a full disk.
+    """
+    path = directory / f".space-probe-{os.getpid()}"
+    try:
+        with path.open("wb") as probe:
+            probe.write(bytes(size))
+            probe.flush()
+            os.fsync(probe.fileno())
+    finally:
+        path.unlink(missing_ok=True)

@@ -106,6 +106,7 @@ class JobStore(SqlStore):
         params: JobParams,
         *,
         reply_to_message_id: int | None = None,
+        thread_id: int | None = None,
         per_user_limit: int,
         queue_limit: int,
     ) -> Job:
@@ -124,7 +125,7 @@ class JobStore(SqlStore):
                 raise QueueFullError(is_global=True, limit=queue_limit)
             async with conn.execute(
                 "INSERT INTO jobs (chat_id, user_id, user_name, status, content_file_id, styles, params, "
-                "reply_to_message_id, created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+                "reply_to_message_id, thread_id, created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
                 (
                     chat_id,
                     user_id,
@@ -133,6 +134,7 @@ class JobStore(SqlStore):
                     styles_json,
                     params_json,
                     reply_to_message_id,
+                    thread_id,
                     self._clock(),
                 ),
             ) as cursor:
@@ -307,6 +309,7 @@ def _job_from_row(row: aiosqlite.Row) -> Job:
         run_seconds=row["run_seconds"],
         deliveries=row["deliveries"],
         deliver_after=row["deliver_after"],
+        thread_id=row["thread_id"],
     )
 
 

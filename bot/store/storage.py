@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from bot.core.models import DEFAULT_QUALITY, Quality
-from bot.store.db import open_database
+from bot.store.db import connect_short, open_database
 from bot.store.jobs import JobStore, Moved, round_robin_order
 from bot.store.people import SETTING_FIELDS, PeopleStore
 from bot.store.sql import Clock
@@ -108,19 +107,20 @@ class Storage(JobStore, PeopleStore, UsageStore):
         return counts
 
     async def check_writable(self, timeout_s: float = 2.0) -> None:
-        """Raise unless this connection answers and the database takes a write lock within timeout_s."""
+        """Raise unless this connection answers and the database commits a heartbeat within timeout_s."""
         await asyncio.wait_for(self._fetch_one("SELECT 1"), timeout_s)  # a closed connection raises here
         if self._path is not None:
             # A second, short-lived connection: the shared one waits 30 s for a lock, too long for a probe,
             # and a probe cancelled inside BEGIN on it would leave its transaction open for everyone else.
-            await asyncio.to_thread(_try_write_lock, self._path, timeout_s)
+            await asyncio.to_thread(_commit_heartbeat, self._path, timeout_s)
 
 
-def _try_write_lock(path: Path, timeout_s: float) -> None:
-    """Take the database's write lock and let it go at once (BEGIN IMMEDIATE; ROLLBACK)."""
-    conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+def _commit_heartbeat(path: Path, timeout_s: float) -> None:
+    """Commit a real write (the heartbeat row): a lock alone needs no space, so it passed on a full disk."""
+    conn = connect_short(path, timeout_s)
     try:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("ROLLBACK")
+        conn.execute("INSERT OR REPLACE INTO heartbeat (id, beat) VALUES (1, ?)", (time.time(),))
+        conn.execute("COMMIT")
     finally:
         conn.close()

@@ -114,13 +114,16 @@ async def _post_init(app: App) -> None:
     protect_data(settings)
     storage = await Storage.open(settings.database_path, default_quality=settings.default_quality)
     presets = PresetLibrary(settings.styles_dir)
+    # Photos are held to max_upload_mb (the service and the store check), clips to max_clip_mb.
+    downloader = TelegramDownloader(app.bot, int(max(settings.max_upload_mb, settings.max_clip_mb) * 1e6))
     files = FileStore(
-        # Photos are held to max_upload_mb by the service before they are fetched; clips may be larger.
-        TelegramDownloader(app.bot, int(max(settings.max_upload_mb, settings.max_clip_mb) * 1e6)),
+        downloader,
         settings.files_dir,
         quota_bytes=settings.cache_mb * 1_000_000,
         max_pixels=settings.max_document_mp * 1_000_000,
         decode_side=LARGEST_TIER_SIDE,
+        max_bytes=int(settings.max_upload_mb * 1e6),
+        clip_max_bytes=int(settings.max_clip_mb * 1e6),
     )
     notifier = TelegramNotifier(app.bot, storage, presets, settings)
     # Local worker processes, or the Celery cluster (STYLEBOT_EXECUTOR); tests pass their own.
@@ -132,7 +135,7 @@ async def _post_init(app: App) -> None:
         state.metrics.watch_local_workers(state.workers)
     dispatcher = Dispatcher(storage, pool, notifier, files, presets, settings, instant, observer=observer)
     pool.on_event = dispatcher.on_event
-    probes = Probes(storage, dispatcher, pool, state.workers, state.metrics, settings.workers)
+    probes = Probes(storage, dispatcher, pool, state.workers, state.metrics, settings.workers, settings.data_dir)
     state.services = Services(
         storage=storage,
         dispatcher=dispatcher,

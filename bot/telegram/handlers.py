@@ -48,13 +48,15 @@ from bot.telegram.callback_data import (
     Setting,
 )
 from bot.telegram.i18n import N_
-from bot.telegram.state import App, Context
+from bot.telegram.state import REFUSAL_WINDOW_S, App, Context
 from bot.telegram.sticker_sets import PACK, StickerSets, input_sticker
 from engine.errors import InvalidImageError
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
 GALLERY_CHUNK = 10  # Telegram's album limit
+# Refusals every photo of a flood would get alike: one reply per chat per window (state.REFUSAL_WINDOW_S).
+FLOOD_REFUSALS = frozenset({"USER_CAP", "BUSY", "CLUSTER_BUSY", "TOO_MANY_IMAGES"})
 
 
 def service(context: Context) -> StyleService:
@@ -70,6 +72,8 @@ def replies_errors(handler: Handler) -> Handler:
         try:
             await handler(update, context)
         except UserFacingError as exc:
+            if _hushed(update, context, exc):
+                return
             await _reply(update, texts.render(exc, await _lang(update, context)))
         except UnknownPresetError as exc:
             owner = _who(update).user_id if update.effective_chat and update.effective_chat.id < 0 else None
@@ -83,6 +87,17 @@ def replies_errors(handler: Handler) -> Handler:
             await _reply(update, texts.say("BUTTON_GONE", await _lang(update, context)))
 
     return wrapper
+
+
+def _hushed(update: Update, context: Context, exc: UserFacingError) -> bool:
+    """A flood's refusal in a chat already told one within the window: logged, not said again."""
+    chat = update.effective_chat
+    if exc.key not in FLOOD_REFUSALS or update.callback_query is not None or chat is None:
+        return False  # a tap is always answered: its button spins until it is
+    if context.bot_data.refusals.allow(chat.id):
+        return False
+    log.info("not repeating %s in chat %d (told within the last %g s)", exc.key, chat.id, REFUSAL_WINDOW_S)
+    return True
 
 
 async def _reply(update: Update, text: str, **kwargs: Any) -> Message | None:
@@ -117,12 +132,20 @@ def _who(update: Update) -> Who:
     message = update.effective_message
     is_group = chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
     chat_id = chat.id if chat is not None else (user.id if user is not None else 0)
+    thread_id = _topic(message)
     if message is not None and message.sender_chat is not None:
         sender = message.sender_chat
-        return Who(chat_id, sender.id, sender.title or sender.username, is_group=is_group)
+        return Who(chat_id, sender.id, sender.title or sender.username, is_group=is_group, thread_id=thread_id)
     if user is None:
         raise UserFacingError("NEED_CONTENT")
-    return Who(chat_id, user.id, user.first_name, is_group=is_group, language=user.language_code)
+    return Who(chat_id, user.id, user.first_name, is_group=is_group, language=user.language_code, thread_id=thread_id)
+
+
+def _topic(message: object) -> int | None:
+    """The forum topic a message is in; None outside forums and in General (a reply chain is no topic)."""
+    if isinstance(message, Message) and message.is_topic_message:
+        return message.message_thread_id
+    return None
 
 
 async def seen(update: Update, context: Context) -> None:
@@ -363,7 +386,7 @@ async def making_of(update: Update, context: Context) -> None:
     reply_to = query.message.message_id if query.message is not None else None
     await context.bot.send_animation(
         who.chat_id, animation, filename="making_of.gif", reply_to_message_id=reply_to,
-        caption=texts.say("MAKING_OF", await _lang(update, context)),
+        message_thread_id=who.thread_id, caption=texts.say("MAKING_OF", await _lang(update, context)),
     )  # fmt: skip
 
 
@@ -468,15 +491,18 @@ async def styles(update: Update, context: Context) -> None:
     if not gallery:
         await _reply(update, texts.say("NO_PRESETS_INSTALLED", lang))
         return
-    chat_id = _who(update).chat_id
+    who = _who(update)
     sent: list[Message] = []
     for i in range(0, len(gallery), GALLERY_CHUNK):
-        chunk = gallery[i : i + GALLERY_CHUNK]
+        chunk, topic = gallery[i : i + GALLERY_CHUNK], who.thread_id  # the gallery goes to the asker's topic
         if len(chunk) == 1:
-            sent.append(await context.bot.send_photo(chat_id, chunk[0].thumbnail, caption=chunk[0].caption))
+            item = chunk[0]
+            sent.append(
+                await context.bot.send_photo(who.chat_id, item.thumbnail, caption=item.caption, message_thread_id=topic)
+            )
         else:
             media = [InputMediaPhoto(item.thumbnail, caption=item.caption) for item in chunk]
-            sent.extend(await context.bot.send_media_group(chat_id, media))
+            sent.extend(await context.bot.send_media_group(who.chat_id, media, message_thread_id=topic))
     await svc.remember_gallery([(g.name, m.photo[-1].file_id) for g, m in zip(gallery, sent, strict=False) if m.photo])
     await _reply(update, texts.say("STYLES_HEADER", lang), reply_markup=keyboards.presets([g.name for g in gallery]))
 
@@ -560,7 +586,8 @@ async def on_error(update: object, context: Context) -> None:
     if isinstance(update, Update) and update.effective_chat is not None:
         try:
             # The app's language only: the error may be the database's, where a chosen one is kept.
-            await context.bot.send_message(update.effective_chat.id, texts.say("ERROR", i18n.language_of(update)))
+            text, topic = texts.say("ERROR", i18n.language_of(update)), _topic(update.effective_message)
+            await context.bot.send_message(update.effective_chat.id, text, message_thread_id=topic)
         except Exception:  # the error may be that Telegram is unreachable; the log has it
             log.warning("could not tell the user about the error")
 
@@ -610,8 +637,9 @@ STYLIZE_CAPTION = re.compile(r"^/stylize(?:@(\w+))?(?:\s+(.*))?$", re.DOTALL | r
 
 def register(app: App) -> None:
     """Attach every handler to the application; only new messages from people reach them."""
-    # Edited messages and channel posts are not requests: an edited caption must not start a second job.
-    new = filters.UpdateType.MESSAGE & ~filters.ChatType.CHANNEL
+    # Edited messages and channel posts are not requests: an edited caption must not start a second job. Nor is
+    # a channel's post that Telegram forwards to its discussion group: a post "/forget" is nobody's command there.
+    new = filters.UpdateType.MESSAGE & ~filters.ChatType.CHANNEL & ~filters.IS_AUTOMATIC_FORWARD
     app.add_handler(TypeHandler(Update, seen), group=-1)
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, migrated))
     for name, handler in HANDLERS.items():

@@ -40,6 +40,7 @@ from bot.telegram.sticker_sets import STAGING, StickerSets, input_sticker
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 FINAL_RETRIES_S = (2.0, 10.0, 30.0)  # a final status (done, failed) is worth a few tries; progress is not
+NO_TEXT_TO_EDIT = "there is no text in the message to edit"  # Telegram's answer to a text edit of a photo
 
 
 @dataclass
@@ -185,20 +186,24 @@ class TelegramNotifier:
         elif screen.photo and screen.message_id is not None:
             await self._bot.edit_message_caption(job.chat_id, screen.message_id, caption=caption, rate_limit_args=limit)
         elif screen.message_id is None:
-            message = await self._bot.send_message(
-                job.chat_id, caption, reply_to_message_id=job.reply_to_message_id, rate_limit_args=limit
-            )
+            message = await self._bot.send_message(job.chat_id, caption, rate_limit_args=limit, **_where(job))
             await self._new_message(screen, message.message_id)
         else:
-            await self._bot.edit_message_text(caption, job.chat_id, screen.message_id, rate_limit_args=limit)
+            try:
+                await self._bot.edit_message_text(caption, job.chat_id, screen.message_id, rate_limit_args=limit)
+            except BadRequest as exc:
+                if NO_TEXT_TO_EDIT not in str(exc).lower():
+                    raise
+                # A picture status from before a restart (only its id was kept): its words are a caption.
+                screen.photo = True
+                await self._put(screen, status, picture, patient=patient)
+                return
         screen.text, screen.last = caption, status
 
     async def _replace_with_picture(self, screen: _Screen, data: bytes, caption: str, limit: Any) -> None:
         """A text status becomes a picture: Telegram cannot turn one into the other, so send anew, delete the old."""
         job, old = screen.job, screen.message_id
-        message = await self._bot.send_photo(
-            job.chat_id, data, caption=caption, reply_to_message_id=job.reply_to_message_id, rate_limit_args=limit
-        )
+        message = await self._bot.send_photo(job.chat_id, data, caption=caption, rate_limit_args=limit, **_where(job))
         screen.photo = True
         await self._new_message(screen, message.message_id)
         if old is not None:
@@ -223,7 +228,7 @@ class TelegramNotifier:
         markup = keyboards.result(
             job.id, job.params.keep_colors, job.params.quality == "hd", lang, clip=job.params.is_clip
         )
-        common: dict[str, Any] = {"caption": caption, "reply_to_message_id": job.reply_to_message_id}
+        common: dict[str, Any] = {"caption": caption, **_where(job)}
         try:
             if result.clip is not None:
                 return _receipt(await self._send_clip(job, result.clip, markup, common, lang))
@@ -246,7 +251,7 @@ class TelegramNotifier:
     async def _send_clip(self, job: Job, path: Path, markup: Any, common: dict[str, Any], lang: str) -> Message:
         """A clip as the kind it came as: a GIF, a streamable video with its sound, a round video or a sticker."""
         data = await asyncio.to_thread(path.read_bytes)
-        chat, media, reply = job.chat_id, job.params.media, job.reply_to_message_id
+        chat, media, where = job.chat_id, job.params.media, _where(job)
         if media == "animation":
             return await self._bot.send_animation(chat, data, filename="stylebot.mp4", reply_markup=markup, **common)
         if media == "video":
@@ -256,11 +261,11 @@ class TelegramNotifier:
         if media == "video_note":  # no caption on round videos: the status message above says what it is
             side = await asyncio.to_thread(_width, JobFiles(path.parent).photo)
             return await self._bot.send_video_note(
-                chat, data, length=side, filename="stylebot.mp4", reply_markup=markup, reply_to_message_id=reply
+                chat, data, length=side, filename="stylebot.mp4", reply_markup=markup, **where
             )
         if media == "video_sticker":
             return await self._send_video_sticker(job, data, markup, lang)
-        return await self._bot.send_sticker(chat, data, reply_markup=markup, reply_to_message_id=reply)
+        return await self._bot.send_sticker(chat, data, reply_markup=markup, **where)
 
     async def _send_video_sticker(self, job: Job, data: bytes, markup: Any, lang: str) -> Message:
         """A WEBM sent with sendSticker arrives as a file: staged in a set of the user's first, then sent by id."""
@@ -270,12 +275,9 @@ class TelegramNotifier:
         except BadRequest as exc:  # e.g. the user never opened a chat with the bot (a group): send it as a file
             log.warning("job %d: video sticker not staged (%s); sending the WEBM as a file", job.id, exc)
             return await self._bot.send_document(
-                job.chat_id, data, filename="stylebot.webm", reply_markup=markup,
-                reply_to_message_id=job.reply_to_message_id,
-            )  # fmt: skip
-        return await self._bot.send_sticker(
-            job.chat_id, added.file_id, reply_markup=markup, reply_to_message_id=job.reply_to_message_id
-        )
+                job.chat_id, data, filename="stylebot.webm", reply_markup=markup, **_where(job)
+            )
+        return await self._bot.send_sticker(job.chat_id, added.file_id, reply_markup=markup, **_where(job))
 
     async def _into_status_picture(self, job: Job, result: Result, caption: str, markup: Any) -> Message | None:
         """Put the result in place of the status picture (editMessageMedia); None when there is none or it fails."""
@@ -311,7 +313,7 @@ class TelegramNotifier:
         rights = "rights" in str(exc).lower()
         text = texts.say("CANNOT_POST_MEDIA", lang) if rights else texts.say("CANNOT_POST", lang, reason=exc)
         try:
-            await self._bot.send_message(job.chat_id, text, reply_to_message_id=job.reply_to_message_id)
+            await self._bot.send_message(job.chat_id, text, **_where(job))
         except TelegramError as error:
             log.info("job %d: could not explain the refusal: %s", job.id, error)
 
@@ -386,6 +388,15 @@ def _width(picture: Path) -> int:
     """A picture's width, from its header (a round video's side, from its first painted frame)."""
     with Image.open(picture) as image:
         return image.size[0]
+
+
+def _where(job: Job) -> dict[str, Any]:
+    """Where a message about a job goes: in reply to the photo, in the forum topic it was asked in.
+
+    The topic is named on every send: a reply whose photo was deleted is sent without it (the bot's Defaults),
+    and would land in the General topic.
+    """
+    return {"reply_to_message_id": job.reply_to_message_id, "message_thread_id": job.thread_id}
 
 
 def _receipt(message: Message) -> Receipt:

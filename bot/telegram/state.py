@@ -8,6 +8,7 @@ from typing import Any
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Settings
+from bot.core.ratelimit import RateLimiter
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.executor import Executor
 from bot.jobs.instant import InstantPainter
@@ -18,6 +19,10 @@ from bot.ops.server import OpsServer
 from bot.service import StyleService
 from bot.store.storage import Storage
 from bot.telegram.notifier import TelegramNotifier
+
+# A flood's refusals (the cap, a full queue) are said once per chat in this window: Telegram allows about one
+# message a second in a chat, and the flooder learns nothing new from the second.
+REFUSAL_WINDOW_S = 30.0
 
 
 @dataclass
@@ -43,6 +48,7 @@ class BotData:
         self.executor: Executor | None = None  # a test's executor; None: the one the settings name
         self.workers = WorkerBoard()
         self.services: Services | None = None
+        self.refusals = RateLimiter(1, REFUSAL_WINDOW_S)  # chats told of a refusal within the window
 
     def configure(self, settings: Settings, metrics: Metrics, executor: Executor | None) -> None:
         """What build_application knows before anything starts."""

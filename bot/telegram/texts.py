@@ -88,6 +88,8 @@ UNAVAILABLE_TOLD = N_(
     "Please try again later."
 )
 FILE_TOO_LARGE = N_("That file is {size} MB; the limit is {limit} MB. Send a smaller image, or send it as a photo.")
+# The download ran past the limit though Telegram stated a smaller size: its real size is unknown.
+FILE_OVER_LIMIT = N_("That file is larger than the limit of {limit} MB. Send a smaller image, or send it as a photo.")
 TOO_MANY_IMAGES = N_(
     "You're sending images faster than I can look at them (at most {per_minute} a minute). Wait a minute."
 )
