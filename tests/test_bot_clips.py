@@ -21,7 +21,7 @@ from PIL import Image
 
 from engine import video_out
 from engine.video_io import ClipLimits, ReadPlan, probe_clip, read_frames
-from tests.bot_harness import photo_bytes
+from tests.bot_harness import BotProcess, make_presets, photo_bytes
 from tests.fake_telegram import Chat, FakeTelegram
 from tests.inprocess import PaintingExecutor, ScriptedExecutor, running_bot, said, until
 
@@ -353,3 +353,22 @@ async def test_a_long_gif_is_sped_up_to_fit_a_sticker_and_the_reply_says_so(
     assert "faster" in text
     (sticker,) = fake.sticker_sets[f"p1_by_{fake.bot_username}"]["stickers"]
     assert streams(fake.file_bytes(sticker))["seconds"] <= 3.05
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_bot_process_paints_a_gif_in_its_worker_process(
+    fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path]
+) -> None:
+    """`python -m bot` with its real worker pool: the clip is painted in the worker process, not the bot's."""
+    make_presets(tmp_path / "data" / "styles")
+    process = BotProcess(fake, tmp_path / "data").start()
+    try:
+        chat = fake.private_chat(1, "Alice")
+        fake.send_clip(chat, None, footage["gif_mp4"].read_bytes(), kind="animation", caption="stripes")
+        message = fake.wait_for(lambda: sent(fake, chat, "animation"), 300, "a GIF painted by the worker")
+        facts = streams(fake.message_file_bytes(message))
+        assert facts["video"] == "h264" and "audio" not in facts
+        assert "clip job" not in process.log_text()  # no "clip job N failed" traceback
+    finally:
+        process.stop()
