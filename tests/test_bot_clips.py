@@ -127,8 +127,9 @@ async def test_gif_comes_back_as_a_painted_gif(fake: FakeTelegram, tmp_path: Pat
     assert any(d.startswith("k|") for d in buttons)  # the sticker pack
     # Painted: the first frame differs from the source's first frame.
     assert _first_frame_difference(result, data) > 10
-    # The first painted frame was shown at once as the status picture.
-    assert fake.calls_of("sendPhoto") or fake.calls_of("editMessageMedia")
+    # The first painted frame was shown at once as the status picture, saying the clip follows.
+    (status,) = fake.calls_of("sendPhoto")
+    assert "first painted frame" in status.params["caption"]
 
 
 def _first_frame_difference(painted: bytes, source: bytes) -> float:
@@ -372,3 +373,21 @@ def test_the_bot_process_paints_a_gif_in_its_worker_process(
         assert "clip job" not in process.log_text()  # no "clip job N failed" traceback
     finally:
         process.stop()
+
+
+async def test_without_the_instant_model_clips_are_refused_once(
+    fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bot without the instant network says once that clips need it, downloads nothing, and photos still work."""
+    monkeypatch.setenv("STYLEBOT_FAST_MODEL_DIR", str(tmp_path / "no-model"))
+    chat = fake.private_chat(1, "Alice")
+    async with running_bot(fake, tmp_path / "bot", ScriptedExecutor()):
+        for _ in range(2):
+            fake.send_clip(chat, None, footage["gif_mp4"].read_bytes(), kind="animation", caption="stripes")
+        fake.send_text(chat, None, "/status")  # one sender's updates are handled in order: after both clips
+        await said(fake, chat, "no jobs queued")
+        fake.send_photo(chat, None, photo_bytes(), caption="stripes")
+        await until(fake, lambda: sent(fake, chat, "photo"), "a painted photo")
+    said_model = [m for m in fake.bot_messages(chat.id) if "instant style model" in (m.get("text") or "")]
+    assert len(said_model) == 1
+    assert all(d.params["file_id"] is None or not d.params["file_id"].startswith("ANI") for d in fake.downloads)

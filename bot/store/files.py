@@ -91,20 +91,45 @@ class FileStore:
             if path.is_file():
                 os.utime(path)
                 return path, await asyncio.to_thread(probe_clip, path, limits)
-        data = await self._download(file_id, size, self._clip_max_bytes)
         tgs, other = self.clip_paths(file_id)
-        path = tgs if data[:2] == GZIP_MAGIC else other
-        # Probed under a temporary name (with the right suffix), so a bad clip never enters the cache.
-        probing = path.with_name(f"{path.stem}.tmp{os.getpid()}{path.suffix}")
-        await asyncio.to_thread(_write_atomically, probing, data)
+        # Streamed to disk (a clip may be 2000 MB with an own Bot API server: never whole in memory), then
+        # probed under a temporary name with the right suffix, so a bad clip never enters the cache.
+        download = other.with_name(f"{other.stem}.download.tmp{os.getpid()}")
         try:
-            async with self._decoding:
-                info = await asyncio.to_thread(probe_clip, probing, limits)
-            await asyncio.to_thread(os.replace, probing, path)
+            head = await self._download_to(file_id, size, download)
+            path = tgs if head[:2] == GZIP_MAGIC else other
+            probing = path.with_name(f"{path.stem}.tmp{os.getpid()}{path.suffix}")
+            await asyncio.to_thread(os.replace, download, probing)
+            try:
+                async with self._decoding:
+                    info = await asyncio.to_thread(probe_clip, probing, limits)
+                await asyncio.to_thread(os.replace, probing, path)
+            finally:
+                await asyncio.to_thread(_unlink, probing)
         finally:
-            await asyncio.to_thread(_unlink, probing)
+            await asyncio.to_thread(_unlink, download)
         await asyncio.to_thread(enforce_quota, self._dir, self._quota)
         return path, dataclasses.replace(info, path=str(path))
+
+    async def _download_to(self, file_id: str, size: int | None, path: Path) -> bytes:
+        """Stream a clip into `path`, stopping past the clip limit; returns its first bytes (to tell TGS apart)."""
+        limit, written, head = self._clip_max_bytes, 0, b""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = await asyncio.to_thread(path.open, "wb")
+        try:
+            async with contextlib.aclosing(self._downloader.stream(file_id, size)) as chunks:
+                async for chunk in chunks:
+                    head = head or bytes(chunk[:16])
+                    written += len(chunk)
+                    if written > limit:
+                        log.warning(
+                            "%s passed %d bytes while downloading (stated: %s); stopped", file_id, written, size
+                        )
+                        raise FileTooLargeError(None, limit / 1e6)
+                    await asyncio.to_thread(handle.write, chunk)
+        finally:
+            await asyncio.to_thread(handle.close)
+        return head
 
     async def _download(self, file_id: str, size: int | None, max_bytes: int | None = None) -> bytes:
         """The file's bytes, stopping as soon as they pass the limit: the size Telegram states may be wrong."""

@@ -173,11 +173,12 @@ class TelegramNotifier:
         if screen.lang is None:
             screen.lang = await self._language(job.user_id)
         lang = screen.lang
-        text = texts.status(status, picture=screen.photo or picture is not None, lang=lang) if status else None
+        shown = screen.photo or picture is not None
+        text = texts.status(status, picture=shown, lang=lang, clip=job.params.is_clip) if status else None
         if picture is None and (text is None or text == screen.text):
             return
         self._last_edit[job.chat_id] = time.monotonic()
-        caption = text or texts.say("INSTANT_PREVIEW", lang)
+        caption = text or texts.say("FIRST_FRAME" if job.params.is_clip else "INSTANT_PREVIEW", lang)
         if data is not None and not screen.photo:
             await self._replace_with_picture(screen, data, caption, limit)
         elif data is not None and screen.message_id is not None:

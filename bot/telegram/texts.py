@@ -131,6 +131,7 @@ CLIP_TOO_MANY_FRAMES = N_("That clip has {frames} frames; I paint at most {limit
 CLIP_TOO_LARGE = N_("That clip's frames are {width}×{height} pixels, too large for me. Send a smaller one.")
 CLIP_NO_ALPHA = N_("That sticker has no transparent background, so I can't paint it as a sticker.")
 CLIP_FILE_TOO_LARGE = N_("That clip is {size} MB; the limit is {limit} MB. Send a shorter or smaller one.")
+FIRST_FRAME = N_("⚡ The first painted frame – the whole clip follows.")
 STICKER_ADDED = N_("Added to your sticker pack.")
 STICKER_PACK_CREATED = N_("Added to your new sticker pack – open it here to add it to Telegram: {link}")
 STICKER_PACK_TITLE = N_("{name}'s paintings")
@@ -265,10 +266,11 @@ def preset_error(error: PresetError, lang: str = SOURCE) -> str:
     return str(error) if lang == SOURCE else text(BAD_STYLE_SPEC, lang)
 
 
-def status(state: Status, *, picture: bool = False, lang: str = SOURCE) -> str:
-    """The text of a job's status message; over the instant picture, a line says the full painting follows."""
+def status(state: Status, *, picture: bool = False, lang: str = SOURCE, clip: bool = False) -> str:
+    """The text of a job's status message; over the instant picture (a clip's first frame), what follows."""
     line = _status(state, lang)
-    return f"{text(INSTANT_PREVIEW, lang)}\n{line}" if picture and not state.final else line
+    preview = FIRST_FRAME if clip else INSTANT_PREVIEW
+    return f"{text(preview, lang)}\n{line}" if picture and not state.final else line
 
 
 def _status(state: Status, lang: str) -> str:
