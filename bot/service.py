@@ -235,7 +235,7 @@ class StyleService:
         except DownloadUnavailableError as exc:  # Telegram's side: the worker's download checks it later
             log.warning("could not download clip %s to check it (%s)", clip.file_id, exc)
             return 0
-        if clip.media == "sticker" and not info.has_alpha and not info.is_tgs:
+        if clip.media in ("sticker", "video_sticker") and not info.has_alpha and not info.is_tgs:
             raise ClipRefusedError("no_alpha", codec=info.codec)
         return painted_frames(info, self.settings, clip.media)
 

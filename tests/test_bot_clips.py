@@ -391,3 +391,30 @@ async def test_without_the_instant_model_clips_are_refused_once(
     said_model = [m for m in fake.bot_messages(chat.id) if "instant style model" in (m.get("text") or "")]
     assert len(said_model) == 1
     assert all(d.params["file_id"] is None or not d.params["file_id"].startswith("ANI") for d in fake.downloads)
+
+
+async def test_cancel_stops_a_clip_being_painted(fake: FakeTelegram, tmp_path: Path) -> None:
+    """/cancel while the frames are painted: the worker stops at the next frame and nothing is sent."""
+    long_clip = cut_mp4(data_dir() / "bikes.mp4", tmp_path / "long.mp4", side=SIDE, seconds=8.0)
+    chat = fake.private_chat(1, "Alice")
+    executor = PaintingExecutor()
+    async with running_bot(fake, tmp_path / "bot", executor):
+        fake.send_clip(chat, None, long_clip.read_bytes(), kind="animation", caption="stripes")
+        await until(fake, lambda: fake.calls_of("sendPhoto"), "the first painted frame", 120)
+        fake.send_text(chat, None, "/cancel")
+        await said(fake, chat, "Cancelled 1 job(s)")
+        await until(fake, lambda: not executor.holds(1), "the worker stopped", 60)
+    assert sent(fake, chat, "animation") is None
+    assert not (tmp_path / "bot" / "jobs" / "1" / "result.mp4").exists()
+
+
+async def test_a_sticker_without_transparency_is_refused_in_words(
+    fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path]
+) -> None:
+    """A "sticker" that is an opaque picture cannot come back as a sticker with its cut-out: said so."""
+    chat = fake.private_chat(1, "Alice")
+    opaque = io.BytesIO()
+    Image.open(footage["sticker"]).convert("RGB").save(opaque, "WEBP")
+    async with running_bot(fake, tmp_path, PaintingExecutor()):
+        fake.send_clip(chat, None, opaque.getvalue(), kind="sticker")
+        await said(fake, chat, "no transparent background")
