@@ -45,7 +45,7 @@ import numpy as np
 from PIL import Image
 
 from engine import flow, video_out
-from engine.errors import Cancelled, ClipNoAlphaError, ClipTooLongError, InvalidParamsError
+from engine.errors import Cancelled, ClipNoAlphaError, ClipStickerTooBigError, ClipTooLongError, InvalidParamsError
 from engine.fast import FastStylizer, fast_stylizer
 from engine.imaging import ImageInput, load_image
 from engine.params import StyleParams
@@ -385,7 +385,13 @@ def _encode(
             writer.write(frame.rgb, _alpha(frame))
         writer.close()
         fitted = video_out.encode_video_sticker(str(master), out_path, plan.out_fps)
-        log.debug("video sticker %d bytes at %d bps after %d tries", fitted.size, fitted.bit_rate, fitted.tries)
+        log.debug("video sticker %d bytes at %d bps after %d drafts", fitted.size, fitted.bit_rate, fitted.tries)
+        if not fitted.fits:
+            raise ClipStickerTooBigError(
+                f"the video sticker stays {fitted.size} bytes, over {video_out.STICKER_MAX_BYTES}",
+                bytes=fitted.size,
+                limit_bytes=video_out.STICKER_MAX_BYTES,
+            )
         return False
     with_sound = kind in ("video", "video_note") and info.has_audio
     video_path = out_path.with_name(out_path.name + ".video.mp4") if with_sound else out_path

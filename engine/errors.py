@@ -86,3 +86,9 @@ class ClipNoAlphaError(ClipError):
     """A sticker was asked to keep a transparency the source does not have."""
 
     kind = "no_alpha"
+
+
+class ClipStickerTooBigError(ClipError):
+    """No bitrate tried brings the video sticker under Telegram's byte limit; details: bytes, limit_bytes."""
+
+    kind = "sticker_too_big"

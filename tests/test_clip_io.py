@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
-from clip_sources import alpha_webm, cut_mp4, data_dir, gif, style_image, tgs
+from clip_sources import alpha_webm, circle_alpha, cut_mp4, data_dir, gif, style_image, tgs
 from PIL import Image
 
+from engine import video_out
 from engine.clip import ClipOptions, paint_clip, plan_output
 from engine.errors import (
     Cancelled,
@@ -26,7 +28,7 @@ from engine.errors import (
 )
 from engine.fast import FastStylizer
 from engine.params import StyleParams
-from engine.video_io import ClipInfo, ClipLimits, probe_clip
+from engine.video_io import ClipInfo, ClipLimits, ReadPlan, probe_clip, read_frames
 
 SIDE = 160
 PARAMS = StyleParams(method="fast", max_side=SIDE)
@@ -288,3 +290,49 @@ def test_gif_with_too_many_frames_refused(stylizer: FastStylizer, tmp_path: Path
         )
     assert caught.value.details["limit"] == 100
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_video_sticker_bitrate_search(tmp_path: Path) -> None:
+    """The sticker encoder finds a bitrate under the byte limit, and says so when none fits."""
+    master = tmp_path / "master.mkv"
+    writer = video_out.MasterWriter(master, 128, 128, Fraction(30))
+    rng = np.random.default_rng(0)
+    for _ in range(30):  # noise: the hardest thing to compress
+        writer.write(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8), np.full((128, 128), 255, np.uint8))
+    writer.close()
+    fitted = video_out.encode_video_sticker(str(master), tmp_path / "ok.webm", Fraction(30), max_bytes=60_000)
+    assert fitted.fits and fitted.size == (tmp_path / "ok.webm").stat().st_size <= 60_000
+    hopeless = video_out.encode_video_sticker(str(master), tmp_path / "no.webm", Fraction(30), max_bytes=500)
+    assert not hopeless.fits and hopeless.size > 500
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["master.mkv", "no.webm", "ok.webm"]  # no drafts left
+
+
+def test_cli_paints_a_clip(bunny: Path, tmp_path: Path) -> None:
+    """`python -m engine clip.mp4 painting.jpg -o out.mp4` writes a video; a .gif output is refused with exit 1."""
+    from engine.cli import main
+
+    style = tmp_path / "style.png"
+    style_image().save(style)
+    assert main([str(bunny), str(style), "-o", str(tmp_path / "out.mp4"), "--size", "96", "-q"]) == 0
+    info = probe_clip(tmp_path / "out.mp4")
+    assert (info.codec, info.width, info.has_audio) == ("h264", 96, True)
+    assert main([str(bunny), str(style), "-o", str(tmp_path / "out.gif"), "-q"]) == 1
+    assert main([str(bunny), str(style), "-o", str(tmp_path / "n.mp4"), "--clip-kind", "animation", "-q"]) == 0
+    assert not probe_clip(tmp_path / "n.mp4").has_audio
+
+
+def test_static_webp_sticker_in_and_out(stylizer: FastStylizer, tmp_path: Path) -> None:
+    """A static WEBP sticker with transparency (as Telegram sends them) comes back painted, alpha kept."""
+    source = probe_clip(data_dir() / "carphone_pristine.mp4")
+    frame = next(read_frames(data_dir() / "carphone_pristine.mp4", source, ReadPlan(512, 418, 30, 1), ClipLimits()))
+    image = Image.fromarray(frame.rgb)
+    image.putalpha(Image.fromarray(circle_alpha(512, 418)))
+    image.save(tmp_path / "in.webp", quality=80)
+    assert probe_clip(tmp_path / "in.webp").has_alpha
+    result = paint_clip(
+        tmp_path / "in.webp", style_image(), PARAMS, tmp_path / "out.webp", kind="sticker", stylizer=stylizer
+    )
+    with Image.open(result.path) as painted:
+        assert painted.size == (512, 418)
+        alpha = np.asarray(painted.convert("RGBA"))[..., 3]
+    assert alpha[0, 0] < 16 and alpha[209, 256] == 255
