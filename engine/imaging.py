@@ -16,7 +16,7 @@ from typing import IO, TypeAlias
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from engine.errors import InvalidImageError
+from engine.errors import ImageProblem, InvalidImageError
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def load_image(source: ImageInput) -> Image.Image:
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
         if not data:
-            raise InvalidImageError("The file is empty.")
+            raise InvalidImageError(ImageProblem.EMPTY, "The file is empty.")
         return _open_and_decode(io.BytesIO(data))
     if isinstance(source, str | os.PathLike):
         return _open_and_decode(_checked_path(source))
@@ -105,19 +105,28 @@ def output_format_for_path(path: str | os.PathLike[str]) -> str:
     raise ValueError(f"output file must end in .jpg, .jpeg or .png (got {shown})")
 
 
+def load_as(role: str, source: ImageInput) -> Image.Image:
+    """load_image for one input of a run; a refusal says which (`role`: "content", "style" or "start")."""
+    try:
+        return load_image(source)
+    except InvalidImageError as exc:
+        exc.role = role
+        raise
+
+
 def _checked_path(source: str | os.PathLike[str]) -> Path:
     """The path as a Path, after refusing one that is missing, not a file or empty."""
     path = Path(os.fspath(source))
     try:
         if not path.exists():
-            raise InvalidImageError(f"There is no file at {path}.")
+            raise InvalidImageError(ImageProblem.MISSING, f"There is no file at {path}.")
         if not path.is_file():
-            raise InvalidImageError(f"The path {path} is not a file.")
+            raise InvalidImageError(ImageProblem.MISSING, f"The path {path} is not a file.")
         if path.stat().st_size == 0:
-            raise InvalidImageError("The file is empty.")
+            raise InvalidImageError(ImageProblem.EMPTY, "The file is empty.")
     except OSError as exc:  # permission problems, names too long, ...
         log.info("cannot inspect image path %s: %r", path, exc)
-        raise InvalidImageError(f"The file {path} cannot be opened.") from None
+        raise InvalidImageError(ImageProblem.MISSING, f"The file {path} cannot be opened.") from None
     return path
 
 
@@ -130,13 +139,13 @@ def _open_and_decode(fp: Path | IO[bytes]) -> Image.Image:
             log.info("unidentified image: %s", exc)
             # A file that starts like an accepted format but no decoder took is broken, not foreign.
             damaged = _looks_accepted(_read_head(fp))
-            raise InvalidImageError(_DAMAGED if damaged else _UNSUPPORTED) from None
+            raise _unreadable(damaged) from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             log.info("decompression bomb refused at open: %s", exc)
-            raise InvalidImageError(_bomb_message(exc)) from None
+            raise _bomb(exc) from None
         except Exception as exc:  # Pillow raises nearly any type on hostile headers
             log.info("image header unreadable: %r", exc)
-            raise InvalidImageError(_DAMAGED) from None
+            raise InvalidImageError(ImageProblem.DAMAGED, _DAMAGED) from None
         with image:
             return _decode(image)
 
@@ -172,21 +181,31 @@ def _looks_accepted(head: bytes) -> bool:
     return head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
-def _bomb_message(exc: Exception) -> str:
-    """The user-facing refusal for Pillow's decompression-bomb error or warning."""
+def _unreadable(damaged: bool) -> InvalidImageError:
+    """The refusal of bytes no decoder took: damaged when they start like an accepted format, else foreign."""
+    if damaged:
+        return InvalidImageError(ImageProblem.DAMAGED, _DAMAGED)
+    return InvalidImageError(ImageProblem.UNSUPPORTED, _UNSUPPORTED)
+
+
+def _bomb(exc: Exception, limit: int = MAX_PIXELS) -> InvalidImageError:
+    """The refusal for Pillow's decompression-bomb error or warning, quoting `limit` (pixels)."""
     match = re.search(r"\((\d+) pixels\)", str(exc))
     if match is None:
-        return _TOO_BIG
-    return (
-        f"This picture declares {int(match.group(1)) / 1e6:.1f} megapixels; "
-        f"at most {MAX_PIXELS / 1e6:g} megapixels are allowed."
+        return InvalidImageError(ImageProblem.TOO_BIG, _TOO_BIG, limit_mp=round(limit / 1e6))
+    megapixels = round(int(match.group(1)) / 1e6, 1)
+    return InvalidImageError(
+        ImageProblem.TOO_BIG,
+        f"This picture declares {megapixels:.1f} megapixels; at most {limit / 1e6:g} megapixels are allowed.",
+        megapixels=megapixels,
+        limit_mp=round(limit / 1e6),
     )
 
 
 def _decode(image: Image.Image) -> Image.Image:
     """Check the header, load the first frame, apply EXIF orientation and convert to RGB."""
     if image.format is not None and image.format not in _ACCEPTED_FORMATS:
-        raise InvalidImageError(_UNSUPPORTED)
+        raise InvalidImageError(ImageProblem.UNSUPPORTED, _UNSUPPORTED)
     _check_size(*image.size)
     with _pillow_warnings():
         try:
@@ -195,16 +214,16 @@ def _decode(image: Image.Image) -> Image.Image:
             image.load()  # inside the guard, so truncated data fails here and not later
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             log.info("decompression bomb refused at load: %s", exc)
-            raise InvalidImageError(_bomb_message(exc)) from None
+            raise _bomb(exc) from None
         except Exception as exc:  # OSError, SyntaxError, struct.error, EOFError, IndexError, ...
             log.info("image data unreadable: %r", exc)
-            raise InvalidImageError(_DAMAGED) from None
+            raise InvalidImageError(ImageProblem.DAMAGED, _DAMAGED) from None
     upright = _apply_orientation(image)
     try:
         rgb = _to_rgb(upright)
     except Exception as exc:
         log.info("cannot convert mode %s to RGB: %r", upright.mode, exc)
-        raise InvalidImageError(_BAD_COLOURS) from None
+        raise InvalidImageError(ImageProblem.BAD_COLOURS, _BAD_COLOURS) from None
     if rgb is image:  # never hand back the caller's object or one tied to a file
         rgb = image.copy()
     rgb.info = {}  # no stale "transparency", EXIF or ICC entries that no longer describe the pixels
@@ -221,21 +240,34 @@ def _apply_orientation(image: Image.Image) -> Image.Image:
     return image
 
 
-def _check_size(width: int, height: int) -> None:
-    """Refuse an empty image, a side over MAX_SIDE, more than MAX_PIXELS or an aspect beyond MAX_ASPECT."""
+def _check_size(width: int, height: int, max_pixels: int = MAX_PIXELS) -> None:
+    """Refuse an empty image, a side over MAX_SIDE, more than `max_pixels` or an aspect beyond MAX_ASPECT."""
     shown = f"This image is {width}×{height} px"
     if width < 1 or height < 1:
-        raise InvalidImageError(f"{shown}; it has no pixels.")
+        raise InvalidImageError(ImageProblem.NO_PIXELS, f"{shown}; it has no pixels.")
     if max(width, height) > MAX_SIDE:
-        raise InvalidImageError(f"{shown}; the longest side may be at most {MAX_SIDE} px.")
-    if width * height > MAX_PIXELS:
         raise InvalidImageError(
-            f"{shown} ({width * height / 1e6:.1f} megapixels); at most {MAX_PIXELS / 1e6:g} megapixels are allowed."
+            ImageProblem.TOO_LONG,
+            f"{shown}; the longest side may be at most {MAX_SIDE} px.",
+            width=width,
+            height=height,
+            limit_px=MAX_SIDE,
+        )
+    if width * height > max_pixels:
+        megapixels = round(width * height / 1e6, 1)
+        raise InvalidImageError(
+            ImageProblem.TOO_BIG,
+            f"{shown} ({megapixels:.1f} megapixels); at most {max_pixels / 1e6:g} megapixels are allowed.",
+            megapixels=megapixels,
+            limit_mp=round(max_pixels / 1e6),
         )
     aspect = max(width, height) / min(width, height)
     if aspect > MAX_ASPECT:
         raise InvalidImageError(
-            f"{shown} (aspect ratio {aspect:.1f}:1); the aspect ratio may be at most {MAX_ASPECT:g}:1."
+            ImageProblem.BAD_ASPECT,
+            f"{shown} (aspect ratio {aspect:.1f}:1); the aspect ratio may be at most {MAX_ASPECT:g}:1.",
+            aspect=round(aspect, 1),
+            limit=MAX_ASPECT,
         )
 
 
@@ -291,18 +323,13 @@ def probe_image(data: bytes, max_pixels: int = MAX_PIXELS, draft_side: int = 102
         try:
             image = Image.open(io.BytesIO(data), formats=_OPEN_FORMATS)
         except UnidentifiedImageError:
-            raise InvalidImageError(_DAMAGED if _looks_accepted(bytes(data[:16])) else _UNSUPPORTED) from None
+            raise _unreadable(_looks_accepted(bytes(data[:16]))) from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise InvalidImageError(_bomb_message(exc)) from None
+            raise _bomb(exc, min(max_pixels, MAX_PIXELS)) from None
         except Exception:
-            raise InvalidImageError(_DAMAGED) from None
+            raise InvalidImageError(ImageProblem.DAMAGED, _DAMAGED) from None
     width, height = image.size
-    _check_size(width, height)
-    if width * height > max_pixels:
-        raise InvalidImageError(
-            f"This image is {width}×{height} px ({width * height / 1e6:.0f} megapixels); "
-            f"at most {max_pixels / 1e6:g} megapixels are accepted."
-        )
+    _check_size(width, height, min(max_pixels, MAX_PIXELS))  # too big quotes the caller's limit, not ours
     if image.format in ("JPEG", "MPO"):
         image.draft("RGB", (draft_side, draft_side))
         _decode(image)
@@ -312,5 +339,5 @@ def probe_image(data: bytes, max_pixels: int = MAX_PIXELS, draft_side: int = 102
             image.verify()
         except Exception as exc:
             log.info("image structure unreadable: %r", exc)
-            raise InvalidImageError(_DAMAGED) from None
+            raise InvalidImageError(ImageProblem.DAMAGED, _DAMAGED) from None
     return width, height

@@ -17,7 +17,7 @@ from engine import colors
 from engine.backbone import Extractor, get_extractor
 from engine.compiled import CompiledSteps, Targets, compiled_for
 from engine.errors import Cancelled, InvalidParamsError
-from engine.imaging import ImageInput, fit_longest_side, load_image
+from engine.imaging import ImageInput, fit_longest_side, load_as
 from engine.losses import PIXEL_MAX, PIXEL_MIN, deprocess, preprocess
 from engine.params import ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON, StyleParams
 from engine.progress import Losses, Progress, RunStats
@@ -60,9 +60,12 @@ class _Clock:
 class Stylizer:
     """Runs style transfer with one backbone; the model and compiled steps are shared per process."""
 
-    def __init__(self, backbone: str = "vgg19", weights: str | os.PathLike[str] = "imagenet") -> None:
+    def __init__(
+        self, backbone: str = "vgg19", weights: str | os.PathLike[str] = "imagenet", fast_model_dir: str | None = None
+    ) -> None:
         configure_devices()
         self.backbone, self.weights = backbone, weights
+        self.fast_model_dir = fast_model_dir  # the instant network's folder (None: the installed package's)
         # The seed's layers are built at once; other layer choices are built (and traced) on first use.
         self.extractor: Extractor = get_extractor(backbone, weights)
         self.compiled: CompiledSteps = compiled_for(self.extractor)
@@ -95,12 +98,13 @@ class Stylizer:
         if params.method == "fast":
             from engine.fast import fast_stylizer
 
-            return fast_stylizer().run(content, styles, params, on_progress, should_stop, preview_side=preview_side)
+            fast = fast_stylizer(self.fast_model_dir)
+            return fast.run(content, styles, params, on_progress, should_stop, preview_side=preview_side)
         if (params.init == "image") != (init_image is not None):
             raise InvalidParamsError("init='image' needs an init_image, and an init_image needs init='image'")
-        content_img = load_image(content)
-        style_imgs = [load_image(s) for s in _as_list(styles)]
-        start_img = load_image(init_image) if init_image is not None else None
+        content_img = load_as("content", content)
+        style_imgs = [load_as("style", s) for s in _as_list(styles)]
+        start_img = load_as("start", init_image) if init_image is not None else None
         blend = params.blend_for(len(style_imgs))
         run = _Run(
             self,

@@ -376,12 +376,11 @@ def test_the_bot_process_paints_a_gif_in_its_worker_process(
 
 
 async def test_without_the_instant_model_clips_are_refused_once(
-    fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+    fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path]
 ) -> None:
     """A bot without the instant network says once that clips need it, downloads nothing, and photos still work."""
-    monkeypatch.setenv("STYLEBOT_FAST_MODEL_DIR", str(tmp_path / "no-model"))
     chat = fake.private_chat(1, "Alice")
-    async with running_bot(fake, tmp_path / "bot", ScriptedExecutor()):
+    async with running_bot(fake, tmp_path / "bot", ScriptedExecutor(), fast_model_dir=tmp_path / "no-model"):
         for _ in range(2):
             fake.send_clip(chat, None, footage["gif_mp4"].read_bytes(), kind="animation", caption="stripes")
         fake.send_text(chat, None, "/status")  # one sender's updates are handled in order: after both clips

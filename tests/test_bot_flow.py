@@ -109,7 +109,7 @@ def test_bad_inputs_get_friendly_replies_and_keep_the_session(fake: FakeTelegram
     said(fake, chat, "Got your photo", 20)
     corrupt = photo_bytes(seed=9)[:200]
     fake.send_document(chat, None, corrupt, file_name="broken.jpg", mime_type="image/jpeg")
-    said(fake, chat, "couldn't read that image", 20)
+    said(fake, chat, "couldn't use that style image: it is damaged", 20)
     fake.send_text(chat, None, "/style nosuchstyle")
     said(fake, chat, "Unknown style", 20)
     # The pending photo survived all of that: a style now starts the job.

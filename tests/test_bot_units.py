@@ -89,15 +89,13 @@ def test_making_of_frames_are_dense_early_and_end_on_the_last_step() -> None:
 
 
 def test_a_dot_env_file_fills_in_unset_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.config import environment
-
     env_file = tmp_path / ".env"
     env_file.write_text(
         '# comment\nTELEGRAM_BOT_TOKEN="1:FROMFILE-token-of-35-characters-xxx"\nSTYLEBOT_STEPS=7\nSTYLEBOT_MAX_SIDE=\n'
     )
     monkeypatch.setenv("STYLEBOT_STEPS", "9")
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
-    settings = Settings.from_env(environment(env_file))
+    settings = Settings.from_env(env_file=env_file)  # pydantic-settings reads the file and the environment
     assert settings.token.startswith("1:FROMFILE")  # from the file
     assert settings.steps == 9  # the real environment wins
     assert settings.max_side is None

@@ -12,7 +12,7 @@ import pytest
 from clip_sources import cut_mp4, data_dir, style_image
 
 from bot.config import Settings
-from bot.core.errors import ClipRefusedError
+from bot.core.errors import ClipRefusedError, Problem
 from bot.core.models import Job, JobParams, StyleRef
 from bot.core.recipes import clip_params, work_units
 from bot.jobs.clips import clip_request
@@ -112,14 +112,14 @@ def test_the_bot_writes_a_clip_result_only_under_a_name_a_clip_may_have(tmp_path
 
 
 def test_bad_clips_are_worded_from_the_engines_kind_in_every_language() -> None:
-    """The worker's failure carries the engine's kind and numbers; the status words them for the reader."""
-    detail = ClipRefusedError("too_long", seconds=42.04, limit_s=30.0).detail()
-    refused = ClipRefusedError.from_detail(detail)
+    """The worker's failure carries the engine's kind and numbers (through Redis too); the status words them."""
+    problem = ClipRefusedError("too_long", seconds=42.04, limit_s=30.0).problem()
+    refused = ClipRefusedError.from_problem(Problem.from_json(json.loads(json.dumps(problem.to_json()))))
     assert refused is not None and texts.render(refused) == (
         "That clip lasts 42.04 s; I paint clips of up to 30 s. Send a shorter one."
     )
     assert "30" in texts.render(refused, "ru") and "42.04" in texts.render(refused, "de")
-    assert ClipRefusedError.from_detail("a photo problem") is None
+    assert ClipRefusedError.from_problem(Problem("damaged", "photo")) is None
     assert texts.render(ClipRefusedError("unsupported")).startswith("I can't decode that clip's format (?)")
 
 
@@ -166,7 +166,7 @@ def test_a_damaged_clip_fails_as_the_users_input_with_its_kind(tmp_path: Path) -
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
     outcome = paint(None, _request(tmp_path, broken), lambda p: None, lambda: False)
     assert isinstance(outcome, JobFailed) and outcome.user_error
-    refused = ClipRefusedError.from_detail(outcome.message)
+    refused = ClipRefusedError.from_problem(outcome.problem)
     assert refused is not None and refused.kind == "damaged"
 
 

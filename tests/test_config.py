@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, WorkerSettings, variables
+from bot.jobs.factory import local_hardware
 
 TOKEN = "123456789:AAE-abcdefghijklmnopqrstuvwxyz_01234"
 
@@ -89,6 +93,9 @@ def test_directories_must_not_be_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="STYLEBOT_STYLES_DIR must be a directory"):
         settings(STYLEBOT_STYLES_DIR=str(afile))
     assert settings(STYLEBOT_DATA_DIR=str(tmp_path / "new")).styles_dir == tmp_path / "new" / "styles"
+    (tmp_path / "styles").write_text("x")  # the default styles folder, inside the data folder, is a file
+    with pytest.raises(ConfigError, match="STYLEBOT_STYLES_DIR must be a directory"):
+        settings(STYLEBOT_DATA_DIR=str(tmp_path))
 
 
 def test_log_level() -> None:
@@ -138,3 +145,82 @@ def test_metrics_and_log_format_settings() -> None:
         settings(STYLEBOT_LOG_FORMAT="xml")
     with pytest.raises(ConfigError, match="STYLEBOT_METRICS_PORT"):
         settings(STYLEBOT_METRICS_PORT="70000")
+
+
+def test_the_environment_wins_over_the_dot_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"TELEGRAM_BOT_TOKEN={TOKEN}\nSTYLEBOT_JOBS_PER_USER=7\nSTYLEBOT_QUEUE_LENGTH=50\n")
+    monkeypatch.setenv("STYLEBOT_JOBS_PER_USER", "9")
+    monkeypatch.setenv("STYLEBOT_QUEUE_LENGTH", "")  # empty: the file fills it in, as unset would
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    read = Settings.from_env(env_file=env_file)
+    assert (read.token, read.jobs_per_user, read.queue_length) == (TOKEN, 9, 50)
+
+
+def test_a_bad_value_in_the_dot_env_file_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"TELEGRAM_BOT_TOKEN={TOKEN}\nSTYLEBOT_CACHE_MB=lots\n")
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("STYLEBOT_CACHE_MB", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env_file=env_file)
+    assert str(caught.value) == "STYLEBOT_CACHE_MB must be a whole number from 10 to 1000000; got 'lots'"
+    assert TOKEN not in str(caught.value)
+
+
+def test_the_worker_settings_are_a_subset_without_the_token() -> None:
+    assert "token" not in WorkerSettings.model_fields and "webhook_secret" not in WorkerSettings.model_fields
+    assert set(WorkerSettings.model_fields) < set(Settings.model_fields)
+    worker = WorkerSettings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "STYLEBOT_WORKER_HEARTBEAT_S": "0.5"})
+    assert worker.heartbeat_s == 0.5 and TOKEN not in repr(worker) and TOKEN not in str(worker.model_dump())
+    with pytest.raises(ConfigError, match=r"STYLEBOT_WORKER_HEARTBEAT_S must be seconds from 0\.2 to 60"):
+        WorkerSettings.from_env({"STYLEBOT_WORKER_HEARTBEAT_S": "fast"})
+    assert WorkerSettings.from_env({"STYLEBOT_LOG_LEVEL": "warn"}).log_level == "WARNING"  # the bot's own rule
+
+
+def test_settings_are_immutable() -> None:
+    read = settings()
+    with pytest.raises(ValidationError):
+        read.jobs_per_user = 5  # type: ignore[misc]
+
+
+def test_the_token_stays_out_of_reprs_and_validation_errors() -> None:
+    read = settings(STYLEBOT_WEBHOOK_URL="https://h/tg", STYLEBOT_WEBHOOK_SECRET="hook-secret")
+    assert TOKEN not in repr(read) and TOKEN not in str(read) and "hook-secret" not in repr(read)
+    with pytest.raises(ValidationError) as caught:
+        Settings(token=TOKEN, jobs_per_user=[1])  # type: ignore[arg-type]
+    assert TOKEN not in str(caught.value)
+
+
+def test_parsing_spawns_no_process_and_counts_no_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    smi = tmp_path / "nvidia-smi"  # a GPU tool on the PATH that a probe would find and run
+    smi.write_text("#!/bin/sh\necho 'GPU 0: Fake'\n")
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    spawned: list[object] = []
+    real_popen = subprocess.Popen
+
+    def popen(*args: object, **kwargs: object) -> object:
+        spawned.append(args)
+        return real_popen(*args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    read = settings()
+    assert read.workers is None and spawned == []  # one per GPU: counted where the local workers start
+    assert settings(STYLEBOT_WORKERS="3").workers == 3
+    assert local_hardware(read) == (settings(STYLEBOT_WORKERS="1"), 1) and len(spawned) == 1  # the probe, there
+
+
+def test_local_workers_are_one_per_gpu_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    assert local_hardware(settings()) == (settings(STYLEBOT_WORKERS="2"), 2)
+    assert local_hardware(settings(STYLEBOT_WORKERS="1"))[0].workers == 1
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert local_hardware(settings())[0].workers == 1
+
+
+def test_dot_env_example_documents_every_variable() -> None:
+    example = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
+    documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", example, re.MULTILINE))
+    assert set(variables()) - documented == set()

@@ -11,6 +11,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
+from bot.core.messages import Msg
 from bot.store.storage import Storage
 from bot.telegram import i18n, texts
 from tests.bot_harness import photo_bytes
@@ -55,7 +56,7 @@ def test_telegram_language_codes_pick_a_catalogue() -> None:
     assert i18n.pick("pt-br") == "pt" and i18n.pick("de_AT") == "de" and i18n.pick("FA") == "fa"
     assert i18n.pick("zh-hans") == "en" and i18n.pick(None) == "en"
     assert i18n.pick("ru", "es") == "ru" and i18n.pick(None, "es") == "es"  # a stored choice wins
-    assert texts.say("PICK_FOR", "ru", name="") == "Вы, выберите картину для этого фото:"
+    assert texts.say(Msg.PICK_FOR, "ru", name="") == "Вы, выберите картину для этого фото:"
     assert texts.duration(125, "fa") == "2 دقیقه و 5 ثانیه"
 
 
@@ -157,3 +158,10 @@ async def test_command_menus_are_registered_in_every_language(fake: FakeTelegram
         groups = {c["command"]: c["description"] for c in fake.commands_for({"type": "all_group_chats"}, "de")}
         assert groups["stylize"] == "Auf ein Foto antworten: /stylize NAME"
         assert fake.commands_for(private, "en") == []  # English is the default menu, not a language of its own
+
+
+def test_every_message_the_core_names_is_worded() -> None:
+    """Each name in bot/core/messages.py has its words in texts.MESSAGES (the type checker sees the names)."""
+    assert set(texts.MESSAGES) == set(Msg)
+    for msg in Msg:
+        assert texts.MESSAGES[msg], msg

@@ -46,7 +46,7 @@ async def test_a_failure_during_a_live_preview_is_said(fake: FakeTelegram, tmp_p
         fake.send_photo(chat, None, photo_bytes(seed=2), caption="dots")
         await until(fake, lambda: executor.submitted, "the job on a worker")
         executor.fail(1, "the image is damaged", user_error=True)
-        await until(fake, lambda: "damaged" in texts(fake, chat)[0], "the failure on the status message", 10)
+        await until(fake, lambda: "couldn't use your photo" in texts(fake, chat)[0], "the failure said", 10)
 
 
 async def test_a_group_that_becomes_a_supergroup_gets_its_result_there(fake: FakeTelegram, tmp_path: Path) -> None:

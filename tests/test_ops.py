@@ -19,8 +19,8 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.config import WorkerSettings
 from bot.core.errors import BrokerUnavailableError
-from bot.jobs.cluster.worker import WorkerConfig
 from bot.ops import health, healthcheck
 from bot.ops.chart import ChartLabels, usage_chart
 from bot.ops.report import DAY_S, UsageReport, WorkersNow
@@ -269,7 +269,7 @@ async def test_the_container_healthcheck_reads_healthz(
 
 def test_the_container_healthcheck_passes_on_a_cluster_workers_metrics_port(monkeypatch: pytest.MonkeyPatch) -> None:
     port = free_port()
-    config = WorkerConfig("redis://unused", 60, "random", "vgg19", 2.0, "INFO", metrics_port=port)
+    config = WorkerSettings(broker_url="redis://unused", weights="random", metrics_port=port)
     observer = serve_worker_metrics(config)
     observer.model_loaded(3.5)
     monkeypatch.setenv("STYLEBOT_METRICS_PORT", str(port))

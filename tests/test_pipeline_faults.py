@@ -332,14 +332,18 @@ async def test_a_huge_document_is_refused_before_it_is_decoded(fake: FakeTelegra
         assert not any((tmp_path / "files").glob("*"))
 
 
-async def test_photos_waiting_for_a_style_are_not_downloaded(fake: FakeTelegram, tmp_path: Path) -> None:
+async def test_photos_waiting_for_a_style_are_checked_once(fake: FakeTelegram, tmp_path: Path) -> None:
+    # A photo is decoded when it arrives (a damaged one must not wait for a style: issue 17), and only once.
     async with running_bot(fake, tmp_path):
         chats = [fake.private_chat(105 + 100 * i, f"Eli{i}") for i in range(3)]
         for seed, chat in enumerate(chats):
             fake.send_photo(chat, None, photo_bytes(seed=seed))
         for chat in chats:
             await said(fake, chat, "Got your photo")
-        assert fake.downloads == [] and not any((tmp_path / "files").glob("*"))
+        assert len(fake.downloads) == 3 and len(list((tmp_path / "files").glob("*"))) == 3
+        fake.send_text(chats[0], None, "dots")
+        await states_become(fake, tmp_path, {1: "done"})
+        assert len(fake.downloads) == 3  # the job used the cached, checked copy
 
 
 async def test_a_flood_of_images_gets_a_friendly_brake(fake: FakeTelegram, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from bot.core.errors import UserFacingError
 from bot.core.job_states import JobStatus
+from bot.core.messages import Msg
 
 Quality = Literal["instant", "preview", "standard", "hd"]
 Strength = Literal["low", "medium", "high"]
@@ -199,6 +200,6 @@ class QueueFullError(UserFacingError):
     """A job was refused because the user's cap or the global queue length is reached."""
 
     def __init__(self, is_global: bool, limit: int) -> None:
-        super().__init__("BUSY" if is_global else "USER_CAP", limit=limit)
+        super().__init__(Msg.BUSY if is_global else Msg.USER_CAP, limit=limit)
         self.is_global = is_global
         self.limit = limit

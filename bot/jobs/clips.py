@@ -40,13 +40,13 @@ def painted_frames(info: ClipInfo, settings: Settings, media: str) -> int:
     return max(1, min(info.frames, math.ceil(seconds * min(info.fps, float(settings.clip_fps)))))
 
 
-def instant_model_missing() -> str | None:
-    """Why the instant network cannot paint clips here (its files are missing), or None; reads the disk."""
+def instant_model_missing(model_dir: str | None = None) -> str | None:
+    """Why the instant network cannot paint clips (its files are missing from `model_dir`), or None; reads the disk."""
     from engine.errors import WeightsUnavailableError
     from engine.fast import find_model_dir
 
     try:
-        find_model_dir()
+        find_model_dir(model_dir)
     except WeightsUnavailableError as exc:
         return str(exc)
     return None

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from bot.config import Settings
 from bot.core import logcontext
-from bot.core.errors import ClipRefusedError, DownloadUnavailableError, UnavailableError
+from bot.core.errors import DownloadUnavailableError, UnavailableError, problem_of
 from bot.core.models import Job, JobParams, StyleRef
 from bot.core.recipes import clip_params, style_params
 from bot.jobs.clips import clip_limits, clip_request
@@ -39,7 +39,6 @@ from bot.jobs.worker_events import WorkerEvents
 from bot.presets.library import PresetLibrary
 from bot.store.files import FileStore
 from bot.store.storage import Storage
-from engine.errors import ClipError
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +293,7 @@ class Dispatcher:
         A clip takes one slot for its whole length (minutes for a long video); without the cap, a few users'
         clips could hold every worker while photo users wait. The round-robin still orders users fairly.
         """
-        workers = self._settings.workers
+        workers = self._settings.workers or 1  # unset: one per GPU, counted where they start; no cap known here
         return workers - 1 if workers > 1 else None
 
     async def _dispatch_loop(self) -> None:
@@ -370,13 +369,13 @@ class Dispatcher:
                 break
             except DownloadUnavailableError as exc:
                 if wait is None:
-                    await self._lifecycle.fail(job, Status("failed", reason="input", detail=str(exc) or None))
+                    await self._lifecycle.fail(job, Status("failed", reason="input", problem=problem_of(exc, "photo")))
                     return None
                 log.warning("job %d: photos unavailable (%s); trying again in %.0f s", job.id, exc, wait)
                 await asyncio.sleep(wait)
             except Exception as exc:  # the photo is gone, too large or unreadable: the user must resend it
                 log.info("job %d: inputs unusable: %s", job.id, exc)
-                await self._lifecycle.fail(job, Status("failed", reason="input", detail=_reason(exc)))
+                await self._lifecycle.fail(job, Status("failed", reason="input", problem=problem_of(exc)))
                 return None
         files = JobFiles.of(self._settings.jobs_dir, job.id)
         if job.params.is_clip:  # every frame by the instant network, in the worker: no warm start to wait for
@@ -408,11 +407,3 @@ class Dispatcher:
             report_every=max(1, params.steps // 20),
             init_path=init_path,
         )
-
-
-def _reason(exc: Exception) -> str | None:
-    """The words of an input error worth showing the user, if any (a clip's as a code the Telegram layer words)."""
-    if isinstance(exc, ClipError):
-        return ClipRefusedError(exc.kind, **exc.details).detail()
-    text = str(exc).strip()
-    return text or None

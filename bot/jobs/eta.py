@@ -47,7 +47,7 @@ class EtaModel:
             left = other.eta_s if other.eta_s is not None else (self.seconds(other) or 0.0) * (1 - other.progress)
             busy += left
         busy += sum(self.seconds(other) or 0.0 for other in ahead)
-        return busy / max(1, self._settings.workers) + own
+        return busy / max(1, self._settings.workers or 1) + own
 
 
 def _speed_key(job: Job) -> str:

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from bot.config import Settings
 from bot.jobs.executor import Executor
+from bot.jobs.gpus import count_gpus
 
 
-def make_executor(settings: Settings) -> Executor:
+def local_hardware(settings: Settings) -> tuple[Settings, int]:
+    """The settings with the local worker count decided (one per GPU unless STYLEBOT_WORKERS says), and the GPUs.
+
+    Probes the GPUs (nvidia-smi): blocking, so call it in a thread, and only where local workers start.
+    """
+    gpus = count_gpus()
+    if settings.workers is None:
+        settings = settings.model_copy(update={"workers": max(1, gpus)})
+    return settings, gpus
+
+
+def make_executor(settings: Settings, gpus: int = 0) -> Executor:
     """The executor STYLEBOT_EXECUTOR names; with celery the bot starts no worker of its own."""
     if settings.executor == "celery":
         from bot.jobs.cluster.executor import CeleryExecutor
@@ -16,6 +28,11 @@ def make_executor(settings: Settings) -> Executor:
 
     return WorkerPool(
         PoolConfig(
-            settings.workers, settings.backbone, settings.weights, settings.gpus, worker_env=settings.worker_env()
+            settings.workers or 1,
+            settings.backbone,
+            settings.weights,
+            gpus,
+            worker_env=settings.worker_env(),
+            fast_model_dir=settings.fast_model,
         )
     )

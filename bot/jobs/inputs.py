@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from bot.core.errors import unusable_as
 from bot.core.models import Job, StyleRef
 from bot.presets.library import PresetLibrary
 from bot.store.files import FileStore
@@ -22,11 +23,14 @@ class JobInputs:
 
     async def fetch(self, job: Job) -> tuple[Path, list[Path]]:
         """The job's photo (or clip) and style images on disk."""
-        if job.params.is_clip:
-            content, _ = await self._files.fetch_clip(job.content_file_id, None, self._clip_limits(job.params.media))
-        else:
-            content = await self._files.fetch_image(job.content_file_id)
-        return content, [await self._style_path(ref) for ref in job.styles]
+        with unusable_as("photo"):  # which one the user must send again
+            if job.params.is_clip:
+                limits = self._clip_limits(job.params.media)
+                content, _ = await self._files.fetch_clip(job.content_file_id, None, limits)
+            else:
+                content = await self._files.fetch_image(job.content_file_id)
+        with unusable_as("style"):
+            return content, [await self._style_path(ref) for ref in job.styles]
 
     async def _style_path(self, ref: StyleRef) -> Path:
         """The image file of a style: a preset on disk or a downloaded Telegram file."""

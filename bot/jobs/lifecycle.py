@@ -73,7 +73,8 @@ class Lifecycle:
 
     async def fail(self, job: Job, status: Status) -> Job | None:
         """Fail a job and say why."""
-        return await self.move(job.id, "fail", status, error=status.detail or status.reason or "failed")
+        error = str(status.problem or status.detail or status.reason or "failed")
+        return await self.move(job.id, "fail", status, error=error)
 
     async def retry_or_fail(self, job: Job) -> Job | None:
         """Our side failed the job: once more from the queue if it has attempts left, else fail it."""

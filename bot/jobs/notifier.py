@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from bot.core.errors import Problem
 from bot.core.models import Job
 
 StatusKind = Literal[
@@ -50,7 +51,8 @@ class Status:
     percent: int | None = None
     seconds: float | None = None
     reason: FailReason | None = None
-    detail: str | None = None  # the engine's words about a bad input
+    detail: str | None = None  # "told": the admins know painting is unavailable
+    problem: Problem | None = None  # reason "input": what is wrong with which input (worded by the Telegram layer)
 
     @property
     def final(self) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.core.errors import ClipRefusedError
+from bot.core.errors import problem_of
 from bot.jobs.layout import JobFiles
 from bot.jobs.protocol import JobCancelled, JobDone, JobFailed, JobProgress, RunJob
 
@@ -32,7 +32,7 @@ def paint(
     from engine.params import StyleParams
 
     if job.clip is not None:
-        return paint_clip_job(job, report, should_stop)
+        return paint_clip_job(stylizer, job, report, should_stop)
     frames: list[str] = []
     files = JobFiles(Path(job.out_dir))
     files.root.mkdir(parents=True, exist_ok=True)
@@ -73,7 +73,7 @@ def paint(
     except Cancelled:
         return JobCancelled(job.job_id)
     except EngineError as exc:
-        return JobFailed(job.job_id, str(exc), user_error=True)
+        return JobFailed(job.job_id, str(exc), user_error=True, problem=problem_of(exc))
     except Exception as exc:  # a bug or resource problem: report it, keep serving
         log.exception("job %d failed", job.job_id)
         return JobFailed(job.job_id, f"{type(exc).__name__}: {exc}", user_error=False)
@@ -103,10 +103,16 @@ def _write_result(job: RunJob, result: Any, frames: list[str]) -> JobDone:
     )
 
 
-def paint_clip_job(job: RunJob, report: Callable[[JobProgress], None], should_stop: Callable[[], bool]) -> Outcome:
-    """A clip job: every frame by the instant network (engine.clip), the first painted frame shown at once."""
+def paint_clip_job(
+    stylizer: Any, job: RunJob, report: Callable[[JobProgress], None], should_stop: Callable[[], bool]
+) -> Outcome:
+    """A clip job: every frame by the instant network (engine.clip), the first painted frame shown at once.
+
+    `stylizer` is the worker's Stylizer: its fast_model_dir names the instant network's folder (None: the package's).
+    """
     from engine.clip import paint_clip
     from engine.errors import Cancelled, ClipError, EngineError
+    from engine.fast import fast_stylizer
     from engine.params import StyleParams
     from engine.video_io import ClipLimits
 
@@ -141,6 +147,7 @@ def paint_clip_job(job: RunJob, report: Callable[[JobProgress], None], should_st
             kind=clip.kind,  # type: ignore[arg-type]  # checked by the engine
             limits=limits,
             options=ClipOptions(fps_cap=clip.fps_cap),
+            stylizer=fast_stylizer(getattr(stylizer, "fast_model_dir", None)),
             on_progress=on_progress,
             should_stop=should_stop,
         )
@@ -149,10 +156,10 @@ def paint_clip_job(job: RunJob, report: Callable[[JobProgress], None], should_st
         return JobDone(job.job_id, str(files.photo), None, None, result.seconds, result.size, str(result.path), notes)
     except Cancelled:
         return JobCancelled(job.job_id)
-    except ClipError as exc:
-        return JobFailed(job.job_id, ClipRefusedError(exc.kind, **exc.details).detail(), user_error=True)
+    except ClipError as exc:  # the clip is at fault: its kind and numbers, for the bot's words
+        return JobFailed(job.job_id, str(exc), user_error=True, problem=problem_of(exc, "photo"))
     except EngineError as exc:
-        return JobFailed(job.job_id, str(exc), user_error=True)
+        return JobFailed(job.job_id, str(exc), user_error=True, problem=problem_of(exc, "photo"))
     except Exception as exc:  # a bug or resource problem: report it, keep serving
         log.exception("clip job %d failed", job.job_id)
         return JobFailed(job.job_id, f"{type(exc).__name__}: {exc}", user_error=False)

@@ -37,6 +37,7 @@ class PoolConfig:
     gpus: int = 0
     restart_delay_s: float = 1.0
     worker_env: dict[str, str] = field(default_factory=dict)  # set before the worker imports TensorFlow
+    fast_model_dir: str | None = None  # the instant network's folder (None: the installed package's)
 
 
 @dataclass
@@ -135,7 +136,14 @@ class WorkerPool:
             env["CUDA_VISIBLE_DEVICES"] = str(slot.worker_id % self._config.gpus)
         process = self._ctx.Process(
             target=worker_main,
-            args=(child_conn, slot.worker_id, self._config.backbone, self._config.weights, env),
+            args=(
+                child_conn,
+                slot.worker_id,
+                self._config.backbone,
+                self._config.weights,
+                env,
+                self._config.fast_model_dir,
+            ),
             name=f"stylebot-worker-{slot.worker_id}",
             daemon=True,
         )

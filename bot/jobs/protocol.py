@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.errors import Problem
+
 
 @dataclass(frozen=True)
 class ClipRequest:
@@ -81,11 +83,12 @@ class JobDone:
 
 @dataclass(frozen=True)
 class JobFailed:
-    """Worker -> bot: the job could not be done; `user_error` means the input was at fault."""
+    """Worker -> bot: the job could not be done; `user_error` means the input was at fault, `problem` says how."""
 
     job_id: int
-    message: str
+    message: str  # for the logs, in English
     user_error: bool
+    problem: Problem | None = None  # a user error as data (kind, photo or style, numbers); worded by the bot
 
 
 @dataclass(frozen=True)

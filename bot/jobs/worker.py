@@ -16,7 +16,14 @@ log = logging.getLogger(__name__)
 __all__ = ["frame_steps", "worker_main"]  # frame_steps moved to painting; kept importable from here
 
 
-def worker_main(conn: Connection, worker_id: int, backbone: str, weights: str, env: dict[str, str]) -> None:
+def worker_main(
+    conn: Connection,
+    worker_id: int,
+    backbone: str,
+    weights: str,
+    env: dict[str, str],
+    fast_model_dir: str | None = None,
+) -> None:
     """Entry point of a worker process."""
     os.environ.update(env)  # before TensorFlow is imported: CUDA_VISIBLE_DEVICES, log levels
     level = os.environ.get("STYLEBOT_LOG_LEVEL", "INFO")
@@ -28,7 +35,7 @@ def worker_main(conn: Connection, worker_id: int, backbone: str, weights: str, e
         with quiet_native_stderr(level != "DEBUG"):
             from engine.transfer import Stylizer
 
-            stylizer = Stylizer(backbone, weights)
+            stylizer = Stylizer(backbone, weights, fast_model_dir)
         log.info("worker %d ready on %s", worker_id, _device())
     except Exception as exc:  # the bot must learn why no worker can start (e.g. missing weights)
         log.exception("worker %d cannot load the model", worker_id)

@@ -127,7 +127,7 @@ class WorkerEvents:
         if job is None or job.status != "running":
             return
         if event.user_error:
-            await self._lifecycle.fail(job, Status("failed", reason="input", detail=event.message))
+            await self._lifecycle.fail(job, Status("failed", reason="input", problem=event.problem))
         else:
             await self._lifecycle.retry_or_fail(job)
 

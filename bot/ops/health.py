@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.errors import UserFacingError
+from bot.core.messages import Msg
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.executor import Executor
 from bot.ops.metrics import ACTIVE_STATES, Metrics, WorkerBoard
@@ -22,7 +23,7 @@ DB_PROBE_TIMEOUT_S = 2.0  # a probe must answer well within Docker's and Kuberne
 # Less free space than this is a full disk: a few database pages and a small picture would not fit.
 DISK_PROBE_BYTES = 256 * 1024
 # Why new jobs are refused, by the refusal's sentence key (readiness speaks to operators, in English).
-REFUSALS = {"CLUSTER_BUSY": "the painting cluster's broker cannot be reached"}
+REFUSALS = {Msg.CLUSTER_BUSY: "the painting cluster's broker cannot be reached"}
 
 
 @dataclass
@@ -73,7 +74,7 @@ class Probes:
         try:
             self.dispatcher.check_accepting()
         except UserFacingError as exc:
-            reason = REFUSALS.get(exc.key, exc.key)
+            reason = REFUSALS.get(exc.key, exc.key.value)
             return False, {"status": "fail", "reason": f"new jobs are refused: {reason}", **body}
         return True, {"status": "ok", **body}
 

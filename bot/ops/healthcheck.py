@@ -5,10 +5,11 @@ The bot answers it after checking its event loop and database; a cluster worker'
 
 from __future__ import annotations
 
-import os
 import sys
 import urllib.error
 import urllib.request
+
+from bot.config import CommonSettings, ConfigError
 
 SHOWN_BYTES = 500  # of the answer, in `docker inspect`: the bot's JSON whole, a worker's metrics cut short
 TIMEOUT_S = 4.0  # under Docker's default 30 s, and under the 5 s the Dockerfile gives the check
@@ -16,12 +17,16 @@ TIMEOUT_S = 4.0  # under Docker's default 30 s, and under the 5 s the Dockerfile
 
 def main() -> int:
     """GET /healthz on this container's metrics port; a container without one has nothing to check."""
-    port = os.environ.get("STYLEBOT_METRICS_PORT", "").strip()
-    if not port:
+    try:
+        settings = CommonSettings.from_env()
+    except ConfigError as exc:
+        sys.stdout.write(f"{exc}\n")
+        return 1
+    port = settings.metrics_port
+    if port is None:
         sys.stdout.write("STYLEBOT_METRICS_PORT is not set: no health endpoint to check\n")
         return 0
-    host = os.environ.get("STYLEBOT_METRICS_HOST", "").strip() or "127.0.0.1"
-    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    host = "127.0.0.1" if settings.metrics_host in ("0.0.0.0", "::") else settings.metrics_host
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
     try:
         with opener.open(f"http://{host}:{port}/healthz", timeout=TIMEOUT_S) as response:

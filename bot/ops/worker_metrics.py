@@ -7,8 +7,8 @@ import logging
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
 from prometheus_client.exposition import start_http_server
 
+from bot.config import WorkerSettings
 from bot.jobs.cluster.task import NO_OBSERVER, WorkerObserver
-from bot.jobs.cluster.worker import WorkerConfig
 from bot.ops.metrics import RUN_BUCKETS
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class WorkerMetrics(WorkerObserver):
         self._run.labels(method=method).observe(seconds)
 
 
-def serve_worker_metrics(config: WorkerConfig) -> WorkerObserver:
+def serve_worker_metrics(config: WorkerSettings) -> WorkerObserver:
     """Serve this worker's metrics over HTTP when STYLEBOT_METRICS_PORT is set; else observe nothing."""
     if config.metrics_port is None:
         return NO_OBSERVER

@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot.config import USER_AGENT, CommonSettings, ConfigError
 from bot.presets.catalogue import CATALOGUE, CatalogueEntry
 from bot.presets.library import IMAGE_SUFFIXES, PresetError, PresetLibrary
 from engine.errors import InvalidImageError
 
 logger = logging.getLogger(__name__)
 
-# Wikimedia refuses requests without a descriptive User-Agent, and asks that it say how to reach the
-# operator: deployments set STYLEBOT_HTTP_USER_AGENT to include their site or e-mail address.
-USER_AGENT = os.environ.get("STYLEBOT_HTTP_USER_AGENT") or "stylebot/0.1 (Telegram style-transfer bot; python-urllib)"
+# Downloads send USER_AGENT unless given another: deployments set STYLEBOT_HTTP_USER_AGENT (Wikimedia wants a
+# contact), which the settings read and `stylebot fetch-styles` and the bot pass in.
 # What an operator can do when downloads fail, logged once at the end of a run.
 DOWNLOAD_ADVICE = (
     "to get the paintings: check the network (or proxy) and run `stylebot fetch-styles` again; "
@@ -89,6 +89,7 @@ def fetch_catalogue(
     url_base: str | None = None,
     opener: Opener = urllib.request.urlopen,
     max_bytes: int = MAX_DOWNLOAD_BYTES,
+    user_agent: str = USER_AGENT,
 ) -> FetchReport:
     """Download each entry into the styles directory as a preset; failures are reported, not raised."""
     if url_base is not None:
@@ -98,7 +99,7 @@ def fetch_catalogue(
         """The downloaded bytes of one entry, from its URL or the mirror."""
         url = entry.url if url_base is None else rewrite_url(entry.url, url_base)
         logger.debug("downloading %s from %s", entry.name, url)
-        return download(url, timeout=timeout, max_bytes=max_bytes, opener=opener)
+        return download(url, timeout=timeout, max_bytes=max_bytes, opener=opener, user_agent=user_agent)
 
     source = url_base or "Wikimedia Commons"
     logger.info("downloading up to %d paintings from %s into %s", len(entries), source, styles_dir)
@@ -148,11 +149,12 @@ def download(
     timeout: float = DEFAULT_TIMEOUT,
     max_bytes: int = MAX_DOWNLOAD_BYTES,
     opener: Opener = urllib.request.urlopen,
+    user_agent: str = USER_AGENT,
 ) -> bytes:
     """The body at an http(s) URL, at most max_bytes, fetched within TOTAL_TIMEOUT_FACTOR × timeout."""
     if urllib.parse.urlsplit(url).scheme.lower() not in _HTTP_SCHEMES:
         raise DownloadError(f"refusing to fetch {url}: only http and https URLs are allowed")
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    request = urllib.request.Request(url, headers={"User-Agent": user_agent})
     total = timeout * TOTAL_TIMEOUT_FACTOR
     deadline = time.monotonic() + total
     with opener(request, timeout=timeout) as response:
@@ -192,12 +194,9 @@ def check_url_base(base: str) -> None:
         raise ValueError(f"the URL base must look like http://127.0.0.1:8000 or https://mirror/path; got {base!r}")
 
 
-def default_styles_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    """$STYLEBOT_STYLES_DIR, else <$STYLEBOT_DATA_DIR or ./data>/styles, as the bot's settings resolve it."""
-    styles = environ.get("STYLEBOT_STYLES_DIR")
-    if styles:
-        return Path(styles).expanduser()
-    return Path(environ.get("STYLEBOT_DATA_DIR") or "data").expanduser() / "styles"
+def default_styles_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """$STYLEBOT_STYLES_DIR, else <$STYLEBOT_DATA_DIR or ./data>/styles: the settings model's styles_dir."""
+    return CommonSettings.from_env(environ).styles_dir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,13 +212,23 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(exc))
     if args.from_dir is not None and not args.from_dir.is_dir():
         parser.error(f"--from-dir {args.from_dir} is not a directory")
+    try:
+        settings = CommonSettings.from_env()  # the environment over .env: folders and the User-Agent
+    except ConfigError as exc:
+        parser.error(str(exc))
     # A no-op when the caller (the bot's entry point, or pytest) has configured logging already.
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s: %(message)s")
-    styles_dir: Path = args.styles_dir or default_styles_dir()
+    styles_dir: Path = args.styles_dir or settings.styles_dir
     if args.from_dir is not None:
         report = import_from_dir(styles_dir, args.from_dir, overwrite=args.overwrite)
     else:
-        report = fetch_catalogue(styles_dir, timeout=args.timeout, overwrite=args.overwrite, url_base=args.url_base)
+        report = fetch_catalogue(
+            styles_dir,
+            timeout=args.timeout,
+            overwrite=args.overwrite,
+            url_base=args.url_base,
+            user_agent=settings.http_user_agent,
+        )
     # The failures and what to do about them were logged as a warning already; this is the tally.
     logger.info("fetch-styles: %s", report.summary())
     available = PresetLibrary(styles_dir).names()

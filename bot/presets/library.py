@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.core.errors import StyleMissingError
 from bot.presets.names import SMALL_WORDS, Entry, NameIndex, name_key, normalize
 from engine.imaging import encode_image, fit_longest_side, load_image
 
@@ -55,7 +56,7 @@ class PresetError(Exception):
     """Base class of the preset library's errors; str(error) is fit to show a user."""
 
 
-class UnknownPresetError(PresetError, LookupError):
+class UnknownPresetError(PresetError, StyleMissingError):
     """No preset has the requested name; `suggestions` holds the one or two closest preset names, if any."""
 
     def __init__(
@@ -102,6 +103,7 @@ class InvalidPresetNameError(PresetError, ValueError):
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.shown_name = _shorten(name)  # as messages quote it
         super().__init__(f"'{_shorten(name)}' cannot be a style name: use {NAME_RULE}, like starry_night.")
 
 

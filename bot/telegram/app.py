@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.core.logcontext import ContextFilter
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.executor import Executor
-from bot.jobs.factory import make_executor
+from bot.jobs.factory import local_hardware, make_executor
 from bot.jobs.instant import InstantPainter
 from bot.jobs.purge import purge
 from bot.jobs.supervise import TaskSet
@@ -111,6 +111,14 @@ async def _post_init(app: App) -> None:
     """Open storage, start the workers and the dispatcher, schedule the purge, register the commands."""
     state = app.bot_data
     settings = state.settings
+    # Local worker processes, or the Celery cluster (STYLEBOT_EXECUTOR); tests pass their own.
+    pool: Executor | None = state.executor
+    if pool is None:
+        gpus = 0
+        if settings.executor == "local":  # the GPUs are counted where the workers start (nvidia-smi: a thread's)
+            settings, gpus = await asyncio.to_thread(local_hardware, settings)
+            state.configure(settings, state.metrics, None)
+        pool = make_executor(settings, gpus)
     protect_data(settings)
     storage = await Storage.open(settings.database_path, default_quality=settings.default_quality)
     presets = PresetLibrary(settings.styles_dir)
@@ -126,16 +134,14 @@ async def _post_init(app: App) -> None:
         clip_max_bytes=int(settings.max_clip_mb * 1e6),
     )
     notifier = TelegramNotifier(app.bot, storage, presets, settings)
-    # Local worker processes, or the Celery cluster (STYLEBOT_EXECUTOR); tests pass their own.
-    pool: Executor = state.executor or make_executor(settings)
     # Without the instant painter, "instant" jobs still run: on the workers, like any other.
-    instant = InstantPainter() if settings.instant_preview else None
+    instant = InstantPainter(settings.fast_model) if settings.instant_preview else None
     observer = PrometheusObserver(state.metrics, state.workers)
     if settings.executor == "local":  # the workers are this host's processes: their memory can be read here
         state.metrics.watch_local_workers(state.workers)
     dispatcher = Dispatcher(storage, pool, notifier, files, presets, settings, instant, observer=observer)
     pool.on_event = dispatcher.on_event
-    probes = Probes(storage, dispatcher, pool, state.workers, state.metrics, settings.workers, settings.data_dir)
+    probes = Probes(storage, dispatcher, pool, state.workers, state.metrics, settings.workers or 1, settings.data_dir)
     state.services = Services(
         storage=storage,
         dispatcher=dispatcher,
@@ -154,7 +160,7 @@ async def _post_init(app: App) -> None:
     state.services.background.spawn(_register_commands(app), name="register-commands")
     if not presets.names():
         state.services.background.spawn(_fetch_catalogue(settings), name="fetch-catalogue")
-    log.info("stylebot started: %d worker(s), %d preset(s)", settings.workers, len(presets.names()))
+    log.info("stylebot started: %d worker(s), %d preset(s)", settings.workers or 1, len(presets.names()))
 
 
 async def _purge(context: Context) -> None:
@@ -166,7 +172,7 @@ async def _fetch_catalogue(settings: Settings) -> None:
     """First start with no presets: download the default catalogue in the background."""
     from bot.presets.fetch import fetch_catalogue
 
-    report = await asyncio.to_thread(fetch_catalogue, settings.styles_dir)
+    report = await asyncio.to_thread(fetch_catalogue, settings.styles_dir, user_agent=settings.http_user_agent)
     log.info("preset catalogue: %s", report.summary())
 
 

@@ -30,7 +30,8 @@ from telegram.ext import (
     filters,
 )
 
-from bot.core.errors import UserFacingError
+from bot.core.errors import UserFacingError, problem_of
+from bot.core.messages import Msg
 from bot.core.models import Job, MediaKind
 from bot.ops.chart import usage_chart
 from bot.ops.report import usage_report
@@ -56,7 +57,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
 GALLERY_CHUNK = 10  # Telegram's album limit
 # Refusals every photo of a flood would get alike: one reply per chat per window (state.REFUSAL_WINDOW_S).
-FLOOD_REFUSALS = frozenset({"USER_CAP", "BUSY", "CLUSTER_BUSY", "TOO_MANY_IMAGES"})
+FLOOD_REFUSALS = frozenset({Msg.USER_CAP, Msg.BUSY, Msg.CLUSTER_BUSY, Msg.TOO_MANY_IMAGES})
 
 
 def service(context: Context) -> StyleService:
@@ -81,10 +82,10 @@ def replies_errors(handler: Handler) -> Handler:
             await _reply(update, texts.preset_error(exc, await _lang(update, context)), reply_markup=markup)
         except PresetError as exc:
             await _reply(update, texts.preset_error(exc, await _lang(update, context)))
-        except InvalidImageError as exc:
-            await _reply(update, texts.say("CORRUPT_IMAGE", await _lang(update, context), reason=exc))
+        except InvalidImageError as exc:  # an image for a preset (/addstyle): worded from its kind, not the engine's
+            await _reply(update, texts.unusable(problem_of(exc), await _lang(update, context)))
         except ForgedCallbackError:
-            await _reply(update, texts.say("BUTTON_GONE", await _lang(update, context)))
+            await _reply(update, texts.say(Msg.BUTTON_GONE, await _lang(update, context)))
 
     return wrapper
 
@@ -137,7 +138,7 @@ def _who(update: Update) -> Who:
         sender = message.sender_chat
         return Who(chat_id, sender.id, sender.title or sender.username, is_group=is_group, thread_id=thread_id)
     if user is None:
-        raise UserFacingError("NEED_CONTENT")
+        raise UserFacingError(Msg.NEED_CONTENT)
     return Who(chat_id, user.id, user.first_name, is_group=is_group, language=user.language_code, thread_id=thread_id)
 
 
@@ -216,12 +217,12 @@ def _is_gif(mime_type: str | None, file_name: str | None) -> bool:
 async def start(update: Update, context: Context) -> None:
     """/start: what to do, in two lines (and, if painting is down, that it is)."""
     down, lang = service(context).unavailable(), await _lang(update, context)
-    await _reply(update, texts.say("START", lang) + (f"\n\n{texts.say(down, lang)}" if down else ""))
+    await _reply(update, texts.say(Msg.START, lang) + (f"\n\n{texts.say(down, lang)}" if down else ""))
 
 
 async def help_command(update: Update, context: Context) -> None:
     """/help: the commands."""
-    await _reply(update, texts.say("HELP", await _lang(update, context), bot=context.bot.username))
+    await _reply(update, texts.say(Msg.HELP, await _lang(update, context), bot=context.bot.username))
 
 
 @replies_errors
@@ -253,6 +254,7 @@ async def _ask_style_if_needed(update: Update, context: Context, outcome: Outcom
     who, lang = _who(update), await _lang(update, context)
     owner = who.user_id if who.is_group else None
     misspelt = outcome.misspelt
+    assert outcome.key is not None, "a question for a style always says something"
     if misspelt is not None:  # only the paintings the caption nearly named, not the whole list
         text = texts.say(outcome.key, lang, titles=texts.suggested_titles(misspelt, lang))
         await _reply(update, text, reply_markup=keyboards.did_you_mean(misspelt.suggestions, owner, misspelt.titles))
@@ -277,7 +279,7 @@ async def stylize(update: Update, context: Context) -> None:
     assert message is not None
     target = incoming_image(message.reply_to_message) if message.reply_to_message else None
     if target is None:
-        raise UserFacingError("STYLIZE_USAGE")
+        raise UserFacingError(Msg.STYLIZE_USAGE)
     outcome = await service(context).stylize_reply(_who(update), target, " ".join(context.args or []))
     await _ask_style_if_needed(update, context, outcome)
 
@@ -313,11 +315,11 @@ async def group_settings(update: Update, context: Context) -> None:
     """/groupsettings: admins cap the group's quality tier."""
     who = _who(update)
     if not who.is_group:
-        raise UserFacingError("GROUP_SETTINGS_PRIVATE")
+        raise UserFacingError(Msg.GROUP_SETTINGS_PRIVATE)
     if not await _is_admin(context, who):
-        raise UserFacingError("GROUP_ADMINS_ONLY")
+        raise UserFacingError(Msg.GROUP_ADMINS_ONLY)
     current, lang = await service(context).group_quality(who.chat_id), await _lang(update, context)
-    await _reply(update, texts.say("GROUP_SETTINGS", lang), reply_markup=keyboards.group_settings(current, lang))
+    await _reply(update, texts.say(Msg.GROUP_SETTINGS, lang), reply_markup=keyboards.group_settings(current, lang))
 
 
 async def _is_admin(context: Context, who: Who) -> bool:
@@ -338,7 +340,7 @@ async def inline_query(update: Update, context: Context) -> None:
         for job in jobs
     ]
     for preset, file_id in presets:
-        text = texts.say("INLINE_PRESET", lang, label=preset.label, bot=context.bot.username)
+        text = texts.say(Msg.INLINE_PRESET, lang, label=preset.label, bot=context.bot.username)
         if file_id:
             results.append(InlineQueryResultCachedPhoto(f"p{preset.name}", file_id, caption=text))
         else:
@@ -350,7 +352,7 @@ def _share_caption(job: Job, context: Context, lang: str) -> str:
     """Caption of a shared result: the style and where it was made."""
     photo = texts.text(texts.A_STYLE_PHOTO, lang)
     styles = " + ".join(default_title(r.name) if r.name else photo for r in job.styles)
-    return texts.say("SHARED", lang, styles=styles, bot=context.bot.username)
+    return texts.say(Msg.SHARED, lang, styles=styles, bot=context.bot.username)
 
 
 @replies_errors
@@ -359,10 +361,10 @@ async def pick_preset(update: Update, context: Context) -> None:
     query, data = _callback(update, PickPreset)
     who, lang = _who(update), await _lang(update, context)
     if data.owner is not None and data.owner != who.user_id:
-        await query.answer(texts.say("NOT_YOUR_MENU", lang), show_alert=True)
+        await query.answer(texts.say(Msg.NOT_YOUR_MENU, lang), show_alert=True)
         return
     outcome = await service(context).pick_style(who, data.name)
-    await query.answer(texts.say(outcome.key or "QUEUED_TAP", lang, **outcome.values)[:200])
+    await query.answer(texts.say(outcome.key or Msg.QUEUED_TAP, lang, **outcome.values)[:200])
     if outcome.kind == "started" and query.message is not None:
         # The photo this keyboard asked about is on its way: a second tap would mean nothing.
         await query.edit_message_reply_markup(None)
@@ -373,7 +375,7 @@ async def remix(update: Update, context: Context) -> None:
     """A remix button under a result."""
     query, data = _callback(update, Remix)
     await service(context).remix(_who(update), data.job_id, data.action)
-    await query.answer(texts.say("QUEUED_TAP", await _lang(update, context)))
+    await query.answer(texts.say(Msg.QUEUED_TAP, await _lang(update, context)))
 
 
 @replies_errors
@@ -386,7 +388,7 @@ async def making_of(update: Update, context: Context) -> None:
     reply_to = query.message.message_id if query.message is not None else None
     await context.bot.send_animation(
         who.chat_id, animation, filename="making_of.gif", reply_to_message_id=reply_to,
-        message_thread_id=who.thread_id, caption=texts.say("MAKING_OF", await _lang(update, context)),
+        message_thread_id=who.thread_id, caption=texts.say(Msg.MAKING_OF, await _lang(update, context)),
     )  # fmt: skip
 
 
@@ -397,17 +399,17 @@ async def add_sticker(update: Update, context: Context) -> None:
     who, lang = _who(update), await _lang(update, context)
     sticker = await service(context).sticker_file(who, data.job_id)  # a clip takes a few seconds to convert
     await query.answer()
-    title = texts.say("STICKER_PACK_TITLE", lang, name=who.name or context.bot.username)
+    title = texts.say(Msg.STICKER_PACK_TITLE, lang, name=who.name or context.bot.username)
     lines = [texts.sticker_note(note, lang) for note in sticker.notes]
     try:
         added = await StickerSets(context.bot).add(PACK, who.user_id, input_sticker(sticker.data, sticker.video), title)
     except BadRequest as exc:
-        lines.append(texts.say("STICKER_PACK_FAILED", lang, reason=exc.message))
+        lines.append(texts.say(Msg.STICKER_PACK_FAILED, lang, reason=exc.message))
     else:
         lines.append(
-            texts.say("STICKER_PACK_CREATED", lang, link=added.link)
+            texts.say(Msg.STICKER_PACK_CREATED, lang, link=added.link)
             if added.created
-            else texts.say("STICKER_ADDED", lang)
+            else texts.say(Msg.STICKER_ADDED, lang)
         )
     reply_to = query.message.message_id if query.message is not None else None
     await context.bot.send_message(who.chat_id, "\n".join(lines), reply_to_message_id=reply_to)
@@ -420,7 +422,7 @@ async def group_cap(update: Update, context: Context) -> None:
     who = _who(update)
     quality = await service(context).set_group_quality(who, data.quality, await _is_admin(context, who))
     lang = await _lang(update, context)
-    await query.answer(texts.say("SETTINGS_SAVED", lang))
+    await query.answer(texts.say(Msg.SETTINGS_SAVED, lang))
     await query.edit_message_reply_markup(keyboards.group_settings(quality, lang))
 
 
@@ -430,7 +432,7 @@ async def setting(update: Update, context: Context) -> None:
     query, data = _callback(update, Setting)
     settings = await service(context).change_setting(_who(update).user_id, data.key, data.value)
     lang = await _lang(update, context)
-    await query.answer(texts.say("SETTINGS_SAVED", lang))
+    await query.answer(texts.say(Msg.SETTINGS_SAVED, lang))
     await query.edit_message_reply_markup(keyboards.settings(settings, lang))
 
 
@@ -441,7 +443,7 @@ async def language(update: Update, context: Context) -> None:
     if not args:
         current = (await service(context).get_settings(who.user_id)).language
         lang = i18n.pick(current, who.language)
-        await _reply(update, texts.say("LANGUAGE_CHOOSE", lang), reply_markup=keyboards.languages(current, lang))
+        await _reply(update, texts.say(Msg.LANGUAGE_CHOOSE, lang), reply_markup=keyboards.languages(current, lang))
         return
     code = args[0].lower()
     chosen = None if code == ChooseLanguage.AUTOMATIC else i18n.supported(code)
@@ -460,7 +462,7 @@ async def choose_language(update: Update, context: Context) -> None:
     chosen = None if data.code == ChooseLanguage.AUTOMATIC else data.code
     await service(context).set_language(who.user_id, chosen)
     lang = i18n.pick(chosen, who.language)
-    await query.answer(texts.say("SETTINGS_SAVED", lang))
+    await query.answer(texts.say(Msg.SETTINGS_SAVED, lang))
     markup = keyboards.languages(chosen, lang)
     await query.edit_message_text(texts.language_set(lang, automatic=chosen is None), reply_markup=markup)
 
@@ -468,7 +470,7 @@ async def choose_language(update: Update, context: Context) -> None:
 async def stale_button(update: Update, context: Context) -> None:
     """Button data this bot does not know (forged, or from an old version): say so, stop the spinner."""
     if update.callback_query is not None:
-        await update.callback_query.answer(texts.say("BUTTON_GONE", await _lang(update, context)), show_alert=True)
+        await update.callback_query.answer(texts.say(Msg.BUTTON_GONE, await _lang(update, context)), show_alert=True)
 
 
 CallbackT = TypeVar("CallbackT")
@@ -489,7 +491,7 @@ async def styles(update: Update, context: Context) -> None:
     svc, lang = service(context), await _lang(update, context)
     gallery = await svc.gallery()
     if not gallery:
-        await _reply(update, texts.say("NO_PRESETS_INSTALLED", lang))
+        await _reply(update, texts.say(Msg.NO_PRESETS_INSTALLED, lang))
         return
     who = _who(update)
     sent: list[Message] = []
@@ -504,7 +506,7 @@ async def styles(update: Update, context: Context) -> None:
             media = [InputMediaPhoto(item.thumbnail, caption=item.caption) for item in chunk]
             sent.extend(await context.bot.send_media_group(who.chat_id, media, message_thread_id=topic))
     await svc.remember_gallery([(g.name, m.photo[-1].file_id) for g, m in zip(gallery, sent, strict=False) if m.photo])
-    await _reply(update, texts.say("STYLES_HEADER", lang), reply_markup=keyboards.presets([g.name for g in gallery]))
+    await _reply(update, texts.say(Msg.STYLES_HEADER, lang), reply_markup=keyboards.presets([g.name for g in gallery]))
 
 
 @replies_errors
@@ -513,7 +515,7 @@ async def style(update: Update, context: Context) -> None:
     spec = " ".join(context.args or [])
     svc = service(context)
     if not spec:
-        header = texts.say("STYLES_HEADER", await _lang(update, context))
+        header = texts.say(Msg.STYLES_HEADER, await _lang(update, context))
         await _reply(update, header, reply_markup=keyboards.presets(svc.preset_names()))
         return
     outcome = await svc.pick_style(_who(update), spec)
@@ -525,7 +527,7 @@ async def style(update: Update, context: Context) -> None:
 async def settings(update: Update, context: Context) -> None:
     """/settings: the keyboard of the user's choices."""
     current, lang = await service(context).get_settings(_who(update).user_id), await _lang(update, context)
-    await _reply(update, texts.say("SETTINGS", lang), reply_markup=keyboards.settings(current, lang))
+    await _reply(update, texts.say(Msg.SETTINGS, lang), reply_markup=keyboards.settings(current, lang))
 
 
 @replies_errors
@@ -549,7 +551,7 @@ async def addstyle(update: Update, context: Context) -> None:
     target = message.reply_to_message
     incoming = incoming_image(target) if target is not None else None
     if not context.args or incoming is None:
-        raise UserFacingError("ADDSTYLE_USAGE")
+        raise UserFacingError(Msg.ADDSTYLE_USAGE)
     await _say(update, context, await service(context).add_preset(_who(update).user_id, context.args[0], incoming))
 
 
@@ -563,7 +565,7 @@ async def forget(update: Update, context: Context) -> None:
 async def delstyle(update: Update, context: Context) -> None:
     """/delstyle NAME (admins)."""
     if not context.args:
-        raise UserFacingError("DELSTYLE_USAGE")
+        raise UserFacingError(Msg.DELSTYLE_USAGE)
     await _say(update, context, await service(context).remove_preset(_who(update).user_id, context.args[0]))
 
 
@@ -571,13 +573,13 @@ async def stats(update: Update, context: Context) -> None:
     """/stats: the last day and week in numbers, and a chart (operators only)."""
     message, lang = update.effective_message, await _lang(update, context)
     if message is None or _who(update).user_id not in service(context).settings.admin_ids:
-        await _reply(update, texts.say("STATS_REFUSED", lang))
+        await _reply(update, texts.say(Msg.STATS_REFUSED, lang))
         return
     report = await usage_report(context.bot_data.running.probes)
     await _reply(update, texts.usage(report, lang))
     labels = texts.chart_labels(lang)
     chart = await asyncio.to_thread(usage_chart, report.day, labels)  # matplotlib takes a moment: off the event loop
-    await message.reply_photo(chart, caption=texts.say("STATS_CHART", lang))
+    await message.reply_photo(chart, caption=texts.say(Msg.STATS_CHART, lang))
 
 
 async def on_error(update: object, context: Context) -> None:
@@ -586,7 +588,7 @@ async def on_error(update: object, context: Context) -> None:
     if isinstance(update, Update) and update.effective_chat is not None:
         try:
             # The app's language only: the error may be the database's, where a chosen one is kept.
-            text, topic = texts.say("ERROR", i18n.language_of(update)), _topic(update.effective_message)
+            text, topic = texts.say(Msg.ERROR, i18n.language_of(update)), _topic(update.effective_message)
             await context.bot.send_message(update.effective_chat.id, text, message_thread_id=topic)
         except Exception:  # the error may be that Telegram is unreachable; the log has it
             log.warning("could not tell the user about the error")

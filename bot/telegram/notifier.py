@@ -17,6 +17,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 from telegram.ext import ExtBot
 
 from bot.config import Settings
+from bot.core.messages import Msg
 from bot.core.models import Job
 from bot.jobs import notifier as port
 from bot.jobs.layout import JobFiles
@@ -178,7 +179,7 @@ class TelegramNotifier:
         if picture is None and (text is None or text == screen.text):
             return
         self._last_edit[job.chat_id] = time.monotonic()
-        caption = text or texts.say("FIRST_FRAME" if job.params.is_clip else "INSTANT_PREVIEW", lang)
+        caption = text or texts.say(Msg.FIRST_FRAME if job.params.is_clip else Msg.INSTANT_PREVIEW, lang)
         if data is not None and not screen.photo:
             await self._replace_with_picture(screen, data, caption, limit)
         elif data is not None and screen.message_id is not None:
@@ -270,7 +271,7 @@ class TelegramNotifier:
 
     async def _send_video_sticker(self, job: Job, data: bytes, markup: Any, lang: str) -> Message:
         """A WEBM sent with sendSticker arrives as a file: staged in a set of the user's first, then sent by id."""
-        title = texts.say("STICKER_PACK_TITLE", lang, name=job.user_name or self._bot.username)
+        title = texts.say(Msg.STICKER_PACK_TITLE, lang, name=job.user_name or self._bot.username)
         try:
             added = await self._stickers.add(STAGING, job.user_id, input_sticker(data, video=True), title)
         except BadRequest as exc:  # e.g. the user never opened a chat with the bot (a group): send it as a file
@@ -312,7 +313,7 @@ class TelegramNotifier:
     async def _explain_refusal(self, job: Job, exc: BadRequest, lang: str) -> None:
         """Tell the chat in words why its picture cannot be posted (best effort)."""
         rights = "rights" in str(exc).lower()
-        text = texts.say("CANNOT_POST_MEDIA", lang) if rights else texts.say("CANNOT_POST", lang, reason=exc)
+        text = texts.say(Msg.CANNOT_POST_MEDIA, lang) if rights else texts.say(Msg.CANNOT_POST, lang, reason=exc)
         try:
             await self._bot.send_message(job.chat_id, text, **_where(job))
         except TelegramError as error:
@@ -335,7 +336,7 @@ class TelegramNotifier:
         told = 0
         for admin in sorted(self._settings.admin_ids):
             try:
-                text = texts.say("ADMIN_WORKERS_DOWN", await self._language(admin), reason=reason)
+                text = texts.say(Msg.ADMIN_WORKERS_DOWN, await self._language(admin), reason=reason)
                 await self._bot.send_message(admin, text)
                 told += 1
             except TelegramError as exc:

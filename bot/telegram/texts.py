@@ -5,13 +5,23 @@ The constants are the English texts and the gettext msgids; every function takes
 
 from __future__ import annotations
 
-from bot.core.errors import ClipRefusedError, UserFacingError
+import string
+
+from bot.core.errors import ClipRefusedError, Problem, UnusableInputError, UserFacingError
+from bot.core.messages import Msg
 from bot.core.models import Job
 from bot.jobs.notifier import Status
 from bot.jobs.stickers import StickerNote
 from bot.ops.chart import LAYS_OUT_RIGHT_TO_LEFT, ChartLabels
 from bot.ops.report import UsageReport
-from bot.presets.library import AmbiguousPresetError, PresetError, PresetLibrary, UnknownPresetError, default_title
+from bot.presets.library import (
+    AmbiguousPresetError,
+    InvalidPresetNameError,
+    PresetError,
+    PresetLibrary,
+    UnknownPresetError,
+    default_title,
+)
 from bot.store.storage import quantile
 from bot.telegram.i18n import LANGUAGES, N_, RIGHT_TO_LEFT, SOURCE, translator
 
@@ -61,7 +71,6 @@ NOT_AN_IMAGE_MESSAGE = N_("That message has no photo.")
 PENDING_CLEARED = N_(" and forgot your pending photo")
 NO_JOBS = N_("You have no jobs queued or running.")
 NOT_AN_IMAGE = N_("That file isn't an image I can read. Send a JPEG, PNG or WebP photo.")
-CORRUPT_IMAGE = N_("I couldn't read that image ({reason}) Please send another one.")
 TOO_LARGE = N_("{reason} Please send a smaller image, or send it as a photo instead of a file.")
 STYLES_HEADER = N_("Preset paintings – tap one to use it, or send /style NAME:")
 ADMIN_ONLY = N_("Only the bot's admins can change the preset list.")
@@ -76,7 +85,6 @@ QUEUED = N_("⏳ Queued – position {position}{eta}.")
 STARTING = N_("🎨 Starting…")
 PROGRESS = N_("🎨 Painting… {percent}%{eta}")
 DONE = N_("✅ Done in {seconds}.")
-FAILED = N_("❌ Sorry, that didn't work: {reason}")
 FAILED_INTERNAL = N_("❌ Sorry, that failed twice on my side. Please try again later.")
 CANCELLED_STATUS = N_("🚫 Cancelled.")
 UNAVAILABLE = N_("❌ Painting is unavailable: the operator has to install the model weights. Please try again later.")
@@ -152,7 +160,6 @@ A_STYLE_PHOTO = N_("a style photo")
 YOUR_STYLE_PHOTO = N_("your style photo")
 PHOTO = N_("photo")
 YOU = N_("You")
-PHOTO_GONE = N_("the photo is no longer available.")
 SECONDS = N_("{seconds} s")
 MINUTES = N_("{minutes} min")
 MINUTES_SECONDS = N_("{minutes} min {seconds} s")
@@ -169,6 +176,34 @@ UNKNOWN_STYLE_SUGGEST = N_("Unknown style '{name}'. Did you mean {titles}?")
 AMBIGUOUS_STYLE = N_("'{name}' matches several paintings. Did you mean {titles}?")
 ALTERNATIVES = N_("{first} or {last}")
 BAD_STYLE_SPEC = N_("I can't read that list of styles. Write it like this: /style starry_night:0.7 the_scream:0.3")
+# An input that cannot be used, said when it arrives (UNUSABLE_*) or when its job fails (FAILED_*): {reason} is
+# one of PROBLEMS, so the user learns what is wrong and which picture to send again.
+UNUSABLE_PHOTO = N_("I couldn't use your photo: {reason}. Please send it again.")
+UNUSABLE_STYLE = N_("I couldn't use that style image: {reason}. Please send another style image, or pick a painting.")
+UNUSABLE_IMAGE = N_("I couldn't use that image: {reason}. Please send another one.")
+FAILED_PHOTO = N_("❌ I couldn't use your photo: {reason}. Please send it again.")
+FAILED_STYLE = N_("❌ I couldn't use the style: {reason}. Please send your photo again, then another style.")
+# Why (engine.errors.ImageProblem and bot.core.errors.ProblemKind codes; the numbers come with the error).
+PROBLEMS = {
+    "damaged": N_("it is damaged or incomplete"),
+    "unsupported": N_("it is not a JPEG, PNG, WebP, BMP, GIF or TIFF picture"),
+    "empty": N_("the file is empty"),
+    "missing": N_("it is no longer available"),
+    "no_pixels": N_("it has no pixels"),
+    "too_long": N_("it is {width}×{height} px, and its longest side may be at most {limit_px} px"),
+    "too_big": N_("it has {megapixels} megapixels, and at most {limit_mp} are allowed"),
+    "too_big_limit": N_("it has more than the {limit_mp} megapixels allowed"),
+    "bad_aspect": N_("it is too narrow (aspect ratio {aspect}:1, at most {limit}:1)"),
+    "bad_colours": N_("it uses a colour format I can't convert"),
+    "download_failed": N_("Telegram would not let me download it"),
+    "file_too_large": N_("the file is {size} MB, and the limit is {limit} MB"),
+    "style_gone": N_("the painting '{name}' has been removed"),
+    "unknown": N_("I can't read it"),
+}
+# /addstyle with a name the preset library refuses (bot.presets.library.NAME_RULE).
+BAD_PRESET_NAME = N_(
+    "'{name}' cannot be a style name: use 1-32 lowercase letters, digits or underscores, like starry_night."
+)
 # Quality tiers and strengths as captions and buttons name them (core/recipes.py TIERS has the English).
 TIER_LABELS = {"instant": N_("⚡ Instant"), "preview": N_("preview"), "standard": N_("standard"), "hd": N_("HD")}
 STRENGTH_LABELS = {"low": N_("low"), "medium": N_("medium"), "high": N_("high")}
@@ -183,25 +218,66 @@ def duration(seconds: float, lang: str = SOURCE) -> str:
     """'42 s' or '3 min 5 s'."""
     seconds = max(0, round(seconds))
     if seconds < 60:
-        return say("SECONDS", lang, seconds=seconds)
+        return say(Msg.SECONDS, lang, seconds=seconds)
     minutes, rest = divmod(seconds, 60)
     if rest:
-        return say("MINUTES_SECONDS", lang, minutes=minutes, seconds=rest)
-    return say("MINUTES", lang, minutes=minutes)
+        return say(Msg.MINUTES_SECONDS, lang, minutes=minutes, seconds=rest)
+    return say(Msg.MINUTES, lang, minutes=minutes)
 
 
 def eta(seconds: float | None, lang: str = SOURCE) -> str:
     """' – about 2 min left', or nothing when unknown."""
     if seconds is None:
         return ""
-    return text(ETA_ALMOST_DONE, lang) if seconds < 1 else say("ETA_LEFT", lang, duration=duration(seconds, lang))
+    return text(ETA_ALMOST_DONE, lang) if seconds < 1 else say(Msg.ETA_LEFT, lang, duration=duration(seconds, lang))
 
 
 def render(error: UserFacingError, lang: str = SOURCE) -> str:
     """The sentence a core error names (a clip's numbers as people write them; a missing one as '?')."""
     if isinstance(error, ClipRefusedError):
-        return text(str(globals()[error.key]), lang).format_map(_Numbers(error.values))
+        return text(MESSAGES[error.key], lang).format_map(_Numbers(error.values))
+    if isinstance(error, UnusableInputError):
+        return unusable(error.problem, lang)
     return say(error.key, lang, **error.values)
+
+
+def reason(problem: Problem | None, lang: str = SOURCE) -> str:
+    """What is wrong with an input, as a clause of the reader's language, with its numbers filled in."""
+    if problem is None:
+        return text(PROBLEMS["unknown"], lang)
+    values = {k: f"{v:g}" if isinstance(v, float) else v for k, v in problem.values.items()}
+    kind = problem.kind
+    if kind == "too_big" and "megapixels" not in values:
+        kind = "too_big_limit"
+    if kind not in PROBLEMS or not set(_fields(PROBLEMS[kind])) <= set(values):
+        kind = "unknown"  # a code this version does not know, or numbers missing: still a sentence the user can read
+    return text(PROBLEMS[kind], lang).format(**values)
+
+
+def unusable(problem: Problem, lang: str = SOURCE) -> str:
+    """The answer to a photo or style that cannot be used, saying which to send again."""
+    key = {"photo": Msg.UNUSABLE_PHOTO, "style": Msg.UNUSABLE_STYLE}.get(problem.role or "", Msg.UNUSABLE_IMAGE)
+    return say(key, lang, reason=reason(problem, lang))
+
+
+def failed(problem: Problem | None, lang: str = SOURCE) -> str:
+    """The status of a job whose photo or style could not be used."""
+    key = Msg.FAILED_STYLE if problem is not None and problem.role == "style" else Msg.FAILED_PHOTO
+    return say(key, lang, reason=reason(problem, lang))
+
+
+def _fields(message: str) -> list[str]:
+    """The {placeholders} of a text."""
+    return [name for _, name, _, _ in string.Formatter().parse(message) if name]
+
+
+def say(key: Msg, lang: str = SOURCE, **values: object) -> str:
+    """The message `key` in the reader's language, filled in (CANCELLED's `pending` flag becomes words)."""
+    if key == Msg.CANCELLED:
+        values = {**values, "pending": text(PENDING_CLEARED, lang) if values.get("pending") else ""}
+    if key == Msg.PICK_FOR and not values.get("name"):
+        values = {**values, "name": text(YOU, lang)}
+    return text(MESSAGES[key], lang).format(**values)
 
 
 class _Numbers(dict[str, object]):
@@ -218,21 +294,12 @@ class _Numbers(dict[str, object]):
         return "?"
 
 
-def say(key: str, lang: str = SOURCE, **values: object) -> str:
-    """The sentence named `key` in the reader's language, filled in (CANCELLED's `pending` flag becomes words)."""
-    if key == "CANCELLED":
-        values = {**values, "pending": text(PENDING_CLEARED, lang) if values.get("pending") else ""}
-    if key == "PICK_FOR" and not values.get("name"):
-        values = {**values, "name": text(YOU, lang)}
-    return text(str(globals()[key]), lang).format(**values)
-
-
 def sticker_note(note: StickerNote, lang: str = SOURCE) -> str:
     """What was done to a clip to make it a sticker: cut to 3 s, or played faster."""
     limit = f"{note.limit:g}"
     if note.code == "sped_up":
-        return say("STICKER_SPED_UP", lang, factor=f"{note.value:.1f}", limit=limit)
-    return say("STICKER_SHORTENED", lang, seconds=f"{note.value:.1f}", limit=limit)
+        return say(Msg.STICKER_SPED_UP, lang, factor=f"{note.value:.1f}", limit=limit)
+    return say(Msg.STICKER_SHORTENED, lang, seconds=f"{note.value:.1f}", limit=limit)
 
 
 def language_set(lang: str, automatic: bool) -> str:
@@ -242,14 +309,14 @@ def language_set(lang: str, automatic: bool) -> str:
 
 def language_unknown(code: str, lang: str = SOURCE) -> str:
     """'/language xx' for a language the bot does not speak: the codes it does."""
-    return say("LANGUAGE_UNKNOWN", lang, code=code[:16], codes=", ".join(LANGUAGES))
+    return say(Msg.LANGUAGE_UNKNOWN, lang, code=code[:16], codes=", ".join(LANGUAGES))
 
 
 def suggested_titles(error: UnknownPresetError, lang: str = SOURCE) -> str:
     """The titles of an unknown name's suggestions as a sentence lists them ("A", "A or B")."""
     titles = [error.titles[n] for n in error.suggestions]
     if len(titles) > 1:
-        return say("ALTERNATIVES", lang, first=", ".join(titles[:-1]), last=titles[-1])
+        return say(Msg.ALTERNATIVES, lang, first=", ".join(titles[:-1]), last=titles[-1])
     return titles[0] if titles else ""
 
 
@@ -258,10 +325,14 @@ def preset_error(error: PresetError, lang: str = SOURCE) -> str:
     if isinstance(error, UnknownPresetError):
         listed = suggested_titles(error, lang)
         if isinstance(error, AmbiguousPresetError):
-            return say("AMBIGUOUS_STYLE", lang, name=error.shown_name, titles=listed)
+            return say(Msg.AMBIGUOUS_STYLE, lang, name=error.shown_name, titles=listed)
         if not error.installed:
-            return say("UNKNOWN_STYLE_NONE", lang, name=error.shown_name)
-        return say("UNKNOWN_STYLE_SUGGEST" if listed else "UNKNOWN_STYLE", lang, name=error.shown_name, titles=listed)
+            return say(Msg.UNKNOWN_STYLE_NONE, lang, name=error.shown_name)
+        return say(
+            Msg.UNKNOWN_STYLE_SUGGEST if listed else Msg.UNKNOWN_STYLE, lang, name=error.shown_name, titles=listed
+        )
+    if isinstance(error, InvalidPresetNameError):
+        return say(Msg.BAD_PRESET_NAME, lang, name=error.shown_name)
     # Syntax errors are explained in detail in English only; other readers get the rule by example.
     return str(error) if lang == SOURCE else text(BAD_STYLE_SPEC, lang)
 
@@ -276,22 +347,22 @@ def status(state: Status, *, picture: bool = False, lang: str = SOURCE, clip: bo
 def _status(state: Status, lang: str) -> str:
     """The status line itself."""
     if state.kind == "queued":
-        return say("QUEUED", lang, position=state.position or 1, eta=eta(state.eta_s, lang))
+        return say(Msg.QUEUED, lang, position=state.position or 1, eta=eta(state.eta_s, lang))
     if state.kind == "painting":
-        return say("PROGRESS", lang, percent=state.percent or 0, eta=eta(state.eta_s, lang))
+        return say(Msg.PROGRESS, lang, percent=state.percent or 0, eta=eta(state.eta_s, lang))
     if state.kind == "done":
-        return say("DONE", lang, seconds=duration(state.seconds or 0, lang))
+        return say(Msg.DONE, lang, seconds=duration(state.seconds or 0, lang))
     if state.kind == "failed":
         if state.reason == "input":
-            clip = ClipRefusedError.from_detail(state.detail)
+            clip = ClipRefusedError.from_problem(state.problem)
             if clip is not None:  # a clip the worker could not paint: the engine's reason in the reader's words
-                return say("FAILED", lang, reason=render(clip, lang))
-            return say("FAILED", lang, reason=state.detail or text(PHOTO_GONE, lang))
+                return f"❌ {render(clip, lang)}"
+            return failed(state.problem, lang)
         return text(FAILED_INTERNAL, lang)
     if state.kind == "unavailable":
         return text(UNAVAILABLE_TOLD if state.detail == "told" else UNAVAILABLE, lang)
     if state.kind == "restarted":
-        return say("RESTARTED", lang, position=state.position or 1)
+        return say(Msg.RESTARTED, lang, position=state.position or 1)
     fixed = {"starting": STARTING, "retrying": RETRYING, "cancelled": CANCELLED_STATUS}
     return text(fixed[state.kind], lang)
 
@@ -300,7 +371,7 @@ def caption(job: Job, presets: PresetLibrary, size: tuple[int, int], seconds: fl
     """Style (the painting's title and artist), quality, size, strength, time taken, and who asked in groups."""
     credit = job.chat_id < 0 and job.user_name
     return say(
-        "CAPTION",
+        Msg.CAPTION,
         lang,
         styles=style_titles(job, presets, lang),
         quality=text(TIER_LABELS[job.params.quality], lang),
@@ -308,7 +379,7 @@ def caption(job: Job, presets: PresetLibrary, size: tuple[int, int], seconds: fl
         strength=text(STRENGTH_LABELS[job.params.strength], lang),
         colours=text(CAPTION_COLOURS, lang) if job.params.keep_colors else "",
         duration=duration(seconds, lang),
-        credit=say("CAPTION_CREDIT", lang, name=job.user_name) if credit else "",
+        credit=say(Msg.CAPTION_CREDIT, lang, name=job.user_name) if credit else "",
     )
 
 
@@ -334,9 +405,9 @@ def job_lines(rows: list[tuple[Job, int | None, float | None]], lang: str = SOUR
     for job, position, left in rows:
         styles = " + ".join(r.name or text(PHOTO, lang) for r in job.styles)
         if job.status == "running":
-            state = say("JOB_PAINTING", lang, percent=round(job.progress * 100))
+            state = say(Msg.JOB_PAINTING, lang, percent=round(job.progress * 100))
         else:
-            state = say("JOB_QUEUED", lang, position=position)
+            state = say(Msg.JOB_QUEUED, lang, position=position)
         lines.append(f"#{job.id} {styles} ({job.params.quality}): {state}{eta(left, lang)}")
     return "\n".join(lines)
 
@@ -376,8 +447,8 @@ _TIER_ORDER = {quality: i for i, quality in enumerate(TIER_LABELS)}
 def usage(report: UsageReport, lang: str = SOURCE) -> str:
     """/stats: each line gives the last 24 hours, then the last 7 days."""
     day, week = report.day, report.week
-    lines = [text(STATS_HEADER, lang), say("STATS_USERS", lang, day=day.users, week=week.users)]
-    lines.append(say("STATS_JOBS", lang, day=day.total, week=week.total))
+    lines = [text(STATS_HEADER, lang), say(Msg.STATS_USERS, lang, day=day.users, week=week.users)]
+    lines.append(say(Msg.STATS_JOBS, lang, day=day.total, week=week.total))
     day_states, week_states = day.by_state(), week.by_state()
     lines += [
         _count(text(label, lang), day_states.get(state, 0), n)
@@ -388,12 +459,12 @@ def usage(report: UsageReport, lang: str = SOURCE) -> str:
     # In tier order, not alphabetically: the English names' alphabet means nothing once they are translated.
     tiers = sorted(week_tiers.items(), key=lambda item: (_TIER_ORDER.get(item[0], len(_TIER_ORDER)), item[0]))
     lines += [_count(_tier(q, lang), day_tiers.get(q, 0), n) for q, n in tiers]
-    lines.append(say("STATS_WAIT", lang, day=_spread(day.waits, lang), week=_spread(week.waits, lang)))
-    lines.append(say("STATS_PAINTING", lang, day=_spread(day.runs, lang), week=_spread(week.runs, lang)))
+    lines.append(say(Msg.STATS_WAIT, lang, day=_spread(day.waits, lang), week=_spread(week.waits, lang)))
+    lines.append(say(Msg.STATS_PAINTING, lang, day=_spread(day.runs, lang), week=_spread(week.runs, lang)))
     if week.failures:
         top = sorted(week.failures.items(), key=lambda item: -item[1])[:5]
         failures = "; ".join(f"{reason[:60]} ×{n}" for reason, n in top)  # the errors as logged, for operators
-        lines.append(say("STATS_FAILURES", lang, failures=failures))
+        lines.append(say(Msg.STATS_FAILURES, lang, failures=failures))
     lines.append(_workers(report, lang))
     return "\n".join(lines)
 
@@ -432,14 +503,126 @@ def _spread(values: list[float], lang: str) -> str:
 
 def _seconds(value: float, lang: str) -> str:
     """Tenths below 10 s (instant pictures take less than one), else as durations read."""
-    return say("SECONDS", lang, seconds=f"{value:.1f}") if value < 10 else duration(value, lang)
+    return say(Msg.SECONDS, lang, seconds=f"{value:.1f}") if value < 10 else duration(value, lang)
 
 
 def _workers(report: UsageReport, lang: str) -> str:
     """'Workers: 2 of 2 up, 1 busy', plus the ones down and why."""
     workers = report.workers
     if workers.unavailable:
-        return say("STATS_WORKERS_UNAVAILABLE", lang, configured=workers.configured)
-    line = say("STATS_WORKERS", lang, up=len(workers.up), configured=workers.configured, busy=workers.busy)
+        return say(Msg.STATS_WORKERS_UNAVAILABLE, lang, configured=workers.configured)
+    line = say(Msg.STATS_WORKERS, lang, up=len(workers.up), configured=workers.configured, busy=workers.busy)
     down = ", ".join(f"#{worker_id} {why}" for worker_id, why in sorted(workers.down.items()))
-    return say("STATS_WORKERS_DOWN", lang, workers=line, down=down) if down else line
+    return say(Msg.STATS_WORKERS_DOWN, lang, workers=line, down=down) if down else line
+
+
+# Every message the layers below name (bot/core/messages.py), worded; tests check that none is missing.
+MESSAGES: dict[Msg, str] = {
+    Msg.ADDSTYLE_USAGE: ADDSTYLE_USAGE,
+    Msg.ADMIN_ONLY: ADMIN_ONLY,
+    Msg.ADMIN_WORKERS_DOWN: ADMIN_WORKERS_DOWN,
+    Msg.ALBUM_EXTRA: ALBUM_EXTRA,
+    Msg.ALTERNATIVES: ALTERNATIVES,
+    Msg.AMBIGUOUS_STYLE: AMBIGUOUS_STYLE,
+    Msg.BAD_PRESET_NAME: BAD_PRESET_NAME,
+    Msg.BUSY: BUSY,
+    Msg.BUTTON_GONE: BUTTON_GONE,
+    Msg.CANCELLED: CANCELLED,
+    Msg.CANNOT_POST: CANNOT_POST,
+    Msg.CANNOT_POST_MEDIA: CANNOT_POST_MEDIA,
+    Msg.CAPTION: CAPTION,
+    Msg.CAPTION_CREDIT: CAPTION_CREDIT,
+    Msg.CLUSTER_BUSY: CLUSTER_BUSY,
+    Msg.DELSTYLE_USAGE: DELSTYLE_USAGE,
+    Msg.DONE: DONE,
+    Msg.ERROR: ERROR,
+    Msg.ETA_LEFT: ETA_LEFT,
+    Msg.FAILED_PHOTO: FAILED_PHOTO,
+    Msg.FAILED_STYLE: FAILED_STYLE,
+    Msg.FILE_OVER_LIMIT: FILE_OVER_LIMIT,
+    Msg.FILE_TOO_LARGE: FILE_TOO_LARGE,
+    Msg.FORGOTTEN: FORGOTTEN,
+    Msg.GOT_CONTENT: GOT_CONTENT,
+    Msg.GOT_CONTENT_DID_YOU_MEAN: GOT_CONTENT_DID_YOU_MEAN,
+    Msg.GROUP_ADMINS_ONLY: GROUP_ADMINS_ONLY,
+    Msg.GROUP_SETTINGS: GROUP_SETTINGS,
+    Msg.GROUP_SETTINGS_PRIVATE: GROUP_SETTINGS_PRIVATE,
+    Msg.HELP: HELP,
+    Msg.INLINE_PRESET: INLINE_PRESET,
+    Msg.INSTANT_ONLY: INSTANT_ONLY,
+    Msg.INSTANT_PREVIEW: INSTANT_PREVIEW,
+    Msg.JOB_PAINTING: JOB_PAINTING,
+    Msg.JOB_QUEUED: JOB_QUEUED,
+    Msg.LANGUAGE_CHOOSE: LANGUAGE_CHOOSE,
+    Msg.LANGUAGE_UNKNOWN: LANGUAGE_UNKNOWN,
+    Msg.MAKING_OF: MAKING_OF,
+    Msg.MAKING_OF_GONE: MAKING_OF_GONE,
+    Msg.MINUTES: MINUTES,
+    Msg.MINUTES_SECONDS: MINUTES_SECONDS,
+    Msg.NEED_CONTENT: NEED_CONTENT,
+    Msg.NOTHING_TO_CANCEL: NOTHING_TO_CANCEL,
+    Msg.NOTHING_TO_REPEAT: NOTHING_TO_REPEAT,
+    Msg.NOT_AN_IMAGE: NOT_AN_IMAGE,
+    Msg.NOT_YOUR_MENU: NOT_YOUR_MENU,
+    Msg.NO_PRESETS: NO_PRESETS,
+    Msg.NO_PRESETS_INSTALLED: NO_PRESETS_INSTALLED,
+    Msg.PICK_FOR: PICK_FOR,
+    Msg.PICK_HINT: PICK_HINT,
+    Msg.PROGRESS: PROGRESS,
+    Msg.QUEUED: QUEUED,
+    Msg.QUEUED_TAP: QUEUED_TAP,
+    Msg.REMIX_GONE: REMIX_GONE,
+    Msg.RESTARTED: RESTARTED,
+    Msg.SECONDS: SECONDS,
+    Msg.SETTINGS: SETTINGS,
+    Msg.SETTINGS_SAVED: SETTINGS_SAVED,
+    Msg.SETTING_GONE: SETTING_GONE,
+    Msg.SHARED: SHARED,
+    Msg.START: START,
+    Msg.STATS_CHART: STATS_CHART,
+    Msg.STATS_FAILURES: STATS_FAILURES,
+    Msg.STATS_JOBS: STATS_JOBS,
+    Msg.STATS_PAINTING: STATS_PAINTING,
+    Msg.STATS_REFUSED: STATS_REFUSED,
+    Msg.STATS_USERS: STATS_USERS,
+    Msg.STATS_WAIT: STATS_WAIT,
+    Msg.STATS_WORKERS: STATS_WORKERS,
+    Msg.STATS_WORKERS_DOWN: STATS_WORKERS_DOWN,
+    Msg.STATS_WORKERS_UNAVAILABLE: STATS_WORKERS_UNAVAILABLE,
+    Msg.STYLES_HEADER: STYLES_HEADER,
+    Msg.STYLE_ADDED: STYLE_ADDED,
+    Msg.STYLE_REMOVED: STYLE_REMOVED,
+    Msg.STYLE_SET_DEFAULT: STYLE_SET_DEFAULT,
+    Msg.STYLIZE_USAGE: STYLIZE_USAGE,
+    Msg.TOO_MANY_IMAGES: TOO_MANY_IMAGES,
+    Msg.UNAVAILABLE: UNAVAILABLE,
+    Msg.UNAVAILABLE_TOLD: UNAVAILABLE_TOLD,
+    Msg.UNKNOWN_STYLE: UNKNOWN_STYLE,
+    Msg.UNKNOWN_STYLE_NONE: UNKNOWN_STYLE_NONE,
+    Msg.UNKNOWN_STYLE_SUGGEST: UNKNOWN_STYLE_SUGGEST,
+    Msg.UNUSABLE_IMAGE: UNUSABLE_IMAGE,
+    Msg.UNUSABLE_PHOTO: UNUSABLE_PHOTO,
+    Msg.UNUSABLE_STYLE: UNUSABLE_STYLE,
+    Msg.USER_CAP: USER_CAP,
+    Msg.CLIPS_NEED_INSTANT: CLIPS_NEED_INSTANT,
+    Msg.CLIP_AS_STYLE: CLIP_AS_STYLE,
+    Msg.CLIP_DAMAGED: CLIP_DAMAGED,
+    Msg.CLIP_FILE_TOO_LARGE: CLIP_FILE_TOO_LARGE,
+    Msg.CLIP_NO_ALPHA: CLIP_NO_ALPHA,
+    Msg.CLIP_NO_FRAMES: CLIP_NO_FRAMES,
+    Msg.CLIP_NO_VIDEO: CLIP_NO_VIDEO,
+    Msg.CLIP_TOO_LARGE: CLIP_TOO_LARGE,
+    Msg.CLIP_TOO_LONG: CLIP_TOO_LONG,
+    Msg.CLIP_TOO_MANY_FRAMES: CLIP_TOO_MANY_FRAMES,
+    Msg.CLIP_UNSUPPORTED: CLIP_UNSUPPORTED,
+    Msg.FIRST_FRAME: FIRST_FRAME,
+    Msg.GOT_CLIP: GOT_CLIP,
+    Msg.GOT_CLIP_DID_YOU_MEAN: GOT_CLIP_DID_YOU_MEAN,
+    Msg.STICKER_ADDED: STICKER_ADDED,
+    Msg.STICKER_PACK_CREATED: STICKER_PACK_CREATED,
+    Msg.STICKER_PACK_FAILED: STICKER_PACK_FAILED,
+    Msg.STICKER_PACK_GONE: STICKER_PACK_GONE,
+    Msg.STICKER_PACK_TITLE: STICKER_PACK_TITLE,
+    Msg.STICKER_SHORTENED: STICKER_SHORTENED,
+    Msg.STICKER_SPED_UP: STICKER_SPED_UP,
+}

@@ -163,7 +163,7 @@ class CeleryExecutor:
         try:
             payload = encode_request(request)
         except ClipRefusedError as exc:  # a clip too large to travel through Redis: the user's to shorten
-            self._later(JobFailed(request.job_id, exc.detail(), user_error=True))
+            self._later(JobFailed(request.job_id, str(exc.key), user_error=True, problem=exc.problem()))
             return True
         except Exception as exc:  # the photo vanished or cannot be read: fail the job like a worker would
             log.exception("job %d: cannot prepare the task", request.job_id)
@@ -424,7 +424,7 @@ class CeleryExecutor:
         if kind == "cancelled":
             return JobCancelled(job_id)
         if kind == "failed":
-            return JobFailed(job_id, fields.get("message", ""), user_error=fields.get("user_error") == "1")
+            return events.failure_from_fields(job_id, fields)
         data = await self._client().hgetall(result_key(flight.task))
         if b"photo" not in data:  # expired (the bot was away for a day): paint it again
             log.error("job %d: the result of task %s is gone from the broker", job_id, flight.task)

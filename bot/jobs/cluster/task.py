@@ -13,6 +13,7 @@ from typing import Any
 
 import redis
 
+from bot.jobs.cluster.events import failure_fields
 from bot.jobs.cluster.heartbeat import Heartbeat
 from bot.jobs.cluster.keys import (
     INFLIGHT,
@@ -170,7 +171,7 @@ def _publish(context: WorkerContext, task_id: str, outcome: Outcome) -> None:
             files["clip"] = Path(outcome.clip_path).read_bytes()
             fields.update(clip_name=Path(outcome.clip_path).name, notes=" ".join(outcome.notes))
     elif isinstance(outcome, JobFailed):
-        fields.update(kind="failed", message=outcome.message, user_error=int(outcome.user_error))
+        fields.update(failure_fields(outcome))
     elif isinstance(outcome, JobCancelled):
         fields.update(kind="cancelled")
     for wait in (*PUBLISH_RETRY_S, None):

@@ -9,22 +9,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
-from bot.config import (
-    LOG_LEVELS,
-    ConfigError,
-    broker_url,
-    count_gpus,
-    environment,
-    metrics_host,
-    metrics_port,
-    visibility_timeout,
-)
+from bot.config import ConfigError, WorkerSettings
 from bot.jobs.cluster.keys import QUEUE, TASK_NAME
 from bot.jobs.cluster.task import NO_OBSERVER, WorkerObserver
+from bot.jobs.gpus import visible_gpus
 
 log = logging.getLogger("stylebot.worker")
 CHILD_MARK = "STYLEBOT_WORKER_CHILD"  # set in the per-GPU processes, so they do not fan out again
@@ -34,51 +25,9 @@ USAGE = (
     "each `celery worker --pool solo -c 1` on the queue 'stylebot'. Needs STYLEBOT_BROKER_URL and the model\n"
     "settings (STYLEBOT_WEIGHTS, STYLEBOT_BACKBONE); no Telegram token, database or shared disk.\n"
 )
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    """What a cluster worker is configured with (never the bot token)."""
-
-    broker_url: str
-    visibility_timeout_s: int
-    weights: str
-    backbone: str
-    heartbeat_s: float
-    log_level: str
-    metrics_port: int | None = None  # this worker's own /metrics (see bot.ops.worker_metrics); off when None
-    metrics_host: str = "127.0.0.1"
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> WorkerConfig:
-        """Read the worker's variables; the weights are checked by loading them (and a failure is reported)."""
-        from engine.config import backbone_from_env, weights_from_env
-
-        level = env.get("STYLEBOT_LOG_LEVEL", "").strip().upper() or "INFO"
-        if level not in LOG_LEVELS:
-            raise ConfigError(f"STYLEBOT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}; got {level!r}")
-        raw_beat = env.get("STYLEBOT_WORKER_HEARTBEAT_S", "").strip() or "2"
-        try:
-            heartbeat = float(raw_beat)
-        except ValueError:
-            heartbeat = -1.0
-        if not 0.2 <= heartbeat <= 60:
-            raise ConfigError(f"STYLEBOT_WORKER_HEARTBEAT_S must be seconds from 0.2 to 60; got {raw_beat!r}")
-        return cls(
-            broker_url=broker_url(env),
-            visibility_timeout_s=visibility_timeout(env),
-            weights=weights_from_env(env),
-            backbone=backbone_from_env(env),
-            heartbeat_s=heartbeat,
-            log_level=level,
-            metrics_port=metrics_port(env),
-            metrics_host=metrics_host(env),
-        )
-
-
 # Given the worker's configuration, what watches its tasks (bot.ops serves them as metrics; the jobs layer knows no
 # metrics library).
-ObserverFactory = Callable[[WorkerConfig], WorkerObserver]
+ObserverFactory = Callable[[WorkerSettings], WorkerObserver]
 
 
 def main(argv: list[str], observe: ObserverFactory | None = None) -> int:
@@ -90,23 +39,23 @@ def main(argv: list[str], observe: ObserverFactory | None = None) -> int:
         sys.stderr.write(USAGE)
         sys.stderr.write(f"stylebot: error: unknown arguments: {' '.join(argv)}\n")
         return 2
-    gpus = _visible_gpus()
-    if len(gpus) > 1 and CHILD_MARK not in os.environ:
-        return _fan_out(gpus)
-    return serve(observe)
-
-
-def serve(observe: ObserverFactory | None = None) -> int:
-    """One worker process: load the model, then consume tasks until stopped."""
     if os.environ.pop("TELEGRAM_BOT_TOKEN", None) is not None:
         # Workers never talk to Telegram; dropping it keeps it out of anything this process runs or logs.
         sys.stderr.write("stylebot worker: TELEGRAM_BOT_TOKEN is set but not used by workers; ignored\n")
     try:
-        config = WorkerConfig.from_env(environment())
+        config = WorkerSettings.from_env()  # the environment over .env; the model has no token field
     except ConfigError as exc:
         sys.stderr.write(f"stylebot: error: {exc}\n")
         return 2
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if config.log_level == "DEBUG" else "3")
+    gpus = visible_gpus()  # counted here, where the workers start
+    if len(gpus) > 1 and CHILD_MARK not in os.environ:
+        return _fan_out(gpus, config.metrics_port)
+    return serve(config, observe)
+
+
+def serve(config: WorkerSettings, observe: ObserverFactory | None = None) -> int:
+    """One worker process: load the model, then consume tasks until stopped."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if config.debug else "3")
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     import redis
 
@@ -150,17 +99,17 @@ def serve(observe: ObserverFactory | None = None) -> int:
     return 0
 
 
-def _load_model(config: WorkerConfig) -> Any:
+def _load_model(config: WorkerSettings) -> Any:
     """The Stylizer, with TensorFlow's GPU probing kept off stderr unless debugging."""
     from bot.jobs.quiet import quiet_native_stderr
 
-    with quiet_native_stderr(config.log_level != "DEBUG"):
+    with quiet_native_stderr(not config.debug):
         from engine.transfer import Stylizer
 
-        return Stylizer(config.backbone, config.weights)
+        return Stylizer(config.backbone, config.weights, config.fast_model)
 
 
-def _app_with_task(config: WorkerConfig, context: Any) -> Any:
+def _app_with_task(config: WorkerSettings, context: Any) -> Any:
     """The Celery app with the paint task bound to this process's model."""
     from celery.exceptions import Reject
     from redis import RedisError
@@ -189,18 +138,9 @@ def _device() -> str:
     return f"GPU {gpus[0].name}" if gpus else "CPU"
 
 
-def _visible_gpus() -> list[str]:
-    """The GPU ids this machine shows (CUDA_VISIBLE_DEVICES when set)."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return [d.strip() for d in visible.split(",") if d.strip() and d.strip() != "-1"]
-    return [str(i) for i in range(count_gpus())]
-
-
-def _fan_out(gpus: list[str]) -> int:
+def _fan_out(gpus: list[str], port: int | None) -> int:
     """One child worker per GPU; signals are passed on, and the exit status is the worst child's."""
     children = []
-    port = metrics_port(os.environ)
     for index, gpu in enumerate(gpus):
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu, CHILD_MARK: "1"}
         if port is not None:  # each process serves its own metrics: the given port, the next one, ...
