@@ -417,3 +417,29 @@ async def test_a_sticker_without_transparency_is_refused_in_words(
     async with running_bot(fake, tmp_path, PaintingExecutor()):
         fake.send_clip(chat, None, opaque.getvalue(), kind="sticker")
         await said(fake, chat, "no transparent background")
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # the fake reads the header with Pillow
+async def test_a_gif_bomb_and_a_sound_without_picture_are_refused_in_words(fake: FakeTelegram, tmp_path: Path) -> None:
+    """A GIF declaring 10,000 × 10,000 px frames is refused from its header; an audio-only 'video' too."""
+    frames = [Image.new("RGB", (40, 30), (i * 40, 0, 0)) for i in range(3)]
+    small = io.BytesIO()
+    frames[0].save(small, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    bomb = bytearray(small.getvalue())
+    bomb[6:10] = (10_000).to_bytes(2, "little") * 2  # the logical screen descriptor
+    sound = tmp_path / "sound.m4a"
+    with av.open(str(sound), "w") as out:
+        stream = out.add_stream("aac", rate=44100)
+        for index in range(20):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 44100, index * 1024
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    chat = fake.private_chat(1, "Alice")
+    async with running_bot(fake, tmp_path / "bot", PaintingExecutor()):
+        fake.send_document(chat, None, bytes(bomb), file_name="bomb.gif", mime_type="image/gif", caption="stripes")
+        await said(fake, chat, "10000×10000 pixels, too large")
+        fake.send_clip(chat, None, sound.read_bytes(), kind="video", caption="stripes")
+        await said(fake, chat, "no picture in it, only sound")
