@@ -443,3 +443,18 @@ async def test_a_gif_bomb_and_a_sound_without_picture_are_refused_in_words(fake:
         await said(fake, chat, "10000×10000 pixels, too large")
         fake.send_clip(chat, None, sound.read_bytes(), kind="video", caption="stripes")
         await said(fake, chat, "no picture in it, only sound")
+
+
+async def test_with_no_worker_able_to_start_clips_are_refused_plainly(
+    fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path]
+) -> None:
+    """Degraded (photos get instant pictures in the bot process): clips need a worker, so they are refused."""
+    executor = ScriptedExecutor()
+    async with running_bot(fake, tmp_path, executor):
+        executor.go_down("the VGG19 weights are not installed")
+        chat = fake.private_chat(1, "Alice")
+        fake.send_text(chat, None, "/start")
+        await said(fake, chat, "Only instant pictures for now")
+        fake.send_clip(chat, None, footage["gif_mp4"].read_bytes(), kind="animation", caption="stripes")
+        await said(fake, chat, "Painting is unavailable")
+    assert executor.submitted == []

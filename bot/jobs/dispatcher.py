@@ -164,6 +164,8 @@ class Dispatcher:
     ) -> Job:
         """Queue a job (QueueFullError when a cap is reached) and have its status message posted."""
         self.check_accepting()
+        if self.degraded and params.is_clip:  # clips are painted in the workers, and none can start
+            raise UnavailableError(self._admins_told)
         if self.degraded:  # only the instant network can paint: the job is an instant one
             params = dataclasses.replace(params, quality="instant")
         job = await self._storage.enqueue(
@@ -261,9 +263,13 @@ class Dispatcher:
         self._admins_told = await self._notifier.tell_admins(self._settings.redact(reason)) > 0
         if self._instant is not None and self.degraded:
             log.warning("painting degraded: instant pictures only until a worker can load the model")
+            unavailable = Status("unavailable", reason="unavailable", detail="told" if self._admins_told else None)
             for job in await self._storage.running_jobs():
                 await self._lifecycle.move(job.id, "requeue")
             for job in await self._storage.queued_jobs():
+                if job.params.is_clip:  # painted in the workers only, and none can start
+                    await self._lifecycle.fail(job, unavailable)
+                    continue
                 instant = await self._storage.make_instant(job.id)
                 if instant is not None:
                     self._instant.start(instant)
