@@ -371,9 +371,11 @@ def _run_clip(args: argparse.Namespace, reporter: ProgressReporter) -> None:
     )
     styles = [_load("style", path) for path in paths]
     from engine.clip import paint_clip  # PyAV, OpenCV and onnxruntime: only once the inputs are known
+    from engine.fast import fast_stylizer
 
     kind: Kind = args.clip_kind or CLIP_OUTPUTS[suffix]
-    result = paint_clip(args.content, styles, params, output, kind=kind, on_progress=reporter)
+    stylizer = fast_stylizer(args.fast_model_dir)
+    result = paint_clip(args.content, styles, params, output, kind=kind, on_progress=reporter, stylizer=stylizer)
     reporter.finish()
     notes = "".join(f", {note.code} ({note.value:g} -> {note.to:g})" for note in result.notes)
     log.info(

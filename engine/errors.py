@@ -1,5 +1,6 @@
-"""Errors the engine raises on purpose: an English message for the command line and logs, and for images and
-clips a stable `kind` with the numbers behind it, which an application words in its own languages (ClipError)."""
+"""Errors the engine raises on purpose: an English message for the command line and logs, and a stable `kind`
+with the numbers behind it (images: ImageProblem; clips: ClipError), which an application words in its own
+languages."""
 
 from __future__ import annotations
 

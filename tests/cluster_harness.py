@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from bot.jobs.cluster.keys import INFLIGHT
 from tests.bot_harness import ROOT, BotProcess, free_port
 from tests.fake_telegram import FakeTelegram
 
@@ -151,3 +152,20 @@ def cluster_bot(fake: FakeTelegram, data: Path, server: RedisServer, **env: str)
 def tasks_run(workers: list[ClusterWorker]) -> int:
     """How many paint tasks the workers finished painting (done, failed or cancelled), from their logs."""
     return sum(w.log_text().count(": JobDone") for w in workers)
+
+
+def settled(server: RedisServer, workers: list[ClusterWorker], timeout: float = 60) -> None:
+    """Wait until every job in flight has its outcome handed on and every live worker is idle.
+
+    No further result can come after that: a worker runs a task only while the job's in-flight entry names it
+    and is not done, so any copy of a task that Redis delivers again is skipped.
+    """
+    client, deadline = server.client(), time.monotonic() + timeout
+    while True:
+        flights = [json.loads(raw) for raw in client.hvals(INFLIGHT)]
+        live = [w for w in workers if w.proc is not None and w.proc.poll() is None]
+        if all(f.get("done") for f in flights) and all((w.state() or {}).get("state") == "idle" for w in live):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the cluster never settled: in flight {flights}")
+        time.sleep(0.1)

@@ -21,6 +21,7 @@ from PIL import Image
 from tests.bot_harness import make_presets
 from tests.disks import DISK_SIZE, SmallDisk
 from tests.fake_telegram import FakeTelegram
+from tests.spawn_guard import SpawnGuard
 
 if TYPE_CHECKING:
     from engine.transfer import Stylizer
@@ -31,6 +32,12 @@ SHARED_IMAGES = REPO_ROOT.parent / "shared" / "images"
 ARTIFACTS = Path(__file__).resolve().parent / "_artifacts"
 
 ImageFactory = Callable[..., Image.Image]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In a run that leaves out `slow` (the fast subset), fail any test that starts a process anyway."""
+    if SpawnGuard.wanted(config.getoption("markexpr", "")):
+        config.pluginmanager.register(SpawnGuard(), "spawn_guard")
 
 
 @pytest.fixture(scope="session")

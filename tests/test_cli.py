@@ -59,6 +59,7 @@ def inputs(tmp_path: Path, make_image: ImageFactory) -> tuple[Path, Path, Path]:
 # --- python -m engine, as a user runs it (5 subprocesses) ------------------------------------------------
 
 
+@pytest.mark.slow  # starts a process
 def test_run_writes_the_output_with_the_content_aspect(tmp_path: Path, inputs: tuple[Path, Path, Path]) -> None:
     content, style, other = inputs
     out = tmp_path / "out.png"
@@ -75,6 +76,7 @@ def test_run_writes_the_output_with_the_content_aspect(tmp_path: Path, inputs: t
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow  # starts a process
 def test_a_text_file_as_content_is_one_error_line(tmp_path: Path, inputs: tuple[Path, Path, Path]) -> None:
     _, style, _ = inputs
     notes = tmp_path / "notes.txt"
@@ -87,6 +89,7 @@ def test_a_text_file_as_content_is_one_error_line(tmp_path: Path, inputs: tuple[
     assert not (tmp_path / "out.jpg").exists()
 
 
+@pytest.mark.slow  # starts a process
 def test_strength_out_of_range_names_the_range(tmp_path: Path, inputs: tuple[Path, Path, Path]) -> None:
     content, style, _ = inputs
     proc = _engine(content, style, "--strength", "5", "-o", tmp_path / "out.jpg", cwd=tmp_path)
@@ -94,6 +97,7 @@ def test_strength_out_of_range_names_the_range(tmp_path: Path, inputs: tuple[Pat
     assert proc.stderr.strip() == "error: strength must be a number from 0 to 1; got 5.0"
 
 
+@pytest.mark.slow  # starts a process
 def test_unsupported_output_suffix(tmp_path: Path, inputs: tuple[Path, Path, Path]) -> None:
     content, style, _ = inputs
     proc = _engine(content, style, "-o", tmp_path / "out.gif", cwd=tmp_path)
@@ -101,6 +105,7 @@ def test_unsupported_output_suffix(tmp_path: Path, inputs: tuple[Path, Path, Pat
     assert proc.stderr.strip().splitlines() == ["error: output file must end in .jpg, .jpeg or .png (got '.gif')"]
 
 
+@pytest.mark.slow  # starts a process
 def test_help_lists_every_option_with_its_default(tmp_path: Path) -> None:
     proc = _engine("--help", cwd=tmp_path)
     assert proc.returncode == 0

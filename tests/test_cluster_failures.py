@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.bot_harness import decode, photo_bytes, result_photos, said, texts_in, wait_results
-from tests.cluster_harness import ClusterWorker, RedisServer, cluster_bot, tasks_run
+from tests.cluster_harness import ClusterWorker, RedisServer, cluster_bot, settled, tasks_run
 from tests.fake_telegram import Chat, FakeTelegram
 
-pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(300)]
 LONG = {"STYLEBOT_STEPS": "50"}  # seconds on a CPU, reported from its first step: time to break something mid-job
 
 
@@ -52,7 +52,7 @@ def test_worker_killed_mid_job_another_worker_paints_it_once(
         fake.wait_for(lambda: any("retrying" in t for t in texts_in(fake, chat)), 30, "retry notice")
         [result] = wait_results(fake, chat, 1, timeout=120)
         assert decode(fake.message_file_bytes(result)).size == (48, 32)
-        time.sleep(2)  # a second result would come within this
+        settled(server, [worker, second])  # no second result can come after this
         assert len(result_photos(fake, chat)) == 1
         assert "stopped beating while painting job" in bot.log_text()
     finally:
@@ -76,7 +76,7 @@ def test_bot_killed_mid_job_reattaches_without_a_second_run(
         fake.wait_for(lambda: any(t.startswith("✅ Done") for t in texts_in(fake, chat)), 30, "done status")
         assert "re-attached to 1 job(s)" in bot.log_text()
         assert not any("restarted" in t for t in texts_in(fake, chat))  # it never went back to the queue
-        time.sleep(2)
+        settled(server, [worker])
         assert len(result_photos(fake, chat)) == 1
         assert tasks_run([worker]) - before == 1  # painted once
     finally:
@@ -94,11 +94,11 @@ def test_redis_restart_mid_queue_loses_no_job(
         fake.send_photo(bob, None, photo_bytes(seed=9), caption="stripes")
         painting(fake, ann)
         server.stop()  # SIGTERM: the append-only file is complete
-        time.sleep(1.0)
+        time.sleep(1.0)  # the scenario: Redis stays down for a moment while the bot and the worker go on
         server.start()
         wait_results(fake, ann, 3, timeout=180)
         wait_results(fake, bob, 1, timeout=60)
-        time.sleep(2)
+        settled(server, [worker])
         assert len(result_photos(fake, ann)) == 3 and len(result_photos(fake, bob)) == 1
     finally:
         bot.stop()
@@ -110,12 +110,13 @@ def test_redis_down_says_try_again_shortly_and_recovers(
     bot = cluster_bot(fake, data, server).start()
     try:
         chat = fake.private_chat(4301, "Gus")
+        connected = bot.log_text().count("connected to the broker")
         server.stop()
-        time.sleep(1.5)  # the bot notices within a poll
+        fake.wait_for(lambda: "lost the broker" in bot.log_text(), 30, "the bot noticing")
         fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")
         said(fake, chat, "please try again shortly", 30)
         server.start()
-        time.sleep(1.5)
+        fake.wait_for(lambda: bot.log_text().count("connected to the broker") > connected, 30, "the bot reconnecting")
         fake.send_photo(chat, None, photo_bytes(seed=2), caption="dots")
         wait_results(fake, chat, 1, timeout=120)
     finally:

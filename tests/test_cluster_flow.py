@@ -31,7 +31,7 @@ from tests.test_bot_flow import (  # noqa: F401 (collected here, with the fixtur
     test_two_photo_flow,
 )
 
-pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 @pytest.fixture(scope="module")

@@ -192,6 +192,7 @@ def test_the_token_stays_out_of_reprs_and_validation_errors() -> None:
     assert TOKEN not in str(caught.value)
 
 
+@pytest.mark.slow  # runs a stand-in nvidia-smi where workers start
 def test_parsing_spawns_no_process_and_counts_no_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     smi = tmp_path / "nvidia-smi"  # a GPU tool on the PATH that a probe would find and run
     smi.write_text("#!/bin/sh\necho 'GPU 0: Fake'\n")

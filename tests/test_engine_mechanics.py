@@ -371,6 +371,7 @@ else:
 """
 
 
+@pytest.mark.slow  # starts a process
 def test_imagenet_weights_unavailable_offline_is_a_clear_error(tmp_path: Path) -> None:
     """KERAS_HOME is read when Keras is imported, so this runs in a fresh interpreter; a proxy on a
     closed local port makes the download fail at once even on a machine with internet access."""

@@ -121,18 +121,22 @@ async def test_get_updates_offsets_and_long_poll(fake: FakeTelegram, bot: Bot) -
     assert await bot.get_updates(offset=offset, timeout=1) == ()
     assert 0.8 < time.monotonic() - t0 < 3
 
-    # Long poll returns early when an update arrives.
-    threading.Timer(0.3, lambda: fake.send_text(chat, chat.user, "late")).start()
+    # Long poll returns early when an update arrives while it waits.
+    polls = len(fake.calls_of("getUpdates"))
     t0 = time.monotonic()
-    late = await bot.get_updates(offset=offset, timeout=10)
+    waiting = asyncio.create_task(bot.get_updates(offset=offset, timeout=10))
+    await fake.wait_for_async(lambda: len(fake.calls_of("getUpdates")) > polls, 5, "the long poll")
+    fake.send_text(chat, chat.user, "late")
+    late = await waiting
     assert time.monotonic() - t0 < 3
     assert [u.message.text for u in late if u.message] == ["late"]
 
 
 async def test_second_get_updates_terminates_waiting_one_with_conflict(fake: FakeTelegram, bot: Bot) -> None:
     async with Bot(fake.token, base_url=fake.base_url) as other:
+        polls = len(fake.calls_of("getUpdates"))
         waiting = asyncio.create_task(bot.get_updates(timeout=5))
-        await asyncio.sleep(0.3)
+        await fake.wait_for_async(lambda: len(fake.calls_of("getUpdates")) > polls, 5, "the first long poll")
         assert await other.get_updates(timeout=0) == ()
         with pytest.raises(Conflict):
             await asyncio.wait_for(waiting, 3)
@@ -458,6 +462,7 @@ app.run_polling(poll_interval=0, timeout=10)
 """
 
 
+@pytest.mark.slow  # starts a process
 def test_bot_in_separate_process_survives_sigkill(fake: FakeTelegram, tmp_path: Path) -> None:
     script = tmp_path / "echo_bot.py"
     script.write_text(BOT_SCRIPT)
@@ -581,10 +586,10 @@ async def test_fault_rules_last_and_filter(fake: FakeTelegram, bot: Bot) -> None
     assert not counted.active
     await bot.get_me()
 
-    fake.fault("sendMessage", error_code=429, retry_after=3, duration_s=0.4)
+    brief = fake.fault("sendMessage", error_code=429, retry_after=3, duration_s=0.4)
     with pytest.raises(RetryAfter):
         await bot.send_message(bob.id, "hi")
-    await asyncio.sleep(0.5)
+    await fake.wait_for_async(lambda: not brief.active, 5, "the fault's 0.4 s to pass")
     assert (await bot.send_message(bob.id, "later")).text == "later"
 
     fake.fault("sendMessage", error_code=500)
@@ -604,7 +609,9 @@ async def test_delay_is_per_call(fake: FakeTelegram, bot: Bot) -> None:
     fake.fault("sendMessage", delay=1.5, chat_id=slow_chat.id)
     t0 = time.monotonic()
     slow = asyncio.create_task(bot.send_message(slow_chat.id, "slow"))
-    await asyncio.sleep(0.2)  # the slow call is now sleeping in its handler thread
+    await fake.wait_for_async(  # once it has arrived, the slow call sleeps in its handler thread
+        lambda: [c for c in fake.calls_of("sendMessage") if c.params["chat_id"] == slow_chat.id], 5, "the slow call"
+    )
     fast = await bot.send_message(fast_chat.id, "fast")
     fast_done = time.monotonic() - t0
     assert fast.text == "fast" and fast_done < 1.2
@@ -646,7 +653,7 @@ async def test_slow_download_of_one_file(fake: FakeTelegram, bot: Bot) -> None:
     slow_file, fast_file = await bot.get_file(slow_id), await bot.get_file(fast_id)  # getFile is not slowed
     t0 = time.monotonic()
     slow = asyncio.create_task(slow_file.download_as_bytearray())
-    await asyncio.sleep(0.2)
+    await fake.wait_for_async(lambda: fake.downloads, 5, "the slow download")  # now sleeping in its thread
     assert bytes(await fast_file.download_as_bytearray()) == fast_png
     assert time.monotonic() - t0 < 1.2 and not slow.done()
     assert bytes(await slow) == slow_png

@@ -96,6 +96,7 @@ def test_no_warning_when_everything_is_there(tmp_path: Path, caplog: pytest.LogC
     assert warnings_of(caplog) == []
 
 
+@pytest.mark.slow  # starts a process
 def test_the_cli_ends_with_what_to_do(tmp_path: Path) -> None:
     args = ["fetch-styles", "--styles-dir", str(tmp_path), "--url-base", closed_url(), "--timeout", "1"]
     done = subprocess.run(

@@ -427,6 +427,7 @@ def test_catalogue_matches_the_documented_presets() -> None:
     assert catalogue_entry("mona_lisa") is None
 
 
+@pytest.mark.slow  # starts a process
 def test_the_bot_modules_do_not_import_tensorflow() -> None:
     code = (
         "import sys, bot.presets.catalogue, bot.presets.library, bot.presets.fetch\n"

@@ -85,6 +85,7 @@ async def test_the_migration_message_moves_queued_jobs_before_any_send_fails(
         await until(fake, lambda: results(fake, supergroup), "the result in the supergroup")
 
 
+@pytest.mark.slow  # runs mount and umount
 async def test_a_worker_event_that_cannot_be_written_is_written_later(
     fake: FakeTelegram, full_disk: SmallDisk, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -140,6 +141,7 @@ async def test_a_graceful_restart_keeps_the_jobs_retry(fake: FakeTelegram, tmp_p
         assert len(again.submitted) == 2
 
 
+@pytest.mark.slow  # runs mount and umount
 async def test_a_photo_that_cannot_be_stored_gets_no_promise(fake: FakeTelegram, full_disk: SmallDisk) -> None:
     # Found: on a full disk new photos got "Your photo is kept; please try again" when nothing was kept.
     data, disk = full_disk.path, full_disk

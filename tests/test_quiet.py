@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each test runs a script in a fresh interpreter
 ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = """

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bot.config import Settings
 from bot.telegram.startup import check_telegram
 from tests.fake_telegram import FakeTelegram
@@ -52,6 +54,7 @@ def assert_one_line_error(done: subprocess.CompletedProcess[str], *advice: str, 
     return lines[0]
 
 
+@pytest.mark.slow  # starts a process
 def test_unreachable_api(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{closed_port()}/bot"
     done = run_bot(tmp_path, TELEGRAM_BOT_TOKEN=REAL_LOOKING_TOKEN, TELEGRAM_API_URL=url)
@@ -61,17 +64,20 @@ def test_unreachable_api(tmp_path: Path) -> None:
     assert url in line
 
 
+@pytest.mark.slow  # starts a process
 def test_malformed_token(tmp_path: Path) -> None:
     done = run_bot(tmp_path, TELEGRAM_BOT_TOKEN="abc")
     assert_one_line_error(done, "TELEGRAM_BOT_TOKEN", "@BotFather", token="abc")
 
 
+@pytest.mark.slow  # starts a process
 def test_missing_weights_file(tmp_path: Path) -> None:
     missing = tmp_path / "models" / "vgg19.weights.h5"
     done = run_bot(tmp_path, TELEGRAM_BOT_TOKEN=REAL_LOOKING_TOKEN, STYLEBOT_WEIGHTS=str(missing))
     assert_one_line_error(done, "STYLEBOT_WEIGHTS", str(missing), "does not exist", token=REAL_LOOKING_TOKEN)
 
 
+@pytest.mark.slow  # starts a process
 def test_refused_token(tmp_path: Path, fake: FakeTelegram) -> None:
     done = run_bot(
         tmp_path,
@@ -83,6 +89,7 @@ def test_refused_token(tmp_path: Path, fake: FakeTelegram) -> None:
     assert fake.calls == []  # the fake records authorised calls only: nothing got further than getMe
 
 
+@pytest.mark.slow  # starts a process
 def test_debug_level_adds_the_traceback_but_never_the_token(tmp_path: Path, fake: FakeTelegram) -> None:
     done = run_bot(
         tmp_path,
@@ -96,6 +103,7 @@ def test_debug_level_adds_the_traceback_but_never_the_token(tmp_path: Path, fake
     assert REAL_LOOKING_TOKEN.partition(":")[2] not in done.stderr + done.stdout
 
 
+@pytest.mark.slow  # starts a process
 def test_unknown_arguments_are_a_usage_error(tmp_path: Path) -> None:
     bad = subprocess.run(
         [sys.executable, "-m", "bot", "--frobnicate"],

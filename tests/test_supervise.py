@@ -34,7 +34,9 @@ async def test_a_lost_cancel_does_not_keep_a_loop_running() -> None:
             await asyncio.sleep(0)
 
     looping = supervised("busy", busy, lambda: running)
-    await asyncio.sleep(0.01)
+    async with asyncio.timeout(5):
+        while rounds < 3:  # the loop is running
+            await asyncio.sleep(0)
     running = False
     await asyncio.wait_for(cancel_and_wait([looping]), 5)
     assert looping.done() and rounds > 0

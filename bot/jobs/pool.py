@@ -121,6 +121,8 @@ class WorkerPool:
                 _send_quietly(slot.conn, Shutdown())
         for slot in self._slots:
             if slot.process is not None:
+                if not slot.ready:  # still loading the model (seconds): it has no job, so no need to wait for it
+                    slot.process.terminate()
                 await asyncio.to_thread(slot.process.join, timeout)
                 if slot.process.is_alive():
                     slot.process.terminate()
