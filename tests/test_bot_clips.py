@@ -458,3 +458,20 @@ async def test_with_no_worker_able_to_start_clips_are_refused_plainly(
         fake.send_clip(chat, None, footage["gif_mp4"].read_bytes(), kind="animation", caption="stripes")
         await said(fake, chat, "Painting is unavailable")
     assert executor.submitted == []
+
+
+async def test_with_two_workers_clips_leave_one_for_photos(
+    fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path]
+) -> None:
+    """Two users' clips and a third user's photo, two workers: one clip paints, the photo takes the other worker
+    although the second clip was queued before it."""
+    executor = ScriptedExecutor(workers=2, hold=True)
+    async with running_bot(fake, tmp_path, executor, workers=2):
+        for user_id in (1, 2):
+            chat = fake.private_chat(user_id, f"User{user_id}")
+            fake.send_clip(chat, None, footage["gif_mp4"].read_bytes(), kind="animation", caption="stripes")
+            await said(fake, chat, "Queued")
+        photo_chat = fake.private_chat(3, "Cleo")
+        fake.send_photo(photo_chat, None, photo_bytes(), caption="stripes")
+        await until(fake, lambda: len(executor.submitted) == 2, "two jobs painting")
+        assert [(r.job_id, r.clip is not None) for r in executor.submitted] == [(1, True), (3, False)]
