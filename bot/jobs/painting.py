@@ -110,8 +110,8 @@ def paint_clip_job(
 
     `stylizer` is the worker's Stylizer: its fast_model_dir names the instant network's folder (None: the package's).
     """
-    from engine.clip import paint_clip
-    from engine.errors import Cancelled, ClipError, EngineError
+    from engine.clip import ClipOptions, paint_clip
+    from engine.errors import Cancelled, EngineError
     from engine.fast import fast_stylizer
     from engine.params import StyleParams
     from engine.video_io import ClipLimits
@@ -135,8 +135,6 @@ def paint_clip_job(
         report(JobProgress(job.job_id, p.fraction, p.eta_s, p.step, p.total, live))
 
     try:
-        from engine.clip import ClipOptions
-
         clip = job.clip
         limits = ClipLimits(max_seconds=clip.max_seconds, max_frames=clip.max_frames)
         result = paint_clip(
@@ -156,9 +154,7 @@ def paint_clip_job(
         return JobDone(job.job_id, str(files.photo), None, None, result.seconds, result.size, str(result.path), notes)
     except Cancelled:
         return JobCancelled(job.job_id)
-    except ClipError as exc:  # the clip is at fault: its kind and numbers, for the bot's words
-        return JobFailed(job.job_id, str(exc), user_error=True, problem=problem_of(exc, "photo"))
-    except EngineError as exc:
+    except EngineError as exc:  # the clip is at fault (a ClipError's kind and numbers, for the bot's words)
         return JobFailed(job.job_id, str(exc), user_error=True, problem=problem_of(exc, "photo"))
     except Exception as exc:  # a bug or resource problem: report it, keep serving
         log.exception("clip job %d failed", job.job_id)

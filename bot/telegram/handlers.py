@@ -394,7 +394,7 @@ async def making_of(update: Update, context: Context) -> None:
 
 @replies_errors
 async def add_sticker(update: Update, context: Context) -> None:
-    """ "Add to my sticker pack" under a result: the pack is made on first use, and its link sent then."""
+    """The sticker pack button under a result: the user's pack is made on first use, and its link sent then."""
     query, data = _callback(update, AddSticker)
     who, lang = _who(update), await _lang(update, context)
     sticker = await service(context).sticker_file(who, data.job_id)  # a clip takes a few seconds to convert
