@@ -470,8 +470,30 @@ async def test_with_two_workers_clips_leave_one_for_photos(
         for user_id in (1, 2):
             chat = fake.private_chat(user_id, f"User{user_id}")
             fake.send_clip(chat, None, footage["gif_mp4"].read_bytes(), kind="animation", caption="stripes")
-            await said(fake, chat, "Queued")
+            await until(fake, lambda chat_id=chat.id: _queued_in(fake, chat_id), "the clip queued")  # a status sent
         photo_chat = fake.private_chat(3, "Cleo")
         fake.send_photo(photo_chat, None, photo_bytes(), caption="stripes")
         await until(fake, lambda: len(executor.submitted) == 2, "two jobs painting")
         assert [(r.job_id, r.clip is not None) for r in executor.submitted] == [(1, True), (3, False)]
+
+
+@pytest.mark.slow  # some 90 frames painted at 512 px: half a minute on two cores
+async def test_a_video_sticker_longer_than_3_s_is_sped_up_and_the_bot_says_so(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """A 3.6 s video sticker comes back within the 3 s rule, played faster, with a note saying so."""
+    source = alpha_webm(data_dir() / "carphone_pristine.mp4", tmp_path / "long.webm", side=96, seconds=3.6)
+    chat = fake.private_chat(1, "Alice")
+    async with running_bot(fake, tmp_path / "bot", PaintingExecutor()):
+        fake.send_clip(chat, None, source.read_bytes(), kind="sticker", is_video=True)
+        await said(fake, chat, "pick a painting")
+        fake.send_text(chat, None, "stripes")
+        message = await until(fake, lambda: sent(fake, chat, "sticker"), "a painted video sticker", 240)
+        await said(fake, chat, "faster to fit a sticker's 3 s")
+    assert streams(fake.message_file_bytes(message))["seconds"] <= 3.05
+
+
+def _queued_in(fake: FakeTelegram, chat_id: int) -> bool:
+    """Whether the bot sent a "Queued" status to the chat (edited away later as the job goes on)."""
+    calls = fake.calls_of("sendMessage")
+    return any(int(c.params["chat_id"]) == chat_id and "Queued" in str(c.params.get("text")) for c in calls)

@@ -40,6 +40,11 @@ class JobFiles:
         return tuple(self.root / f"result.{suffix}" for suffix in sorted(set(CLIP_SUFFIXES.values())))
 
     @property
+    def notes(self) -> Path:
+        """What was changed to make a clip fit Telegram's rules (a sticker cut or sped up), one code a line."""
+        return self.root / "notes.txt"
+
+    @property
     def making_of(self) -> Path:
         """The making-of animation."""
         return self.root / "making_of.gif"
@@ -60,7 +65,7 @@ class JobFiles:
 
     def drop_results(self) -> None:
         """Delete the delivered result files; the making-of stays until the files expire."""
-        for path in (self.photo, self.document, self.instant, self.live, *self.clips):
+        for path in (self.photo, self.document, self.instant, self.live, self.notes, *self.clips):
             path.unlink(missing_ok=True)
 
     def remove(self) -> None:

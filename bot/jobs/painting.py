@@ -151,6 +151,8 @@ def paint_clip_job(
         )
         _save_jpeg(result.first_frame, files.photo)
         notes = tuple(f"{n.code}:{n.value:g}:{n.to:g}" for n in result.notes)
+        if notes:
+            files.notes.write_text("\n".join(notes))
         return JobDone(job.job_id, str(files.photo), None, None, result.seconds, result.size, str(result.path), notes)
     except Cancelled:
         return JobCancelled(job.job_id)

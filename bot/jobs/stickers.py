@@ -28,6 +28,16 @@ class StickerNote:
     value: float
     limit: float
 
+    @classmethod
+    def parse(cls, text: str) -> StickerNote | None:
+        """A note as the worker writes it ("sped_up:1.3:3"), or None when it cannot be read."""
+        code, _, rest = text.partition(":")
+        value, _, limit = rest.partition(":")
+        try:
+            return cls(code, float(value), float(limit))
+        except ValueError:
+            return None
+
 
 @dataclass(frozen=True)
 class StickerFile:

@@ -31,6 +31,7 @@ from bot.jobs.notifier import (
     Status,
     TransientError,
 )
+from bot.jobs.stickers import StickerNote
 from bot.jobs.supervise import TaskSet
 from bot.presets.library import PresetLibrary
 from bot.store.storage import Storage
@@ -233,7 +234,8 @@ class TelegramNotifier:
         common: dict[str, Any] = {"caption": caption, **_where(job)}
         try:
             if result.clip is not None:
-                return _receipt(await self._send_clip(job, result.clip, markup, common, lang))
+                notes = [note for note in map(StickerNote.parse, result.notes) if note is not None]
+                return _receipt(await self._send_clip(job, result.clip, markup, common, lang, notes))
             if result.document is not None:
                 await self._bot.send_document(job.chat_id, result.document, filename="stylebot_hd.png", **common)
             message = await self._into_status_picture(job, result, caption, markup)
@@ -250,7 +252,9 @@ class TelegramNotifier:
             raise TransientError(str(exc)) from exc
         return _receipt(message)
 
-    async def _send_clip(self, job: Job, path: Path, markup: Any, common: dict[str, Any], lang: str) -> Message:
+    async def _send_clip(
+        self, job: Job, path: Path, markup: Any, common: dict[str, Any], lang: str, notes: list[StickerNote]
+    ) -> Message:
         """A clip as the kind it came as: a GIF, a streamable video with its sound, a round video or a sticker."""
         data = await asyncio.to_thread(path.read_bytes)
         chat, media, where = job.chat_id, job.params.media, _where(job)
@@ -266,8 +270,13 @@ class TelegramNotifier:
                 chat, data, length=side, filename="stylebot.mp4", reply_markup=markup, **where
             )
         if media == "video_sticker":
-            return await self._send_video_sticker(job, data, markup, lang)
-        return await self._bot.send_sticker(chat, data, reply_markup=markup, **where)
+            message = await self._send_video_sticker(job, data, markup, lang)
+        else:
+            message = await self._bot.send_sticker(chat, data, reply_markup=markup, **where)
+        if notes:  # a sticker has no caption: what was cut or sped up is said beside it
+            said = "\n".join(texts.sticker_note(note, lang) for note in notes)
+            await quietly(lambda: self._bot.send_message(chat, said, **where), "the sticker's note")
+        return message
 
     async def _send_video_sticker(self, job: Job, data: bytes, markup: Any, lang: str) -> Message:
         """A WEBM sent with sendSticker arrives as a file: staged in a set of the user's first, then sent by id."""

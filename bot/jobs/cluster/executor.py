@@ -431,8 +431,8 @@ class CeleryExecutor:
             return WorkerCrashed(self._number(fields["worker"]), job_id, None)
         files = JobFiles(Path(flight.out_dir))
         clip_name = fields.get("clip_name", "")
-        written = await asyncio.to_thread(_write_files, files, data, clip_name)
         notes = tuple(n for n in fields.get("notes", "").split(" ") if n)
+        written = await asyncio.to_thread(_write_files, files, data, clip_name, notes)
         return JobDone(
             job_id,
             str(files.photo),
@@ -466,13 +466,17 @@ class CeleryExecutor:
         asyncio.get_running_loop().call_soon(self.on_event, event)
 
 
-def _write_files(files: JobFiles, data: dict[bytes, bytes], clip_name: str = "") -> set[str]:
+def _write_files(
+    files: JobFiles, data: dict[bytes, bytes], clip_name: str = "", notes: tuple[str, ...] = ()
+) -> set[str]:
     """Write a result's files into a job folder; returns which were there (a clip only under a name it may have)."""
     files.root.mkdir(parents=True, exist_ok=True)
     targets = {"photo": files.photo, "document": files.document, "making_of": files.making_of}
     clip = files.root / clip_name
     if clip_name and clip in files.clips:
         targets["clip"] = clip
+    if notes:
+        files.notes.write_text("\n".join(notes))
     written = set()
     for name, path in targets.items():
         if name.encode() in data:
