@@ -24,7 +24,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from clip_sources import alpha_webm, cut_mp4, gif, style_image
+from clip_sources import alpha_webm, cut_mp4, gif, plan_for, style_image
 
 from engine.clip import ClipPainter, TemporalBlender, paint_clip
 from engine.fast import FastStylizer
@@ -159,17 +159,53 @@ def rss(lengths: list[float]) -> list[str]:
     return rows
 
 
+def speed_only(sides: list[int], threads: int | None) -> None:
+    """The network alone and the whole pipeline at these sides, on the best provider here (a GPU's, if any)."""
+    import onnxruntime
+
+    stylizer = FastStylizer(threads=threads)
+    provider = stylizer.sessions.transform.get_providers()[0]
+    print(
+        f"onnxruntime {onnxruntime.__version__}, provider {provider}, available {onnxruntime.get_available_providers()}"
+    )
+    print(f"load average before: {os.getloadavg()}")
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        source = cut_mp4(data() / "bikes.mp4", tmp / "bikes.mp4", side=max(sides), seconds=3.0)
+        print("| side | network alone, frames/s | whole pipeline: frames | seconds | frames/s |")
+        print("|---|---|---|---|---|")
+        for side in sides:
+            params = StyleParams(method="fast", max_side=side)
+            painter = ClipPainter(stylizer, [style()], params)
+            plan = plan_for(source, side, 3.0)
+            frames = [f.rgb for f in read_frames(source, probe_clip(source), plan, ClipLimits())]
+            painter.paint_one(frames[0])  # warm-up: the provider's first run builds its kernels
+            began = time.perf_counter()
+            for rgb in frames:
+                painter.paint_one(rgb)
+            network = len(frames) / (time.perf_counter() - began)
+            result = paint_clip(source, style(), params, tmp / f"s{side}.mp4", kind="animation", stylizer=stylizer)
+            fps = result.frames / result.seconds
+            print(f"| {side} | {network:.1f} | {result.frames} | {result.seconds:.1f} | {fps:.1f} |")
+    print(f"load average after: {os.getloadavg()}")
+
+
 def main() -> None:
     """Run the benchmark and print Markdown."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rss-child", nargs=2)
+    parser.add_argument("--speed-only", type=int, nargs="+", metavar="SIDE", help="only frames a second at these sides")
+    parser.add_argument("--threads", type=int, default=2, help="onnxruntime's CPU threads")
     args = parser.parse_args()
     if args.rss_child:
         rss_child(args.rss_child[0], float(args.rss_child[1]))
         return
     logging.basicConfig(level=logging.WARNING)
-    stylizer = FastStylizer(threads=2)
+    if args.speed_only:
+        speed_only(args.speed_only, args.threads)
+        return
+    stylizer = FastStylizer(threads=args.threads)
     out: list[str] = [f"load average before: {os.getloadavg()}"]
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)

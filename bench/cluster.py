@@ -94,7 +94,7 @@ class Driver:
         ids = {job.job_id for job in queue}
         while queue or not ids <= self.done.keys():
             while queue and self.executor.idle_workers() > 0:
-                if not self.executor.submit(queue[0]):
+                if not await self.executor.submit(queue[0]):
                     break
                 queue.popleft()
             await self.wait(lambda: (bool(queue) and self.executor.idle_workers() > 0) or ids <= self.done.keys(), 600)
@@ -153,7 +153,7 @@ async def overhead(driver: Driver, files: Path, side: int, count: int = 8) -> fl
     for i in range(count + 1):
         job = make_job(1000 + i, files, 2, side)
         began = time.perf_counter()
-        assert driver.executor.submit(job)
+        assert await driver.executor.submit(job)
         await driver.wait(lambda job=job: job.job_id in driver.done)
         if i:
             extra.append((driver.done[job.job_id] - began - driver.seconds[job.job_id]) * 1000)
@@ -175,7 +175,7 @@ async def fairness(driver: Driver, files: Path, steps: int, side: int, all_at_on
     began = time.perf_counter()
     if all_at_once:  # what a bot without slot accounting would do: everything goes into the broker in order
         for job in [*a_jobs, b_job]:
-            driver.executor.submit(job)
+            await driver.executor.submit(job)
         await driver.wait(lambda: b_job.job_id in driver.done)
     else:  # round-robin between users (what SQLite's claim order does), fed only to idle workers
         queue = deque([a_jobs[0], b_job, *a_jobs[1:]])

@@ -12,12 +12,17 @@ timeouts). Reported: time from each update to the bot's first answer in that cha
 never answered (lost), how the jobs ended once the workers are released, how many of them per second went
 from running to done then (each is several fsync'd commits: SQLite's durability shows here), the bot's peak RSS
 and the load average of the machine meanwhile. ``--synchronous NORMAL`` measures SQLite's weaker setting.
+
+Issue 15's run: ``--real-worker --photo-or-help --seconds 30 --failure-rate 0 --status-interval 3
+--asyncio-debug`` (a TensorFlow worker and the instant lane; each user sends a captioned photo or /help; the
+loop's slow steps are counted both as asyncio reports them, in wall time, and in the loop's own CPU time).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import asyncio.events
 import json
 import logging
 import os
@@ -38,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bot.jobs.pool import PoolConfig, WorkerPool  # noqa: E402
 from bot.store import db  # noqa: E402
 from tests.bot_harness import photo_bytes  # noqa: E402
 from tests.fake_telegram import Chat, FakeTelegram  # noqa: E402
@@ -81,13 +87,21 @@ class Action:
     t0: float
 
 
-def simulate(fake: FakeTelegram, chats: list[Chat], seconds: float, rng: random.Random) -> list[Action]:
-    """Every user's actions at random moments over `seconds` (run in a thread: the bot keeps its loop)."""
-    plan = sorted(
-        (rng.uniform(0, seconds), chat, kind)
-        for chat in chats
-        for kind in ("/start", "photo", "settings", "/status", "/help")
-    )
+def simulate(
+    fake: FakeTelegram, chats: list[Chat], seconds: float, rng: random.Random, one_each: bool = False
+) -> list[Action]:
+    """Every user's actions at random moments over `seconds` (run in a thread: the bot keeps its loop).
+
+    one_each: each user does one thing, half of them a photo with a preset caption, the other half /help.
+    """
+    if one_each:
+        plan = sorted((rng.uniform(0, seconds), chat, "photo" if i % 2 else "/help") for i, chat in enumerate(chats))
+    else:
+        plan = sorted(
+            (rng.uniform(0, seconds), chat, kind)
+            for chat in chats
+            for kind in ("/start", "photo", "settings", "/status", "/help")
+        )
     begin, actions = time.monotonic(), []
     for at, chat, kind in plan:
         time.sleep(max(0.0, begin + at - time.monotonic()))
@@ -167,23 +181,35 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     """The whole benchmark; returns its figures."""
     rng = random.Random(7)
     data = Path(tempfile.mkdtemp(prefix="stylebot-load-"))
-    executor = ScriptedExecutor(workers=args.workers, hold=True)
+    executor: Any = ScriptedExecutor(workers=args.workers, hold=True)
+    if args.real_worker:  # TensorFlow worker processes (random weights), painting as they would in production
+        executor = WorkerPool(PoolConfig(args.workers, "vgg19", "random"))
     with FakeTelegram() as fake, Peak() as peak:
         share = args.failure_rate / 3
         fake.fault("*", error_code=502, probability=share)
         fake.fault("*", error_code=429, retry_after=1, probability=share)
         fake.fault("*", delay=TIMEOUT_DELAY_S, probability=share)  # beyond PTB's 5 s read timeout: TimedOut
         async with running_bot(
-            fake, data, executor, queue_length=10_000, images_per_minute=60, instant_preview=args.instant
-        ):
+            fake,
+            data,
+            executor,
+            queue_length=10_000,
+            images_per_minute=60,
+            instant_preview=args.instant,
+            status_interval_s=args.status_interval,
+        ) as app:
+            await _warm(app, executor, args.instant)
+            slow = SlowSteps.watch(args.asyncio_debug)  # from here on: serving, not starting
             chats = [fake.private_chat(10_000 + i, f"User{i}") for i in range(args.users)]
-            started = time.monotonic()
-            actions = await asyncio.to_thread(simulate, fake, chats, args.seconds, rng)
+            started, load_before = time.monotonic(), os.getloadavg()
+            actions = await asyncio.to_thread(simulate, fake, chats, args.seconds, rng, args.photo_or_help)
             await asyncio.sleep(ANSWER_TIMEOUT_S / 3)  # the last answers
-            load_s = time.monotonic() - started
+            load_s, load_after = time.monotonic() - started, os.getloadavg()
+            slow.stop()
             fake.clear_faults()
             released = time.monotonic()
-            executor.release()
+            if isinstance(executor, ScriptedExecutor):
+                executor.release()
             states = await _settled(data)
             drain_s = time.monotonic() - released
             waits, clean, lost = answer_times(fake, actions)
@@ -202,8 +228,82 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "jobs_per_s": round(states.get("done", 0) / drain_s, 1),
         "synchronous": db.SYNCHRONOUS,
         "peak_rss_mb": round(peak.mb),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "real_worker": args.real_worker,
+        "status_interval_s": args.status_interval,
+        "slow_callbacks": len(slow.reports) if args.asyncio_debug else None,  # wall time over 100 ms
+        "slow_callbacks_cpu": slow.cpu_reports if args.asyncio_debug else None,  # the loop's own CPU over 100 ms
+        "longest_step_cpu_ms": round(slow.longest_cpu_ms, 1) if args.asyncio_debug else None,
+        "longest_step": slow.longest_step if args.asyncio_debug else None,
+        "load_average_1min": [round(load_before[0], 1), round(load_after[0], 1)],
     }
+
+
+class SlowSteps(logging.Handler):
+    """Counts asyncio's debug-mode reports of a step that held the loop over 100 ms ("Executing <...> took").
+
+    asyncio measures wall time: on a machine whose load average exceeds its cores, a 2 ms step preempted by other
+    processes is reported too. So the loop's own CPU time per step is measured as well (`cpu_reports`): a step
+    over 100 ms of CPU is the bot's doing, whatever the machine's load.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.reports: list[str] = []
+        self.cpu_reports: list[str] = []
+        self.longest_cpu_ms = 0.0
+        self.longest_step = ""
+        self._run: Any = None
+
+    @classmethod
+    def watch(cls, on: bool) -> SlowSteps:
+        """Turn on debug mode with a 100 ms threshold on the running loop, and start counting (if `on`)."""
+        handler = cls()
+        if on:
+            loop = asyncio.get_running_loop()
+            loop.set_debug(True)
+            loop.slow_callback_duration = 0.1
+            logging.getLogger("asyncio").addHandler(handler)
+            handler._time_steps()
+        return handler
+
+    def _time_steps(self) -> None:
+        """Measure the thread CPU time of every step the loop runs (asyncio.Handle._run, wrapped)."""
+        self._run = run = asyncio.events.Handle._run
+
+        def timed(handle: Any) -> None:
+            began = time.thread_time()
+            try:
+                run(handle)
+            finally:
+                spent = time.thread_time() - began
+                if spent * 1000 > self.longest_cpu_ms:
+                    self.longest_cpu_ms, self.longest_step = spent * 1000, repr(handle)[:160]
+                if spent > 0.1:
+                    self.cpu_reports.append(f"{repr(handle)[:160]} used {spent:.3f} s of CPU")
+
+        asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep the report's first line."""
+        if record.getMessage().startswith("Executing"):
+            self.reports.append(record.getMessage()[:200])
+
+    def stop(self) -> None:
+        """Stop counting; debug mode off."""
+        logging.getLogger("asyncio").removeHandler(self)
+        asyncio.get_running_loop().set_debug(False)
+        if self._run is not None:
+            asyncio.events.Handle._run = self._run  # type: ignore[method-assign]
+
+
+async def _warm(app: Any, executor: Any, instant: bool, timeout: float = 300) -> None:
+    """Wait until the workers and the instant lane have loaded their models (load is measured, not start-up)."""
+    deadline = time.monotonic() + timeout
+    lane = app.bot_data.get("instant")
+    while executor.idle_workers() < 1 or (instant and lane is not None and not lane.ready):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the workers did not load their models")
+        await asyncio.sleep(0.2)
 
 
 async def _settled(data: Path, timeout: float = 120) -> dict[str, int]:
@@ -229,6 +329,14 @@ def main() -> None:
     )
     parser.add_argument(
         "--synchronous", choices=("FULL", "NORMAL"), default=db.SYNCHRONOUS, help="SQLite durability (the bot: FULL)"
+    )
+    parser.add_argument(
+        "--status-interval", type=float, default=0.0, help="STYLEBOT_STATUS_INTERVAL_S (production: 3; 0 edits at once)"
+    )
+    parser.add_argument("--asyncio-debug", action="store_true", help="report steps that held the loop over 100 ms")
+    parser.add_argument("--real-worker", action="store_true", help="TensorFlow worker processes, not scripted ones")
+    parser.add_argument(
+        "--photo-or-help", action="store_true", help="each user does one thing: a captioned photo, or /help (half each)"
     )
     args = parser.parse_args()
     db.SYNCHRONOUS = args.synchronous

@@ -173,6 +173,7 @@ class WorkerSettings(CommonSettings):
     broker_url: str = _env("STYLEBOT_BROKER_URL", BROKER_URL)  # the cluster's Redis (broker, progress, results)
     visibility_timeout_s: int = _env("STYLEBOT_VISIBILITY_TIMEOUT_S", 6 * 3600)  # then another worker takes it
     heartbeat_s: float = _env("STYLEBOT_WORKER_HEARTBEAT_S", 2.0)  # a cluster worker's beat (dead after three)
+    worker_instant: bool = _env("STYLEBOT_WORKER_INSTANT", True)  # a cluster machine's instant lane; off: none
 
     def worker_env(self) -> dict[str, str]:
         """Environment variables for the worker processes, set before they import TensorFlow."""
@@ -219,6 +220,7 @@ class Settings(WorkerSettings):
     clip_fps: int = _env("STYLEBOT_CLIP_FPS", 30)
     clip_frames: int = _env("STYLEBOT_CLIP_FRAMES", 900)  # the most frames one clip may have
     clip_max_side: int = _env("STYLEBOT_CLIP_MAX_SIDE", 512)  # caps every tier's clip side (recipes.CLIP_SIDES)
+    instant_workers: int = _env("STYLEBOT_INSTANT_WORKERS", 1)  # the local instant lane's processes
     executor: str = _env("STYLEBOT_EXECUTOR", "local")  # local worker processes, or a Celery cluster
     webhook_url: str | None = _env("STYLEBOT_WEBHOOK_URL", None)  # None: long polling
     webhook_listen: str = _env("STYLEBOT_WEBHOOK_LISTEN", "0.0.0.0")
@@ -457,6 +459,7 @@ WorkerSettings._parsers = {
     "STYLEBOT_BROKER_URL": _broker,
     "STYLEBOT_VISIBILITY_TIMEOUT_S": _int(5, 7 * 24 * 3600),
     "STYLEBOT_WORKER_HEARTBEAT_S": _heartbeat,
+    "STYLEBOT_WORKER_INSTANT": _switch,
 }
 Settings._parsers = {
     "TELEGRAM_API_URL": _url(TELEGRAM_API_URL),
@@ -484,6 +487,7 @@ Settings._parsers = {
     "STYLEBOT_CLIP_FPS": _int(1, 60),
     "STYLEBOT_CLIP_FRAMES": _int(1, 100_000),
     "STYLEBOT_CLIP_MAX_SIDE": _int(64, 1024),
+    "STYLEBOT_INSTANT_WORKERS": _int(1, 16),
     "STYLEBOT_EXECUTOR": _choice(EXECUTORS),
     "STYLEBOT_WEBHOOK_URL": _webhook_url,
     "STYLEBOT_WEBHOOK_LISTEN": _text,

@@ -51,6 +51,7 @@ VECTOR_NAME = "mobilenet_conv/Conv/BiasAdd"
 # Deviation (option): strength 0.5 (the default) is the painting's own style vector; 0 is the photo's own
 # vector (its look), 1 pushes as far again beyond the painting (extrapolation, as Ghiasi et al. interpolate).
 STRENGTH_GAIN = 2.0
+GPU_PROVIDERS = ("CUDAExecutionProvider",)  # tried before the CPU when the onnxruntime build has them
 
 ProgressCallback = Callable[[Progress], None]
 StopPredicate = Callable[[], bool]
@@ -118,9 +119,18 @@ def _load_sessions(path: str, source: str, threads: int | None) -> _Sessions:
         except Exception as exc:  # a truncated or foreign file: name it
             raise WeightsUnavailableError(f"cannot read the instant style model {path}/{name}: {exc}") from None
         _free_spatial_dims(model)
-        sessions.append(ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"]))
-    log.info("loaded the instant style model from %s", source)
+        sessions.append(ort.InferenceSession(model.SerializeToString(), options, providers=providers(ort)))
+    log.info("loaded the instant style model from %s on %s", source, sessions[1].get_providers()[0])
     return _Sessions(sessions[0], sessions[1], source)
+
+
+def providers(ort: Any) -> list[str]:
+    """onnxruntime's execution providers to try, best first: CUDA where this build and machine have it, then CPU.
+
+    onnxruntime-gpu lists CUDA even on a machine without a GPU; a session then falls back to the CPU by itself.
+    """
+    available = set(ort.get_available_providers())
+    return [name for name in GPU_PROVIDERS if name in available] + ["CPUExecutionProvider"]
 
 
 def _free_spatial_dims(model: Any) -> None:

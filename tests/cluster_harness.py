@@ -77,6 +77,7 @@ class ClusterWorker:
             "CUDA_VISIBLE_DEVICES": "",
             "PYTHONPATH": str(ROOT),
             "TF_CPP_MIN_LOG_LEVEL": "2",
+            "STYLEBOT_WORKER_INSTANT": "off",  # the instant lane is one more process to load: only where tested
             **env,
         }
         self.env.pop("TELEGRAM_BOT_TOKEN", None)
@@ -111,6 +112,23 @@ class ClusterWorker:
                 raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"worker never reported {state!r}:\n{self.log_text()[-3000:]}")
+            time.sleep(0.1)
+
+    def lane_state(self) -> dict[str, object] | None:
+        """What this machine's instant lane's heartbeat says (its process is a child of the worker), or None."""
+        client = self.server.client()
+        for key in client.scan_iter(match="stylebot:instant-lane:*"):
+            raw = client.get(key)
+            if raw is not None:
+                return dict(json.loads(raw))
+        return None
+
+    def wait_lane(self, timeout: float = 120) -> None:
+        """Wait until the instant lane says it is ready."""
+        deadline = time.monotonic() + timeout
+        while (self.lane_state() or {}).get("state") != "ready":
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the instant lane never became ready:\n{self.log_text()[-3000:]}")
             time.sleep(0.1)
 
     def pause(self) -> None:

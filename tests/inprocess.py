@@ -67,7 +67,7 @@ class ScriptedExecutor:
         """Whether a job is being painted here."""
         return job_id in self._running
 
-    def submit(self, request: RunJob) -> bool:
+    async def submit(self, request: RunJob) -> bool:
         """Paint in a task (at once, or when released)."""
         if self.idle_workers() <= 0:
             return False
@@ -169,7 +169,7 @@ class PaintingExecutor:
         """Whether a job is being painted here."""
         return job_id in self._running
 
-    def submit(self, request: RunJob) -> bool:
+    async def submit(self, request: RunJob) -> bool:
         """Paint in a thread; events come back on the event loop, as the pool delivers them."""
         if self.idle_workers() <= 0:
             return False
@@ -226,6 +226,8 @@ def settings_for(fake: FakeTelegram, data_dir: Path, **overrides: Any) -> Settin
         "max_side": 48,
         "steps": 2,
         "status_interval_s": 0.0,
+        # The instant lane is processes of its own: tests that want instant pictures turn it on (and are slow).
+        "instant_preview": False,
         "poll_timeout_s": 0,
         **overrides,
     }

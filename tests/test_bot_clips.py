@@ -115,7 +115,8 @@ async def paint_clip_as_user(
 async def test_gif_comes_back_as_a_painted_gif(fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path]) -> None:
     """A GIF (Telegram's MP4 animation) comes back as an animation: H.264, no sound, painted, with its buttons."""
     data = footage["gif_mp4"].read_bytes()
-    message, result, _ = await paint_clip_as_user(fake, tmp_path, {"data": data, "kind": "animation"}, "animation")
+    send = {"data": data, "kind": "animation"}
+    message, result, _ = await paint_clip_as_user(fake, tmp_path, send, "animation", instant_preview=True)
     facts = streams(result)
     assert facts["video"] == "h264" and "audio" not in facts and facts["pix_fmt"] == "yuv420p"
     assert facts["size"] == (SIDE, 90) or max(facts["size"]) == SIDE
@@ -397,7 +398,7 @@ async def test_cancel_stops_a_clip_being_painted(fake: FakeTelegram, tmp_path: P
     long_clip = cut_mp4(data_dir() / "bikes.mp4", tmp_path / "long.mp4", side=SIDE, seconds=8.0)
     chat = fake.private_chat(1, "Alice")
     executor = PaintingExecutor()
-    async with running_bot(fake, tmp_path / "bot", executor):
+    async with running_bot(fake, tmp_path / "bot", executor, instant_preview=True):
         fake.send_clip(chat, None, long_clip.read_bytes(), kind="animation", caption="stripes")
         await until(fake, lambda: fake.calls_of("sendPhoto"), "the first painted frame", 120)
         fake.send_text(chat, None, "/cancel")
@@ -450,7 +451,7 @@ async def test_with_no_worker_able_to_start_clips_are_refused_plainly(
 ) -> None:
     """Degraded (photos get instant pictures in the bot process): clips need a worker, so they are refused."""
     executor = ScriptedExecutor()
-    async with running_bot(fake, tmp_path, executor):
+    async with running_bot(fake, tmp_path, executor, instant_preview=True):
         executor.go_down("the VGG19 weights are not installed")
         chat = fake.private_chat(1, "Alice")
         fake.send_text(chat, None, "/start")

@@ -9,6 +9,8 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tests.bot_harness import photo_bytes
 from tests.fake_telegram import FakeTelegram
 from tests.inprocess import ScriptedExecutor, results, running_bot, said, texts, until
@@ -114,11 +116,12 @@ async def test_a_file_larger_than_it_says_is_stopped_at_the_limit_while_download
         assert not (tmp_path / "files").exists() or not any((tmp_path / "files").iterdir())
 
 
+@pytest.mark.slow  # the instant picture comes from the instant lane's process
 async def test_the_restart_notice_reaches_a_status_message_that_is_a_picture(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
     chat = fake.private_chat(911, "Rex")
-    async with running_bot(fake, tmp_path, ScriptedExecutor(hold=True)):
+    async with running_bot(fake, tmp_path, ScriptedExecutor(hold=True), instant_preview=True):
         fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")
         status = await until(
             fake, lambda: next((m for m in fake.bot_messages(chat.id) if m.get("photo")), None), "a picture status"

@@ -33,7 +33,11 @@ PAINTED = re.compile(r"job (\d+): JobDone")  # the worker's line for each job it
 
 @pytest.fixture(scope="module")
 def module_worker(server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterWorker]:
-    worker = ClusterWorker(server, tmp_path_factory.mktemp("workers"), STYLEBOT_WORKER_HEARTBEAT_S="10").start()
+    # With its instant lane: the live-preview test checks the instant picture comes first.
+    worker = ClusterWorker(
+        server, tmp_path_factory.mktemp("workers"), STYLEBOT_WORKER_HEARTBEAT_S="10", STYLEBOT_WORKER_INSTANT="on"
+    ).start()
+    worker.wait_lane()
     yield worker
     worker.stop()
 
@@ -162,6 +166,7 @@ def test_live_preview_from_a_cluster_worker_edits_the_status_picture(
         assert edits[-1][1].get("caption", "").startswith("🎨")  # the result came last, in the same message
         assert {int(c.params["message_id"]) for c, _ in edits} == {result["message_id"]}
         [instant] = [c for c in fake.calls_of("sendPhoto") if int(c.params["chat_id"]) == chat.id]
+        assert "Instant preview" in instant.params.get("caption", "")  # painted by the worker machine's lane
         for call, media in live:
             picture = uploaded(call, media)
             assert picture != instant.uploads["photo"]  # the worker's picture, not the instant one
@@ -203,7 +208,7 @@ async def test_the_executor_stops_at_once_right_after_an_outcome(
             request = RunJob(
                 job_id, str(content), (str(style),), dataclasses.asdict(params), str(tmp_path / str(job_id))
             )
-            assert executor.submit(request)
+            assert await executor.submit(request)
             await asyncio.wait_for(done.wait(), 60)
         finally:
             await asyncio.wait_for(executor.stop(), 10)  # at once: the outcome loop is still acknowledging

@@ -207,3 +207,14 @@ def test_cli_fast_method(tmp_path: Path, content_image: Image.Image, style_image
     style_image.save(style)
     assert main([str(content), str(style), "-o", str(out), "--method", "fast", "--size", "80", "-q"]) == 0
     assert Image.open(out).size == (80, 40)
+
+
+def test_sessions_run_on_cuda_where_onnxruntime_has_it_else_on_the_cpu(stylizer: FastStylizer) -> None:
+    import onnxruntime as ort
+
+    from engine.fast import providers
+
+    wanted = providers(ort)
+    assert wanted[-1] == "CPUExecutionProvider"  # always the fallback
+    assert ("CUDAExecutionProvider" in wanted) == ("CUDAExecutionProvider" in ort.get_available_providers())
+    assert stylizer.sessions.transform.get_providers()[0] in wanted

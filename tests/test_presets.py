@@ -427,3 +427,24 @@ def test_parse_spec_allows_at_most_four_styles(library: PresetLibrary) -> None:
 def test_parse_spec_unknown_name(library: PresetLibrary) -> None:
     with pytest.raises(UnknownPresetError, match=r"^Unknown style 'Mona_Lisa'\. See /styles"):
         library.parse_spec("starry_night:0.5 Mona_Lisa:0.5")
+
+
+def _age(path: Path, seconds: float = 60) -> None:
+    """Set a file's or folder's modification time `seconds` into the past (a library read long after a change)."""
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - int(seconds * 1e9)))
+
+
+def test_the_index_is_kept_and_read_again_when_the_folder_or_the_manifest_changes(
+    library: PresetLibrary, styles_dir: Path
+) -> None:
+    _age(styles_dir)
+    _age(styles_dir / "manifest.json")
+    before = library.names()
+    assert library._cache is not None  # an old folder: its index is kept
+    (styles_dir / "wheat_field.jpg").write_bytes(image_bytes((64, 64), (200, 180, 40)))  # another process adds one
+    assert library.names() == sorted([*before, "wheat_field"])
+    manifest = json.loads((styles_dir / "manifest.json").read_text())
+    manifest["wheat_field"] = {"title": "Wheat Field"}
+    (styles_dir / "manifest.json").write_text(json.dumps(manifest))  # edited in place: the folder's mtime stays
+    assert library.get("wheat_field").title == "Wheat Field"

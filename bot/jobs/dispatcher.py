@@ -359,7 +359,7 @@ class Dispatcher:
             current = await self._storage.get_job(job.id)
             if current is None or current.status != "running":
                 return  # cancelled (or ended) while its photos were fetched
-            if not self._pool.submit(request):  # the worker went away meanwhile: back to the queue
+            if not await self._pool.submit(request):  # the worker went away meanwhile: back to the queue
                 await self._lifecycle.move(job.id, "requeue")
                 return
             self._notifier.show(job, Status("starting"))

@@ -26,8 +26,8 @@ class Executor(Protocol):
     def idle_workers(self) -> int:
         """How many more jobs could start right now."""
 
-    def submit(self, request: RunJob) -> bool:
-        """Start a job on an idle worker; False if none is idle."""
+    async def submit(self, request: RunJob) -> bool:
+        """Start a job on an idle worker; False if none is idle. Its slow parts (files, the broker) run off the loop."""
 
     def holds(self, job_id: int) -> bool:
         """Whether a worker has the job (painting it, or about to): the reconciler leaves such jobs alone."""

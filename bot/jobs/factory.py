@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.config import Settings
 from bot.jobs.executor import Executor
 from bot.jobs.gpus import count_gpus
+from bot.jobs.instant import InstantPainter
 
 
 def local_hardware(settings: Settings) -> tuple[Settings, int]:
@@ -36,3 +37,16 @@ def make_executor(settings: Settings, gpus: int = 0) -> Executor:
             fast_model_dir=settings.fast_model,
         )
     )
+
+
+def make_instant_painter(settings: Settings) -> InstantPainter | None:
+    """Where instant pictures are painted: the cluster's instant queue, or local lane processes; None when off."""
+    if not settings.instant_preview:
+        return None
+    if settings.executor == "celery":
+        from bot.jobs.cluster.instant import ClusterInstantLane
+
+        return ClusterInstantLane(settings.broker_url)
+    from bot.jobs.instant import LocalInstantLane
+
+    return LocalInstantLane(settings.instant_workers, settings.fast_model, env=settings.worker_env())

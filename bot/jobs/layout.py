@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 CLIP_SUFFIXES = {"animation": "mp4", "video": "mp4", "video_note": "mp4", "video_sticker": "webm", "sticker": "webp"}
+_REMOVER = ThreadPoolExecutor(1, thread_name_prefix="remove-files")  # folder deletions, in order, off the loop
 
 
 @dataclass(frozen=True)
@@ -69,5 +73,16 @@ class JobFiles:
             path.unlink(missing_ok=True)
 
     def remove(self) -> None:
-        """Delete the whole folder."""
-        shutil.rmtree(self.root, ignore_errors=True)
+        """Delete the whole folder: gone from its place at once, its files deleted by a background thread.
+
+        Called on the event loop: a rename is one system call, while deleting a folder of frames and a 20 MB
+        photo takes a while. A crash before the thread is done leaves a hidden folder that the purge removes.
+        """
+        doomed = self.root.with_name(f".removing-{self.root.name}-{uuid.uuid4().hex[:8]}")
+        try:
+            os.rename(self.root, doomed)
+        except FileNotFoundError:
+            return
+        except OSError:  # another file system or a busy folder: delete it in place, still off the loop
+            doomed = self.root
+        _REMOVER.submit(shutil.rmtree, doomed, ignore_errors=True)

@@ -69,6 +69,7 @@ class WorkerPool:
         self._slots = [_Slot(i) for i in range(config.workers)]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._reaping: set[asyncio.Future[None]] = set()
         self.fatal: str | None = None
 
     def start(self) -> None:
@@ -81,8 +82,8 @@ class WorkerPool:
         """Workers that are ready and have no job."""
         return sum(1 for slot in self._slots if slot.idle)
 
-    def submit(self, request: RunJob) -> bool:
-        """Give a job to an idle worker; False if none is idle."""
+    async def submit(self, request: RunJob) -> bool:
+        """Give a job to an idle worker (a short message on its pipe); False if none is idle."""
         for slot in self._slots:
             if slot.idle and slot.conn is not None:
                 slot.job_id = request.job_id
@@ -203,13 +204,17 @@ class WorkerPool:
         self._drain(slot)  # messages a dying worker managed to send before it went
         self._unwatch(slot)
         process, job_id = slot.process, slot.job_id
-        process.join(1)
-        if process.is_alive():
-            process.kill()
         slot.ready, slot.job_id = False, None
         if slot.conn is not None:
             slot.conn.close()
             slot.conn = None
+        reaping = asyncio.ensure_future(self._reap(slot, process, job_id))
+        self._reaping.add(reaping)
+        reaping.add_done_callback(self._reaping.discard)
+
+    async def _reap(self, slot: _Slot, process: BaseProcess, job_id: int | None) -> None:
+        """Collect a dead worker's exit status (in a thread: it may take a moment), report its job, start anew."""
+        await asyncio.to_thread(_join_or_kill, process)
         if self._closed:
             return
         log.error("worker %d (pid %s) died with exit code %s", slot.worker_id, process.pid, process.exitcode)
@@ -221,6 +226,14 @@ class WorkerPool:
         """Start a replacement worker unless the pool is closing."""
         if not self._closed:
             self._spawn(slot)
+
+
+def _join_or_kill(process: BaseProcess) -> None:
+    """Wait briefly for a process whose pipe closed to end, and kill it if it does not."""
+    process.join(1)
+    if process.is_alive():
+        process.kill()
+        process.join(1)
 
 
 def _send_quietly(conn: Connection, message: object) -> None:

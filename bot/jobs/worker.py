@@ -13,6 +13,7 @@ from bot.jobs.protocol import CancelJob, Ready, RunJob, Shutdown, WorkerFatal
 from bot.jobs.quiet import quiet_native_stderr
 
 log = logging.getLogger(__name__)
+WORKER_NICENESS = 10  # minutes of painting can wait a few ms; a user's answer and instant picture cannot
 __all__ = ["frame_steps", "worker_main"]  # frame_steps moved to painting; kept importable from here
 
 
@@ -26,6 +27,7 @@ def worker_main(
 ) -> None:
     """Entry point of a worker process."""
     os.environ.update(env)  # before TensorFlow is imported: CUDA_VISIBLE_DEVICES, log levels
+    os.nice(WORKER_NICENESS)  # on a shared CPU the bot's answers and the instant lane go first
     level = os.environ.get("STYLEBOT_LOG_LEVEL", "INFO")
     logging.basicConfig(level=level, format=f"%(asctime)s worker{worker_id} %(levelname)s %(message)s")
     parent = os.getppid()

@@ -11,6 +11,7 @@ import re
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ _STYLE_SEPARATORS = re.compile(r"[,;+]")
 _ROMAN_NUMERAL = re.compile(r"(?=[ivx])x{0,3}(?:ix|iv|v?i{0,3})")
 _SHOWN_NAME_CHARS = 40
 _PRESET_QUALITY = 95
+RACY_NS = 2_000_000_000  # a folder changed this recently may change again within the same timestamp
 _THUMBNAIL_QUALITY = 85
 _LOCK_NAME = ".lock"
 # flock already excludes other processes; this covers threads where flock is unavailable.
@@ -176,11 +178,12 @@ def split_spec(spec: str) -> list[list[tuple[str, float | None]]]:
 
 
 class PresetLibrary:
-    """The presets in one directory; every call re-reads the directory, so other processes' changes show."""
+    """The presets in one directory; a change to it (by another process too) shows on the next call."""
 
     def __init__(self, styles_dir: str | os.PathLike[str]) -> None:
         self.styles_dir = Path(styles_dir)
         self._warned: set[str] = set()
+        self._cache: tuple[tuple[int, int | None], dict[str, Preset], NameIndex] | None = None
 
     def all(self) -> list[Preset]:
         """Every preset, sorted by name."""
@@ -197,8 +200,8 @@ class PresetLibrary:
 
     def get(self, name: str) -> Preset:
         """The preset `name` means (a name, title or artist, typed any way), else Unknown/AmbiguousPresetError."""
-        presets = self._scan()
-        return _lookup(presets, _index(presets), name)
+        presets, index = self._indexed()
+        return _lookup(presets, index, name)
 
     def find(self, name: str) -> Preset | None:
         """A preset by name, or None (e.g. removed since a job started)."""
@@ -289,8 +292,7 @@ class PresetLibrary:
         start no name ("hello there") raise UnknownPresetError with the closest presets as suggestions,
         and an artist with several paintings raises AmbiguousPresetError offering each of them.
         """
-        presets = self._scan()
-        index = _index(presets)
+        presets, index = self._indexed()
         merged: dict[str, float] = {}
         for run in split_spec(spec):
             words = [word for word, _ in run]
@@ -307,8 +309,39 @@ class PresetLibrary:
 
     def _scan(self) -> dict[str, Preset]:
         """Every preset in the directory now, by name."""
+        return self._indexed()[0]
+
+    def _indexed(self) -> tuple[dict[str, Preset], NameIndex]:
+        """The presets and their name index, read again only when the folder or the manifest changed.
+
+        Reading the folder on every caption costs milliseconds on the event loop; two stat calls do not. A
+        change within the file system's timestamp granularity of the last read could hide behind an equal
+        mtime, so a read made while the folder was that fresh is not trusted (as git treats "racy" files).
+        """
+        stamp = self._stamp()
+        cached = self._cache
+        if cached is not None and stamp is not None and cached[0] == stamp:
+            return cached[1], cached[2]
+        now_ns = time.time_ns()
         manifest = self._read_manifest()
-        return {name: _make_preset(name, path, manifest.get(name, {})) for name, path in self._image_files().items()}
+        files = self._image_files()
+        presets = {name: _make_preset(name, path, manifest.get(name, {})) for name, path in files.items()}
+        index = _index(presets)
+        settled = stamp is not None and all(now_ns - t > RACY_NS for t in stamp if t is not None)
+        self._cache = (stamp, presets, index) if stamp is not None and settled else None
+        return presets, index
+
+    def _stamp(self) -> tuple[int, int | None] | None:
+        """The modification times of the folder and the manifest (None for a missing manifest); None: no folder."""
+        try:
+            folder = self.styles_dir.stat().st_mtime_ns
+        except OSError:
+            return None
+        try:
+            manifest: int | None = (self.styles_dir / MANIFEST_NAME).stat().st_mtime_ns
+        except OSError:
+            manifest = None
+        return folder, manifest
 
     def _image_files(self) -> dict[str, Path]:
         """The image file of each valid preset name; invalid stems are logged once and skipped."""

@@ -15,8 +15,7 @@ from bot.config import Settings
 from bot.core.logcontext import ContextFilter
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.executor import Executor
-from bot.jobs.factory import local_hardware, make_executor
-from bot.jobs.instant import InstantPainter
+from bot.jobs.factory import local_hardware, make_executor, make_instant_painter
 from bot.jobs.purge import purge
 from bot.jobs.supervise import TaskSet
 from bot.ops.health import Probes
@@ -134,8 +133,9 @@ async def _post_init(app: App) -> None:
         clip_max_bytes=int(settings.max_clip_mb * 1e6),
     )
     notifier = TelegramNotifier(app.bot, storage, presets, settings)
-    # Without the instant painter, "instant" jobs still run: on the workers, like any other.
-    instant = InstantPainter(settings.fast_model) if settings.instant_preview else None
+    # Instant pictures are painted in a lane of worker processes (or the cluster's instant queue), never here;
+    # without it, "instant" jobs still run: on the workers, like any other.
+    instant = make_instant_painter(settings)
     observer = PrometheusObserver(state.metrics, state.workers)
     if settings.executor == "local":  # the workers are this host's processes: their memory can be read here
         state.metrics.watch_local_workers(state.workers)
@@ -152,6 +152,8 @@ async def _post_init(app: App) -> None:
         instant=instant,
     )
     await dispatcher.start()
+    if instant is not None:
+        instant.start()
     if settings.metrics_port is not None:
         state.services.ops = OpsServer(probes, settings.metrics_host, settings.metrics_port)
         state.services.ops.start()
@@ -181,6 +183,8 @@ async def _register_commands(app: App) -> None:
 
     English is the default for every language the bot does not speak; the others follow, each for its own users.
     """
+    # Each catalogue is compiled on first use (tens of ms): here, off the loop, not in a user's first update.
+    await asyncio.to_thread(lambda: [i18n.translator(lang) for lang in i18n.LANGUAGES])
     for lang in i18n.LANGUAGES:
         code = None if lang == i18n.SOURCE else lang
         for commands, scope in (
@@ -202,7 +206,7 @@ async def _post_shutdown(app: App) -> None:
     await services.dispatcher.stop()
     await services.notifier.close()
     if services.instant is not None:
-        services.instant.close()
+        await services.instant.close()
     await services.storage.close()
 
 

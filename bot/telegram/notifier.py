@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 FINAL_RETRIES_S = (2.0, 10.0, 30.0)  # a final status (done, failed) is worth a few tries; progress is not
 NO_TEXT_TO_EDIT = "there is no text in the message to edit"  # Telegram's answer to a text edit of a photo
+FIRST_PICTURE_GAP_S = 1.0  # Telegram asks bots for at most about one message a second in a chat
 
 
 @dataclass
@@ -58,6 +60,7 @@ class _Screen:
     picture: Path | None = None  # wanted, not shown yet
     last: Status | None = None  # the status on screen
     lang: str | None = None  # the owner's language, looked up once per screen
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # set when a picture arrives
 
 
 class TelegramNotifier:
@@ -93,6 +96,7 @@ class TelegramNotifier:
         if screen is None or screen.in_place:
             return
         screen.picture = picture
+        screen.wake.set()  # a sender waiting out the status interval may go sooner now
         self._kick(job.id)
 
     def _screen(self, job: Job) -> _Screen | None:
@@ -116,7 +120,7 @@ class TelegramNotifier:
             while (screen := self._screens.get(job_id)) is not None and (screen.status or screen.picture):
                 final = screen.status is not None and screen.status.final
                 if not final:
-                    await self._wait_turn(screen.job.chat_id)
+                    await self._wait_turn(screen)
                 status, picture = screen.status, screen.picture  # the newest, after the wait
                 if final:  # a preview after the end would only mislead (and its file is being removed)
                     picture = None
@@ -129,11 +133,21 @@ class TelegramNotifier:
         finally:
             self._senders.pop(job_id, None)
 
-    async def _wait_turn(self, chat_id: int) -> None:
-        """Wait out the chat's edit interval."""
-        wait = self._last_edit.get(chat_id, -1e9) + self._settings.status_interval_s - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
+    def _gap(self, screen: _Screen) -> float:
+        """Seconds this screen's next change must wait after the chat's last one.
+
+        The first picture (the instant one) is what the user waits for: it waits only for Telegram's pace of
+        about one message a second in a chat, not for the status interval that spaces progress edits.
+        """
+        interval = self._settings.status_interval_s
+        return min(interval, FIRST_PICTURE_GAP_S) if screen.picture is not None and not screen.photo else interval
+
+    async def _wait_turn(self, screen: _Screen) -> None:
+        """Wait out the chat's gap; a first picture arriving meanwhile shortens the wait."""
+        while (wait := self._last_edit.get(screen.job.chat_id, -1e9) + self._gap(screen) - time.monotonic()) > 0:
+            screen.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(screen.wake.wait(), wait)
 
     async def _show_now(self, screen: _Screen, status: Status | None, picture: Path | None) -> None:
         """Send or edit the status message; a final status is retried a few times, progress never."""

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -52,11 +55,11 @@ from bot.jobs.protocol import (
     WorkerCrashed,
     WorkerFatal,
 )
-from bot.jobs.supervise import cancel_and_wait, supervised
+from bot.jobs.supervise import TaskSet, cancel_and_wait, supervised
 
 log = logging.getLogger(__name__)
 POLL_S = 0.5  # how often worker heartbeats are read
-# The longest a synchronous broker call (publish, revoke, the in-flight entry) may hold the bot's event loop.
+# The longest a broker call (publish, revoke) may take; they run in threads, never on the event loop.
 SEND_TIMEOUT_S = 5.0
 LOST_GRACE_S = 10.0  # after reconnecting, workers get this long to beat again before they count as lost
 FORGET_AFTER_S = 60.0  # a delivered outcome's in-flight entry is kept this long (covers a crash right after it)
@@ -93,7 +96,10 @@ class CeleryExecutor:
         self.fatal: str | None = None
         self._url = broker_url
         self._app = make_app(broker_url, visibility_timeout_s, send_timeout_s=SEND_TIMEOUT_S)
-        self._sync = redis.Redis.from_url(broker_url, socket_connect_timeout=3, socket_timeout=SEND_TIMEOUT_S)
+        self._tasks = TaskSet()  # telling the broker about cancels, in the background
+        # Celery's calls (publish, revoke) block; they run on one thread of their own, as kombu's connections
+        # are not meant to be shared between threads.
+        self._celery = ThreadPoolExecutor(1, thread_name_prefix="celery-client")
         self._redis: aioredis.Redis | None = None
         self._flights: dict[int, _Flight] = {}
         self._workers: dict[str, WorkerState] = {}
@@ -156,64 +162,92 @@ class CeleryExecutor:
         waiting = sum(1 for f in self._flights.values() if f.worker is None and f.done_at is None)
         return max(0, idle - waiting)
 
-    def submit(self, request: RunJob) -> bool:
-        """Send the job as a task (its photos inside); False when the broker cannot take it."""
+    async def submit(self, request: RunJob) -> bool:
+        """Send the job as a task (its photos inside); False when the broker cannot take it.
+
+        The payload is built and the task published in threads; the loop only waits. A cancel that comes
+        meanwhile finds the flight registered first, and the task then goes out only if it still is this one.
+        """
         if not self._connected:
             return False
+        flight = self._flights[request.job_id] = _Flight(str(uuid.uuid4()), request.out_dir)
         try:
-            payload = encode_request(request)
+            payload = await asyncio.to_thread(encode_request, request)
         except ClipRefusedError as exc:  # a clip too large to travel through Redis: the user's to shorten
+            self._drop(request.job_id, flight)
             self._later(JobFailed(request.job_id, str(exc.key), user_error=True, problem=exc.problem()))
             return True
         except Exception as exc:  # the photo vanished or cannot be read: fail the job like a worker would
             log.exception("job %d: cannot prepare the task", request.job_id)
+            self._drop(request.job_id, flight)
             self._later(JobFailed(request.job_id, f"{type(exc).__name__}: {exc}", user_error=False))
             return True
-        task_id = str(uuid.uuid4())
-        entry = json.dumps({"task": task_id, "out_dir": request.out_dir})
+        entry = json.dumps({"task": flight.task, "out_dir": request.out_dir})
         try:
             # The entry first: a worker runs a task only if it is its job's current one.
-            self._sync.hset(INFLIGHT, str(request.job_id), entry)
-            self._app.send_task(TASK_NAME, args=[payload], task_id=task_id, queue=QUEUE, retry=False)
+            await self._client().hset(INFLIGHT, str(request.job_id), entry)
+            if self._flights.get(request.job_id) is not flight:  # cancelled meanwhile: nothing to send
+                await self._client().hdel(INFLIGHT, str(request.job_id))
+                return True
+            await self._in_celery_thread(self._publish, flight.task, payload)
         except Exception as exc:  # redis or kombu connection errors: the dispatcher requeues the job
             log.warning("job %d: the broker did not take the task (%s)", request.job_id, exc)
             self._connected = False
-            with contextlib.suppress(redis.RedisError):
-                self._sync.hdel(INFLIGHT, str(request.job_id))
+            self._drop(request.job_id, flight)
+            with contextlib.suppress(redis.RedisError, OSError):
+                await self._client().hdel(INFLIGHT, str(request.job_id))
             return False
-        self._flights[request.job_id] = _Flight(task_id, request.out_dir)
         return True
 
     def holds(self, job_id: int) -> bool:
         """Whether the cluster has the job: in the broker, being painted, or its outcome just handed on."""
         return job_id in self._flights
 
+    def _publish(self, task_id: str, payload: dict[str, Any]) -> None:
+        """Publish a paint task (blocking, at most SEND_TIMEOUT_S per socket operation: run in a thread)."""
+        self._app.send_task(TASK_NAME, args=[payload], task_id=task_id, queue=QUEUE, retry=False)
+
+    def _drop(self, job_id: int, flight: _Flight) -> None:
+        """Forget a flight here, if it is still the job's."""
+        if self._flights.get(job_id) is flight:
+            del self._flights[job_id]
+
     def cancel(self, job_id: int) -> bool:
-        """Stop a job: revoke its task if still queued, and raise the flag a running one reads every step."""
+        """Stop a job: revoke its task if still queued, and raise the flag a running one reads every step.
+
+        The broker is told in the background (never on the loop); a job still queued is reported cancelled at once.
+        """
         flight = self._flights.get(job_id)
         if flight is None or flight.done_at is not None:
             return False
+        queued = flight.worker is None
+        if queued:  # still queued: no worker will ever report it, so say it here
+            del self._flights[job_id]
+            self._later(JobCancelled(job_id))
+        self._tasks.spawn(self._tell_cancel(job_id, flight.task, queued), name=f"cancel-{job_id}")
+        return True
+
+    async def _tell_cancel(self, job_id: int, task_id: str, queued: bool) -> None:
+        """Raise the task's cancel flag and revoke it; a queued job's in-flight entry goes too."""
         try:
-            self._sync.set(cancel_key(flight.task), 1, ex=CANCEL_TTL_S)
-            self._app.control.revoke(flight.task)
+            await self._client().set(cancel_key(task_id), 1, ex=CANCEL_TTL_S)
+            await self._in_celery_thread(self._app.control.revoke, task_id)
         except Exception as exc:  # the task's outcome will be dropped anyway: the job is cancelled in SQLite
             log.warning("job %d: could not tell the cluster to cancel (%s)", job_id, exc)
-        if flight.worker is None:  # still queued: no worker will ever report it, so say it here
-            del self._flights[job_id]
-            with contextlib.suppress(redis.RedisError):
-                self._sync.hdel(INFLIGHT, str(job_id))
-            self._later(JobCancelled(job_id))
-        return True
+        if queued and job_id not in self._flights:
+            with contextlib.suppress(redis.RedisError, OSError):
+                await self._client().hdel(INFLIGHT, str(job_id))
 
     async def stop(self) -> None:
         """Stop listening; tasks in flight keep running and are re-attached on the next start."""
         self._running = False
         await cancel_and_wait(self._loops)
         self._loops = []
+        await self._tasks.cancel_all()
         if self._redis is not None:
             await self._redis.aclose()
-        self._sync.close()
-        self._app.close()
+        await self._in_celery_thread(self._app.close)
+        self._celery.shutdown(wait=False)
 
     # -- heartbeats ------------------------------------------------------------
 
@@ -451,6 +485,10 @@ class CeleryExecutor:
         if self._redis is None:
             self._redis = aioredis.Redis.from_url(self._url, socket_connect_timeout=3, socket_timeout=10)
         return self._redis
+
+    async def _in_celery_thread(self, call: Callable[..., Any], *args: Any) -> Any:
+        """Run a blocking Celery call on the Celery client's thread and wait for it."""
+        return await asyncio.get_running_loop().run_in_executor(self._celery, functools.partial(call, *args))
 
     def _mark_connected(self) -> None:
         """The broker answers again."""

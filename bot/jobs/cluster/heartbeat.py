@@ -19,10 +19,11 @@ TTL_BEATS = 3  # the key outlives three missed beats
 
 
 class Heartbeat:
-    """Refreshes `stylebot:worker:<name>` from a thread, so a long job does not stop it."""
+    """Refreshes `stylebot:worker:<name>` (or the given key) from a thread, so a long job does not stop it."""
 
-    def __init__(self, client: redis.Redis, name: str, interval_s: float) -> None:
+    def __init__(self, client: redis.Redis, name: str, interval_s: float, key: str | None = None) -> None:
         self._client, self.name, self._interval = client, name, interval_s
+        self._key = key or worker_key(name)  # the instant lane beats under a key of its own
         self._state: dict[str, Any] = {"state": "loading", "host": socket.gethostname(), "pid": os.getpid()}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -47,7 +48,7 @@ class Heartbeat:
             self._state.update(state="fatal", message=message, job=None, task=None)
             value = json.dumps(self._state)
         try:
-            self._client.set(worker_key(self.name), value, ex=FATAL_TTL_S)
+            self._client.set(self._key, value, ex=FATAL_TTL_S)
         except redis.RedisError:
             log.exception("cannot report to the broker that this worker cannot paint")
 
@@ -55,7 +56,7 @@ class Heartbeat:
         """Stop beating and remove the key (a clean exit is not a lost worker)."""
         self._stop.set()
         try:
-            self._client.delete(worker_key(self.name))
+            self._client.delete(self._key)
         except redis.RedisError:
             return
 
@@ -64,7 +65,7 @@ class Heartbeat:
         with self._lock:
             value = json.dumps({**self._state, "at": time.time()})
         try:
-            self._client.set(worker_key(self.name), value, ex=max(1, round(self._interval * TTL_BEATS)))
+            self._client.set(self._key, value, ex=max(1, round(self._interval * TTL_BEATS)))
         except redis.RedisError as exc:
             if not self._failing:
                 log.warning("heartbeat: cannot reach the broker (%s); retrying", exc)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 QUEUE = "stylebot"
 TASK_NAME = "stylebot.paint"
+# Instant pictures have a queue of their own, served by a process of their own on each worker machine, so a
+# Gatys job that takes minutes never stands in front of one.
+INSTANT_QUEUE = "stylebot.instant"
+INSTANT_TASK = "stylebot.instant"
 PREFIX = "stylebot:"
 INFLIGHT = PREFIX + "inflight"  # hash: job id -> {"task", "out_dir", "done", "event"}; the bot writes it
 PROGRESS = PREFIX + "progress"  # stream: started/progress entries, best effort
@@ -17,6 +21,10 @@ RESULT_TTL_S = 24 * 3600  # results the bot never collected (it was gone for a d
 CANCEL_TTL_S = 24 * 3600
 PREVIEW_TTL_S = 300  # a task's latest live picture; the bot deletes it with the outcome, this covers the rest
 FATAL_TTL_S = 600  # how long a worker that could not load the model keeps saying why
+INSTANT_LANE_PREFIX = PREFIX + "instant-lane:"  # heartbeats of the instant lanes (not Gatys slots)
+INSTANT_REPLY_TTL_S = 120  # an instant picture nobody collected
+# An instant reply is one list item: the kind, a newline, then the JPEG (done) or the reason (failed).
+INSTANT_DONE, INSTANT_FAILED = b"done", b"failed"
 
 
 def worker_key(name: str) -> str:
@@ -41,3 +49,13 @@ def cancel_key(task_id: str) -> str:
     the old one would otherwise make a worker skip the new job's task, which the bot would then wait for forever.
     """
     return f"{PREFIX}cancel:{task_id}"
+
+
+def instant_lane_key(name: str) -> str:
+    """The heartbeat key of an instant-lane process (expires when it stops beating)."""
+    return INSTANT_LANE_PREFIX + name
+
+
+def instant_reply_key(task_id: str) -> str:
+    """The list an instant task pushes its answer onto; the bot waits on it (BLPOP)."""
+    return f"{PREFIX}instant-reply:{task_id}"

@@ -13,6 +13,10 @@ from bot.jobs.protocol import ClipRequest, RunJob
 # A clip travels inside its task; Redis keeps the task (a third larger as base64) until a worker acknowledges it.
 CLIP_PAYLOAD_MAX_BYTES = 20 * 1000 * 1000
 
+# The instant network sees a style at 256 px (engine.fast.STYLE_SIDE); twice that keeps the colour matching of
+# "keep colours" faithful while a 20 MB painting does not travel whole.
+STYLE_SEND_SIDE = 512
+
 
 def encode_request(request: RunJob) -> dict[str, Any]:
     """The task's argument: the content photo at the job's size (a clip as it is), the styles, the settings.
@@ -36,6 +40,21 @@ def encode_request(request: RunJob) -> dict[str, Any]:
         # The warm start's picture (the instant result the bot painted) travels with the task too.
         "init": _b64(Path(request.init_path).read_bytes()) if request.init_path else None,
     }
+
+
+def encode_instant(content: Path, styles: list[Path], params: dict[str, Any]) -> dict[str, Any]:
+    """An instant task's argument: the photo at the picture's size, the styles at most STYLE_SEND_SIDE px."""
+    return {
+        "content": _b64(_content_bytes(content, int(params.get("max_side") or 0))),
+        "styles": [_b64(_content_bytes(path, STYLE_SEND_SIDE)) for path in styles],
+        "params": params,
+    }
+
+
+def decode_instant(payload: dict[str, Any]) -> tuple[bytes, list[bytes], dict[str, Any]]:
+    """The photo, the styles and the StyleParams fields of an instant task."""
+    params = {key: _tuples(value) for key, value in payload["params"].items()}
+    return base64.b64decode(payload["content"]), [base64.b64decode(s) for s in payload["styles"]], params
 
 
 def decode_request(payload: dict[str, Any], work_dir: Path) -> RunJob:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.config import ConfigError, WorkerSettings
+from bot.jobs.cluster.instant_lane import LANE_MARK, serve_lane, start_lane, stop_lane
 from bot.jobs.cluster.keys import QUEUE, TASK_NAME
 from bot.jobs.cluster.task import NO_OBSERVER, WorkerObserver
 from bot.jobs.gpus import visible_gpus
@@ -22,7 +23,8 @@ CHILD_MARK = "STYLEBOT_WORKER_CHILD"  # set in the per-GPU processes, so they do
 USAGE = (
     "usage: stylebot worker\n"
     "Runs Celery workers for the bot's cluster (STYLEBOT_EXECUTOR=celery): one process per visible GPU,\n"
-    "each `celery worker --pool solo -c 1` on the queue 'stylebot'. Needs STYLEBOT_BROKER_URL and the model\n"
+    "each `celery worker --pool solo -c 1` on the queue 'stylebot', plus one instant-lane process on the queue\n"
+    "'stylebot.instant' (STYLEBOT_WORKER_INSTANT=off: none). Needs STYLEBOT_BROKER_URL and the model\n"
     "settings (STYLEBOT_WEIGHTS, STYLEBOT_BACKBONE); no Telegram token, database or shared disk.\n"
 )
 # Given the worker's configuration, what watches its tasks (bot.ops serves them as metrics; the jobs layer knows no
@@ -47,10 +49,17 @@ def main(argv: list[str], observe: ObserverFactory | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"stylebot: error: {exc}\n")
         return 2
-    gpus = visible_gpus()  # counted here, where the workers start
-    if len(gpus) > 1 and CHILD_MARK not in os.environ:
-        return _fan_out(gpus, config.metrics_port)
-    return serve(config, observe)
+    if LANE_MARK in os.environ:
+        return serve_lane(config)
+    # This machine's instant lane: a process of its own, so a long Gatys job never holds up an instant picture.
+    lane = start_lane(config) if CHILD_MARK not in os.environ else None
+    try:
+        gpus = visible_gpus()  # counted here, where the workers start
+        if len(gpus) > 1 and CHILD_MARK not in os.environ:
+            return _fan_out(gpus, config.metrics_port)
+        return serve(config, observe)
+    finally:
+        stop_lane(lane)
 
 
 def serve(config: WorkerSettings, observe: ObserverFactory | None = None) -> int:
