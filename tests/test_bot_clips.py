@@ -116,7 +116,7 @@ async def test_gif_comes_back_as_a_painted_gif(fake: FakeTelegram, tmp_path: Pat
     """A GIF (Telegram's MP4 animation) comes back as an animation: H.264, no sound, painted, with its buttons."""
     data = footage["gif_mp4"].read_bytes()
     send = {"data": data, "kind": "animation"}
-    message, result, _ = await paint_clip_as_user(fake, tmp_path, send, "animation", instant_preview=True)
+    message, result, _ = await paint_clip_as_user(fake, tmp_path, send, "animation")
     facts = streams(result)
     assert facts["video"] == "h264" and "audio" not in facts and facts["pix_fmt"] == "yuv420p"
     assert facts["size"] == (SIDE, 90) or max(facts["size"]) == SIDE
@@ -128,7 +128,15 @@ async def test_gif_comes_back_as_a_painted_gif(fake: FakeTelegram, tmp_path: Pat
     assert any(d.startswith("k|") for d in buttons)  # the sticker pack
     # Painted: the first frame differs from the source's first frame.
     assert _first_frame_difference(result, data) > 10
-    # The first painted frame was shown at once as the status picture, saying the clip follows.
+
+
+@pytest.mark.slow  # the live picture comes with the instant lane, which is processes of its own
+async def test_the_first_painted_frame_is_shown_at_once(
+    fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path]
+) -> None:
+    """The status becomes the clip's first painted frame as soon as it is painted, saying the clip follows."""
+    send = {"data": footage["gif_mp4"].read_bytes(), "kind": "animation"}
+    await paint_clip_as_user(fake, tmp_path, send, "animation", instant_preview=True)
     (status,) = fake.calls_of("sendPhoto")
     assert "first painted frame" in status.params["caption"]
 
@@ -398,9 +406,9 @@ async def test_cancel_stops_a_clip_being_painted(fake: FakeTelegram, tmp_path: P
     long_clip = cut_mp4(data_dir() / "bikes.mp4", tmp_path / "long.mp4", side=SIDE, seconds=8.0)
     chat = fake.private_chat(1, "Alice")
     executor = PaintingExecutor()
-    async with running_bot(fake, tmp_path / "bot", executor, instant_preview=True):
+    async with running_bot(fake, tmp_path / "bot", executor):
         fake.send_clip(chat, None, long_clip.read_bytes(), kind="animation", caption="stripes")
-        await until(fake, lambda: fake.calls_of("sendPhoto"), "the first painted frame", 120)
+        await until(fake, lambda: _status_says(fake, chat.id, "Painting"), "frames being painted", 120)
         fake.send_text(chat, None, "/cancel")
         await said(fake, chat, "Cancelled 1 job(s)")
         await until(fake, lambda: not executor.holds(1), "the worker stopped", 60)
@@ -446,6 +454,7 @@ async def test_a_gif_bomb_and_a_sound_without_picture_are_refused_in_words(fake:
         await said(fake, chat, "no picture in it, only sound")
 
 
+@pytest.mark.slow  # degraded means the instant lane serves photos: processes of its own
 async def test_with_no_worker_able_to_start_clips_are_refused_plainly(
     fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path]
 ) -> None:
@@ -498,3 +507,12 @@ def _queued_in(fake: FakeTelegram, chat_id: int) -> bool:
     """Whether the bot sent a "Queued" status to the chat (edited away later as the job goes on)."""
     calls = fake.calls_of("sendMessage")
     return any(int(c.params["chat_id"]) == chat_id and "Queued" in str(c.params.get("text")) for c in calls)
+
+
+def _status_says(fake: FakeTelegram, chat_id: int, fragment: str) -> bool:
+    """Whether a status edit in the chat said `fragment`."""
+    calls = fake.calls_of("editMessageText") + fake.calls_of("editMessageCaption")
+    return any(
+        int(c.params["chat_id"]) == chat_id and fragment in str(c.params.get("text") or c.params.get("caption"))
+        for c in calls
+    )
