@@ -51,7 +51,7 @@ def main() -> None:
     from bot.core.models import JobParams
     from engine.fast import FastStylizer
     from engine.transfer import Stylizer
-    from tests.hed_weights import hed_vgg16_weights
+    from testing.hed_weights import hed_vgg16_weights
 
     weights = str(hed_vgg16_weights())
     stylizer, fast, probe = Stylizer("vgg16", weights), FastStylizer(), StyleProbe(weights)

@@ -22,15 +22,13 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from clip_sources import alpha_webm, cut_mp4, gif, plan_for, style_image
 
 from engine.clip import ClipPainter, TemporalBlender, paint_clip
 from engine.fast import FastStylizer
 from engine.flicker import FlickerMeter, fidelity
 from engine.params import StyleParams
 from engine.video_io import ClipLimits, ReadPlan, probe_clip, read_frames
+from testing.clip_sources import alpha_webm, cut_mp4, gif, plan_for, style_image
 
 log = logging.getLogger("bench.clip")
 STYLE = Path("/work/shared/images/styles/starry_night.jpg")

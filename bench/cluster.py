@@ -46,7 +46,7 @@ from bot.jobs.protocol import (  # noqa: E402
     WorkerCrashed,
     WorkerFatal,
 )
-from tests.cluster_harness import ClusterWorker, RedisServer  # noqa: E402
+from testing.cluster_harness import ClusterWorker, RedisServer  # noqa: E402
 
 PARAMS = JobParams(quality="standard", strength="medium", keep_colors=False, seed=1)
 
@@ -61,7 +61,6 @@ class Driver:
         self.seconds: dict[int, float] = {}
         self.lost: Event | None = None  # an event after which some job will never be done
         self.changed = asyncio.Event()
-        executor.on_event = self.on_event
 
     def on_event(self, event: Event) -> None:
         """Record progress and outcomes."""
@@ -136,7 +135,7 @@ async def with_executor(kind: str, workers: int, server: RedisServer | None, bod
 
             executor = WorkerPool(PoolConfig(workers, "vgg19", "random", worker_env={"TF_CPP_MIN_LOG_LEVEL": "3"}))
         driver = Driver(executor)
-        executor.start()
+        executor.start(driver.on_event)
         try:
             await driver.wait(lambda: executor.idle_workers() >= workers, 300)
             return await body(driver)

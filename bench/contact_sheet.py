@@ -52,7 +52,7 @@ def main() -> None:
     from bot.core.recipes import instant_params, style_params
     from engine.fast import FastStylizer
     from engine.transfer import Stylizer
-    from tests.hed_weights import hed_vgg16_weights
+    from testing.hed_weights import hed_vgg16_weights
 
     stylizer, fast = Stylizer("vgg16", str(hed_vgg16_weights())), FastStylizer()
     job = JobParams(quality="standard", strength="medium", keep_colors=False, seed=0)

@@ -8,7 +8,7 @@ Run from the repository root::
 Each (loop, size) pair runs in its own subprocess (``--only seed|compiled --size S``) so its peak RSS
 is its own; the child prints one JSON line on stdout. The parent prints the table and, with --plot,
 a loss-against-time plot of both loops at 256 px (by default with the pretrained HED VGG16 from
-tests/hed_weights.py, so the losses mean something).
+testing/hed_weights.py, so the losses mean something).
 """
 
 from __future__ import annotations
@@ -372,10 +372,10 @@ def _plot(path: Path, both: dict[str, Any], label: str) -> None:
 
 
 def _resolve_plot_weights(spec: str) -> str:
-    """'hed' -> the pretrained HED VGG16 weights file (written once by tests/hed_weights.py)."""
+    """'hed' -> the pretrained HED VGG16 weights file (written once by testing/hed_weights.py)."""
     if spec != "hed":
         return spec
-    from tests.hed_weights import hed_vgg16_weights
+    from testing.hed_weights import hed_vgg16_weights
 
     return str(hed_vgg16_weights())
 

@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.bot_harness import photo_bytes  # noqa: E402
-from tests.fake_telegram import FakeTelegram  # noqa: E402
-from tests.inprocess import ScriptedExecutor, running_bot  # noqa: E402
+from testing.bot_harness import photo_bytes  # noqa: E402
+from testing.fake_telegram import FakeTelegram  # noqa: E402
+from testing.inprocess import ScriptedExecutor, running_bot  # noqa: E402
 
 SHARED_CONTENT = ROOT.parent / "shared" / "images" / "content"
 

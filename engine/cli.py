@@ -55,7 +55,7 @@ class CliError(Exception):
 
 
 @dataclass(frozen=True)
-class Job:
+class CliRun:
     """Everything a run needs, checked before TensorFlow is imported."""
 
     content: Image.Image
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_OK
 
 
-def prepare(args: argparse.Namespace) -> Job:
+def prepare(args: argparse.Namespace) -> CliRun:
     """Check every value and decode the images, without TensorFlow; raises CliError or an engine error."""
     output = Path(args.output)
     try:
@@ -319,7 +319,7 @@ def prepare(args: argparse.Namespace) -> Job:
             args.preview_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CliError(f"cannot create the preview folder {args.preview_dir}: {exc.strerror}") from None
-    return Job(
+    return CliRun(
         content,
         styles,
         params,
@@ -389,7 +389,7 @@ def _run_clip(args: argparse.Namespace, reporter: ProgressReporter) -> None:
     )
 
 
-def _run(job: Job, reporter: ProgressReporter) -> None:
+def _run(job: CliRun, reporter: ProgressReporter) -> None:
     """Build the model, stylise, write the output and log the summary."""
     started = time.perf_counter()
     preview_side = PREVIEW_SIDE if job.preview_dir is not None else None

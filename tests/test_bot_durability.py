@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot_harness import (
+from testing.bot_harness import (
     BotProcess,
     decode,
     keyboard_message,
@@ -21,7 +21,7 @@ from tests.bot_harness import (
     texts_in,
     wait_results,
 )
-from tests.fake_telegram import Chat, FakeTelegram
+from testing.fake_telegram import Chat, FakeTelegram
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]  # the bot as a process: skip with -m "not slow"
 SLOW = {"STYLEBOT_STEPS": "3000"}  # minutes: long enough to act while a job runs

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.bot_harness import (
+from testing.bot_harness import (
     BotProcess,
     decode,
     keyboard_message,
@@ -20,7 +20,7 @@ from tests.bot_harness import (
     texts_in,
     wait_results,
 )
-from tests.fake_telegram import FakeTelegram
+from testing.fake_telegram import FakeTelegram
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]  # the bot as a process: skip with -m "not slow"
 

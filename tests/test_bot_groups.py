@@ -11,8 +11,17 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.bot_harness import BotProcess, decode, make_presets, photo_bytes, result_photos, said, texts_in, wait_results
-from tests.fake_telegram import Chat, FakeTelegram, User
+from testing.bot_harness import (
+    BotProcess,
+    decode,
+    make_presets,
+    photo_bytes,
+    result_photos,
+    said,
+    texts_in,
+    wait_results,
+)
+from testing.fake_telegram import Chat, FakeTelegram, User
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]  # the bot as a process: skip with -m "not slow"
 

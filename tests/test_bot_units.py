@@ -82,7 +82,7 @@ def test_missing_token_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_making_of_frames_are_dense_early_and_end_on_the_last_step() -> None:
-    from bot.jobs.worker import frame_steps
+    from bot.jobs.local_worker import frame_steps
 
     steps = sorted(frame_steps(150))
     assert steps[:5] == [1, 2, 3, 4, 5] and steps[-1] == 150

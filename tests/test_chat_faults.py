@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot_harness import photo_bytes
-from tests.fake_telegram import FakeTelegram
-from tests.inprocess import ScriptedExecutor, results, running_bot, said, texts, until
+from testing.bot_harness import photo_bytes
+from testing.fake_telegram import FakeTelegram
+from testing.inprocess import ScriptedExecutor, results, running_bot, said, texts, until
 
 
 def job_states(data: Path) -> dict[int, str]:

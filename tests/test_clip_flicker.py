@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from clip_sources import data_dir, plan_for, style_image
 
 from engine.clip import ClipPainter, TemporalBlender
 from engine.fast import FastStylizer
 from engine.flicker import FIDELITY_GOAL, FLICKER_GOAL, FlickerMeter, FlickerReport, fidelity
 from engine.params import StyleParams
 from engine.video_io import ClipLimits, probe_clip, read_frames
+from testing.clip_sources import data_dir, plan_for, style_image
 
 SIDE = 192
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from clip_sources import alpha_webm, circle_alpha, cut_mp4, data_dir, gif, style_image, tgs
 from PIL import Image
 
 from engine import video_out
@@ -29,6 +28,7 @@ from engine.errors import (
 from engine.fast import FastStylizer
 from engine.params import StyleParams
 from engine.video_io import ClipInfo, ClipLimits, ReadPlan, probe_clip, read_frames
+from testing.clip_sources import alpha_webm, circle_alpha, cut_mp4, data_dir, gif, style_image, tgs
 
 SIDE = 160
 PARAMS = StyleParams(method="fast", max_side=SIDE)

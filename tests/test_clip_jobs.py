@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from clip_sources import cut_mp4, data_dir, style_image
 
 from bot.config import Settings
 from bot.core.errors import ClipRefusedError, Problem
@@ -25,6 +24,7 @@ from bot.jobs.protocol import JobCancelled, JobDone, JobFailed, JobProgress, Run
 from bot.jobs.stickers import MAX_SPEEDUP, sticker_plan
 from bot.store.storage import Storage
 from bot.telegram import texts
+from testing.clip_sources import cut_mp4, data_dir, style_image
 
 PHOTO = JobParams(quality="standard", strength="medium", keep_colors=False, seed=0)
 GIF = dataclasses.replace(PHOTO, media="animation", frames=60)

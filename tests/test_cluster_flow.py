@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.bot_harness import (
+from testing.bot_harness import (
     BotProcess,
     free_port,
     make_presets,
@@ -22,8 +22,8 @@ from tests.bot_harness import (
     texts_in,
     wait_results,
 )
-from tests.cluster_harness import ClusterWorker, RedisServer, cluster_bot
-from tests.fake_telegram import FakeTelegram
+from testing.cluster_harness import ClusterWorker, RedisServer, cluster_bot
+from testing.fake_telegram import FakeTelegram
 from tests.test_bot_flow import (  # noqa: F401 (collected here, with the fixtures below)
     test_hd_comes_as_a_document_plus_a_photo,
     test_preset_by_caption_and_blend,

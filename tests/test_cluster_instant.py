@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot_harness import BotProcess, make_presets, photo_bytes, wait_results
-from tests.cluster_harness import ClusterWorker, RedisServer, cluster_bot
-from tests.fake_telegram import FakeTelegram
+from testing.bot_harness import BotProcess, make_presets, photo_bytes, wait_results
+from testing.cluster_harness import ClusterWorker, RedisServer, cluster_bot
+from testing.fake_telegram import FakeTelegram
 from tests.test_instant_bot import status_photo
 from tests.test_loop_never_blocks import big_jpeg
 

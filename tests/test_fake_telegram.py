@@ -37,7 +37,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
 
-from tests.fake_telegram import (
+from testing.fake_telegram import (
     BOT_ID,
     CHANNEL_BOT_ID,
     DOWNLOAD,

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from clip_sources import cut_mp4, data_dir
 from PIL import Image
 from telegram import Bot, InputSticker
 from telegram.error import BadRequest
 
 from engine import video_out
-from tests.fake_telegram import FakeTelegram
+from testing.clip_sources import cut_mp4, data_dir
+from testing.fake_telegram import FakeTelegram
 
 
 @pytest.fixture

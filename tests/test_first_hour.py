@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.bot_harness import photo_bytes
-from tests.fake_telegram import Chat, FakeTelegram
-from tests.inprocess import results, running_bot, said, texts, until
+from testing.bot_harness import photo_bytes
+from testing.fake_telegram import Chat, FakeTelegram
+from testing.inprocess import results, running_bot, said, texts, until
 
 PAINTINGS = {
     "starry_night": {"title": "The Starry Night", "artist": "Vincent van Gogh", "year": "1889"},

@@ -14,9 +14,9 @@ from babel.messages.pofile import read_po
 from bot.core.messages import Msg
 from bot.store.storage import Storage
 from bot.telegram import i18n, texts
-from tests.bot_harness import photo_bytes
-from tests.fake_telegram import Chat, FakeTelegram, User
-from tests.inprocess import ScriptedExecutor, results, running_bot, said, until
+from testing.bot_harness import photo_bytes
+from testing.fake_telegram import Chat, FakeTelegram, User
+from testing.inprocess import ScriptedExecutor, results, running_bot, said, until
 
 LOCALES = Path(i18n.__file__).with_name("locales")
 

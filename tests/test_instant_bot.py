@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot_harness import photo_bytes
-from tests.fake_telegram import FakeTelegram
-from tests.inprocess import ScriptedExecutor, results, running_bot, said, until
+from testing.bot_harness import photo_bytes
+from testing.fake_telegram import FakeTelegram
+from testing.inprocess import ScriptedExecutor, results, running_bot, said, until
 
 pytest.importorskip("onnxruntime", reason="the instant network runs on onnxruntime")
 pytestmark = pytest.mark.slow  # the instant lane is worker processes of its own

@@ -12,7 +12,7 @@ from PIL import Image
 
 from bot.jobs.instant import LocalInstantLane
 from engine.params import StyleParams
-from tests.bot_harness import photo_bytes
+from testing.bot_harness import photo_bytes
 
 pytestmark = pytest.mark.slow  # each test starts lane processes
 PARAMS = StyleParams(method="fast", max_side=64)

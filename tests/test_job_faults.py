@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from bot.jobs import reconcile
-from tests.bot_harness import photo_bytes
-from tests.disks import SmallDisk
-from tests.fake_telegram import ERR_MIGRATED, FakeTelegram
-from tests.inprocess import ScriptedExecutor, results, running_bot, said, texts, until
+from testing.bot_harness import photo_bytes
+from testing.disks import SmallDisk
+from testing.fake_telegram import ERR_MIGRATED, FakeTelegram
+from testing.inprocess import ScriptedExecutor, results, running_bot, said, texts, until
 
 
 def job_rows(data: Path) -> dict[int, tuple[str, int]]:

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.fake_telegram import FakeTelegram
-from tests.inprocess import ScriptedExecutor, results, running_bot, said, until
+from testing.fake_telegram import FakeTelegram
+from testing.inprocess import ScriptedExecutor, results, running_bot, said, until
 
 if importlib.util.find_spec("onnxruntime") is None:  # found, not imported: the bot process must not import it
     pytest.skip("the instant lane runs on onnxruntime", allow_module_level=True)

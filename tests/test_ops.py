@@ -29,11 +29,11 @@ from bot.store import db
 from bot.store.storage import UsageStats
 from bot.telegram import i18n, texts
 from bot.telegram.app import prepare_handler
-from tests.bot_harness import free_port, photo_bytes
-from tests.disks import SmallDisk
-from tests.fake_telegram import FakeTelegram
-from tests.inprocess import ScriptedExecutor, results, running_bot, said, settings_for, until
-from tests.inprocess import texts as bot_texts
+from testing.bot_harness import free_port, photo_bytes
+from testing.disks import SmallDisk
+from testing.fake_telegram import FakeTelegram
+from testing.inprocess import ScriptedExecutor, results, running_bot, said, settings_for, until
+from testing.inprocess import texts as bot_texts
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,9 +19,9 @@ import pytest
 from bot.core.recipes import units_of
 from bot.jobs.protocol import RunJob
 from bot.store.storage import Storage
-from tests.bot_harness import photo_bytes
-from tests.fake_telegram import CHANNEL_BOT_ID, FakeTelegram
-from tests.inprocess import ScriptedExecutor, reply_time, results, running_bot, said, texts, until
+from testing.bot_harness import photo_bytes
+from testing.fake_telegram import CHANNEL_BOT_ID, FakeTelegram
+from testing.inprocess import ScriptedExecutor, reply_time, results, running_bot, said, texts, until
 
 
 def job_states(data: Path) -> dict[int, str]:

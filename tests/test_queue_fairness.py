@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.bot_harness import photo_bytes
-from tests.fake_telegram import FakeTelegram
-from tests.inprocess import ScriptedExecutor, results, running_bot, said, texts, until
+from testing.bot_harness import photo_bytes
+from testing.fake_telegram import FakeTelegram
+from testing.inprocess import ScriptedExecutor, results, running_bot, said, texts, until
 
 
 async def test_a_user_with_one_job_does_not_wait_behind_anothers_many(fake: FakeTelegram, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from bot.config import Settings
 from bot.telegram.startup import check_telegram
-from tests.fake_telegram import FakeTelegram
+from testing.fake_telegram import FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_LOOKING_TOKEN = "123456789:AAE-operator_token_that_is_not_the_fake"

@@ -23,9 +23,9 @@ from bot.presets.library import InvalidPresetNameError, UnknownPresetError
 from bot.telegram import i18n, texts
 from engine.errors import ImageProblem, InvalidImageError
 from engine.imaging import load_as, probe_image
-from tests.bot_harness import photo_bytes
-from tests.fake_telegram import DOWNLOAD, Chat, FakeTelegram, User
-from tests.inprocess import ScriptedExecutor, results, running_bot, said, until
+from testing.bot_harness import photo_bytes
+from testing.fake_telegram import DOWNLOAD, Chat, FakeTelegram, User
+from testing.inprocess import ScriptedExecutor, results, running_bot, said, until
 from tests.test_imaging import handmade_png
 
 # Values of every kind's numbers, none of them English words (a name is user data, not the bot's words).

@@ -15,7 +15,7 @@ async def test_stop_does_not_wait_for_a_worker_still_loading_the_model() -> None
     # a worker importing TensorFlow reads no Shutdown until its model is loaded; it has no job to finish.
     env = {"TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     pool = WorkerPool(PoolConfig(1, "vgg19", "random", worker_env=env))
-    pool.start()
+    pool.start(lambda event: None)
     started = time.monotonic()
     await pool.stop()  # the worker is still importing TensorFlow, which alone takes seconds
     assert time.monotonic() - started < 2

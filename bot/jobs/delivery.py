@@ -12,7 +12,7 @@ from bot.core import logcontext
 from bot.core.models import Job
 from bot.jobs.layout import JobFiles
 from bot.jobs.lifecycle import Lifecycle
-from bot.jobs.notifier import (
+from bot.jobs.notifier_port import (
     ChatMigratedError,
     ChatUnreachableError,
     Notifier,

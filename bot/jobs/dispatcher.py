@@ -24,14 +24,14 @@ from bot.core.recipes import clip_params, style_params
 from bot.jobs.clips import clip_limits, clip_request
 from bot.jobs.delivery import Delivery
 from bot.jobs.eta import EtaModel
-from bot.jobs.executor import Executor
+from bot.jobs.executor_port import Executor
 from bot.jobs.inputs import JobInputs, blend
 from bot.jobs.instant import InstantPainter
 from bot.jobs.instant_pass import InstantPasses
 from bot.jobs.layout import JobFiles
 from bot.jobs.lifecycle import Lifecycle
-from bot.jobs.notifier import ChatMigrated, ChatUnreachable, Notifier, Status
-from bot.jobs.observe import JobObserver, NullObserver
+from bot.jobs.notifier_port import ChatMigrated, ChatUnreachable, Notifier, Status
+from bot.jobs.observer_port import JobObserver, NullObserver
 from bot.jobs.protocol import Event, RunJob
 from bot.jobs.reconcile import Reconciler
 from bot.jobs.supervise import TaskSet, cancel_and_wait, supervised
@@ -127,7 +127,7 @@ class Dispatcher:
         self._unreachable = await self._storage.unreachable_chats()
         for chat_id in self._unreachable:
             self._notifier.mute(chat_id)
-        self._pool.start()
+        self._pool.start(self.on_event)
         self._loops = [
             supervised("dispatch", self._dispatch_loop),
             supervised("events", self._events.run),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.config import Settings
-from bot.jobs.executor import Executor
+from bot.jobs.executor_port import Executor
 from bot.jobs.gpus import count_gpus
 from bot.jobs.instant import InstantPainter
 

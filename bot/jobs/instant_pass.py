@@ -15,7 +15,7 @@ from bot.jobs.inputs import JobInputs, blend
 from bot.jobs.instant import InstantPainter
 from bot.jobs.layout import JobFiles
 from bot.jobs.lifecycle import Lifecycle
-from bot.jobs.notifier import Notifier, Status
+from bot.jobs.notifier_port import Notifier, Status
 from bot.jobs.supervise import TaskSet
 from bot.store.storage import Storage
 

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 from bot.core.job_states import FINAL_STATES, JobEvent
 from bot.core.models import Job
 from bot.jobs.layout import JobFiles
-from bot.jobs.notifier import Notifier, Status
-from bot.jobs.observe import JobObserver
+from bot.jobs.notifier_port import Notifier, Status
+from bot.jobs.observer_port import JobObserver
 from bot.store.storage import Moved, Storage
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.core.errors import problem_of
 from bot.jobs.layout import JobFiles
-from bot.jobs.protocol import JobCancelled, JobDone, JobFailed, JobProgress, RunJob
+from bot.jobs.protocol import JobCancelled, JobDone, JobFailed, JobOutcome, JobProgress, RunJob
 
 log = logging.getLogger(__name__)
 PHOTO_SIDE_LIMIT = 1280  # Telegram recompresses photos beyond this anyway; HD goes as a document
@@ -21,12 +21,10 @@ FRAME_GROWTH = 1.3  # frame k shows step ~1.3**k: about 20 frames for 150 steps
 # a 22-minute HD job on a CPU would otherwise say "Starting" for its first minute (5% of its steps).
 REPORT_INTERVAL_S = 2.0
 
-Outcome = JobDone | JobFailed | JobCancelled
-
 
 def paint(
     stylizer: Any, job: RunJob, report: Callable[[JobProgress], None], should_stop: Callable[[], bool]
-) -> Outcome:
+) -> JobOutcome:
     """Run one job, writing its files into job.out_dir; the outcome as an event, never an exception."""
     from engine.errors import Cancelled, EngineError
     from engine.params import StyleParams
@@ -105,7 +103,7 @@ def _write_result(job: RunJob, result: Any, frames: list[str]) -> JobDone:
 
 def paint_clip_job(
     stylizer: Any, job: RunJob, report: Callable[[JobProgress], None], should_stop: Callable[[], bool]
-) -> Outcome:
+) -> JobOutcome:
     """A clip job: every frame by the instant network (engine.clip), the first painted frame shown at once.
 
     `stylizer` is the worker's Stylizer: its fast_model_dir names the instant network's folder (None: the package's).

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from bot.jobs.executor import EventHandler
+from bot.jobs.executor_port import EventHandler
+from bot.jobs.local_worker import worker_main
 from bot.jobs.protocol import (
     CancelJob,
     Event,
@@ -22,7 +23,6 @@ from bot.jobs.protocol import (
     WorkerCrashed,
     WorkerFatal,
 )
-from bot.jobs.worker import worker_main
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,9 @@ class _Slot:
 class WorkerPool:
     """Starts workers, hands them jobs, and turns their messages and deaths into events."""
 
-    def __init__(self, config: PoolConfig, on_event: EventHandler | None = None) -> None:
+    def __init__(self, config: PoolConfig) -> None:
         self._config = config
-        self.on_event: EventHandler = on_event or (lambda event: None)
+        self.on_event: EventHandler = lambda event: None  # the dispatcher's, given to start()
         # spawn, not fork: TensorFlow and the bot's threads must not be forked.
         self._ctx = multiprocessing.get_context("spawn")
         self._slots = [_Slot(i) for i in range(config.workers)]
@@ -72,8 +72,9 @@ class WorkerPool:
         self._reaping: set[asyncio.Future[None]] = set()
         self.fatal: str | None = None
 
-    def start(self) -> None:
-        """Start every worker process (they load the model in the background)."""
+    def start(self, on_event: EventHandler) -> None:
+        """Start every worker process (they load the model in the background); events go to `on_event`."""
+        self.on_event = on_event
         self._loop = asyncio.get_running_loop()
         for slot in self._slots:
             self._spawn(slot)

@@ -116,3 +116,7 @@ class WorkerCrashed:
 
 
 Event = Ready | JobProgress | JobDone | JobFailed | JobCancelled | WorkerFatal | WorkerCrashed
+
+
+# How a job ended on a worker: the events a worker publishes once per job.
+JobOutcome = JobDone | JobFailed | JobCancelled

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from bot.jobs.executor import Executor
+from bot.jobs.executor_port import Executor
 from bot.jobs.lifecycle import Lifecycle
 from bot.store.storage import Storage
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from bot.jobs.eta import EtaModel
 from bot.jobs.layout import JobFiles
 from bot.jobs.lifecycle import Lifecycle, with_write_retries
-from bot.jobs.notifier import Notifier, Status
-from bot.jobs.observe import JobObserver
+from bot.jobs.notifier_port import Notifier, Status
+from bot.jobs.observer_port import JobObserver
 from bot.jobs.protocol import (
     Event,
     JobCancelled,

@@ -12,7 +12,7 @@ from typing import Any
 from bot.core.errors import UserFacingError
 from bot.core.messages import Msg
 from bot.jobs.dispatcher import Dispatcher
-from bot.jobs.executor import Executor
+from bot.jobs.executor_port import Executor
 from bot.ops.metrics import ACTIVE_STATES, Metrics, WorkerBoard
 from bot.ops.stuck import stuck_counts
 from bot.store.files import probe_space

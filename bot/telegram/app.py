@@ -14,7 +14,7 @@ from telegram.ext import ApplicationBuilder, ContextTypes, Defaults
 from bot.config import Settings
 from bot.core.logcontext import ContextFilter
 from bot.jobs.dispatcher import Dispatcher
-from bot.jobs.executor import Executor
+from bot.jobs.executor_port import Executor
 from bot.jobs.factory import local_hardware, make_executor, make_instant_painter
 from bot.jobs.purge import purge
 from bot.jobs.supervise import TaskSet
@@ -140,7 +140,6 @@ async def _post_init(app: App) -> None:
     if settings.executor == "local":  # the workers are this host's processes: their memory can be read here
         state.metrics.watch_local_workers(state.workers)
     dispatcher = Dispatcher(storage, pool, notifier, files, presets, settings, instant, observer=observer)
-    pool.on_event = dispatcher.on_event
     probes = Probes(storage, dispatcher, pool, state.workers, state.metrics, settings.workers or 1, settings.data_dir)
     state.services = Services(
         storage=storage,

@@ -20,9 +20,9 @@ from telegram.ext import ExtBot
 from bot.config import Settings
 from bot.core.messages import Msg
 from bot.core.models import Job
-from bot.jobs import notifier as port
+from bot.jobs import notifier_port as port
 from bot.jobs.layout import JobFiles
-from bot.jobs.notifier import (
+from bot.jobs.notifier_port import (
     ChatChange,
     ChatMigratedError,
     ChatUnreachableError,

@@ -8,9 +8,9 @@ from typing import Any
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Settings
-from bot.core.ratelimit import RateLimiter
+from bot.core.sliding_window import SlidingWindow
 from bot.jobs.dispatcher import Dispatcher
-from bot.jobs.executor import Executor
+from bot.jobs.executor_port import Executor
 from bot.jobs.instant import InstantPainter
 from bot.jobs.supervise import TaskSet
 from bot.ops.health import Probes
@@ -48,7 +48,7 @@ class BotData:
         self.executor: Executor | None = None  # a test's executor; None: the one the settings name
         self.workers = WorkerBoard()
         self.services: Services | None = None
-        self.refusals = RateLimiter(1, REFUSAL_WINDOW_S)  # chats told of a refusal within the window
+        self.refusals = SlidingWindow(1, REFUSAL_WINDOW_S)  # chats told of a refusal within the window
 
     def configure(self, settings: Settings, metrics: Metrics, executor: Executor | None) -> None:
         """What build_application knows before anything starts."""

@@ -10,7 +10,7 @@ import string
 from bot.core.errors import ClipRefusedError, Problem, UnusableInputError, UserFacingError
 from bot.core.messages import Msg
 from bot.core.models import Job
-from bot.jobs.notifier import Status
+from bot.jobs.notifier_port import Status
 from bot.jobs.stickers import StickerNote
 from bot.ops.chart import LAYS_OUT_RIGHT_TO_LEFT, ChartLabels
 from bot.ops.report import UsageReport

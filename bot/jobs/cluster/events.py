@@ -7,13 +7,12 @@ import json
 from typing import Any
 
 from bot.core.errors import Problem
-from bot.jobs.protocol import JobCancelled, JobDone, JobFailed
+from bot.jobs.protocol import JobCancelled, JobDone, JobFailed, JobOutcome
 
-StoredOutcome = JobDone | JobFailed | JobCancelled
-_KINDS: dict[str, type[StoredOutcome]] = {cls.__name__: cls for cls in (JobDone, JobFailed, JobCancelled)}
+_KINDS: dict[str, type[JobOutcome]] = {cls.__name__: cls for cls in (JobDone, JobFailed, JobCancelled)}
 
 
-def to_json(event: StoredOutcome) -> dict[str, Any]:
+def to_json(event: JobOutcome) -> dict[str, Any]:
     """An outcome as a JSON object."""
     return {"type": type(event).__name__, **dataclasses.asdict(event)}
 
@@ -32,7 +31,7 @@ def failure_from_fields(job_id: int, fields: dict[str, str]) -> JobFailed:
     return JobFailed(job_id, fields.get("message", ""), fields.get("user_error") == "1", problem)
 
 
-def from_json(data: dict[str, Any]) -> StoredOutcome:
+def from_json(data: dict[str, Any]) -> JobOutcome:
     """The outcome a JSON object describes."""
     fields = dict(data)
     cls = _KINDS[fields.pop("type")]

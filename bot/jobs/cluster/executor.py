@@ -42,13 +42,14 @@ from bot.jobs.cluster.keys import (
     result_key,
 )
 from bot.jobs.cluster.payload import encode_request
-from bot.jobs.executor import EventHandler
+from bot.jobs.executor_port import EventHandler
 from bot.jobs.layout import JobFiles
 from bot.jobs.protocol import (
     Event,
     JobCancelled,
     JobDone,
     JobFailed,
+    JobOutcome,
     JobProgress,
     Ready,
     RunJob,
@@ -64,7 +65,7 @@ SEND_TIMEOUT_S = 5.0
 LOST_GRACE_S = 10.0  # after reconnecting, workers get this long to beat again before they count as lost
 FORGET_AFTER_S = 60.0  # a delivered outcome's in-flight entry is kept this long (covers a crash right after it)
 HEALTHY = ("loading", "idle", "busy")
-Outcome = events.StoredOutcome | WorkerCrashed
+CollectedOutcome = JobOutcome | WorkerCrashed
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,8 @@ class _Flight:
 class CeleryExecutor:
     """Submits RunJobs as Celery tasks, only as many as there are idle workers, and turns Redis into events."""
 
-    def __init__(self, broker_url: str, visibility_timeout_s: int, on_event: EventHandler | None = None) -> None:
-        self.on_event: EventHandler = on_event or (lambda event: None)
+    def __init__(self, broker_url: str, visibility_timeout_s: int) -> None:
+        self.on_event: EventHandler = lambda event: None  # the dispatcher's, given to start()
         self.fatal: str | None = None
         self._url = broker_url
         self._app = make_app(broker_url, visibility_timeout_s, send_timeout_s=SEND_TIMEOUT_S)
@@ -142,8 +143,9 @@ class CeleryExecutor:
         if not self._connected:
             raise BrokerUnavailableError()
 
-    def start(self) -> None:
-        """Start reading heartbeats, progress and outcomes; hand on outcomes replayed from before a restart."""
+    def start(self, on_event: EventHandler) -> None:
+        """Start reading heartbeats, progress and outcomes for `on_event`; hand on outcomes replayed from a restart."""
+        self.on_event = on_event
         for event in self._replay:
             self.on_event(event)
         self._replay = []
@@ -452,7 +454,7 @@ class CeleryExecutor:
         pipe.xdel(OUTCOMES, entry_id)
         await pipe.execute()
 
-    async def _collect(self, job_id: int, flight: _Flight, fields: dict[str, str]) -> Outcome:
+    async def _collect(self, job_id: int, flight: _Flight, fields: dict[str, str]) -> CollectedOutcome:
         """The event for an outcome; a painted job's files are written into its out_dir first."""
         kind = fields["kind"]
         if kind == "cancelled":

@@ -28,8 +28,8 @@ from bot.jobs.cluster.keys import (
     result_key,
 )
 from bot.jobs.cluster.payload import decode_request
-from bot.jobs.painting import Outcome, paint
-from bot.jobs.protocol import JobCancelled, JobDone, JobFailed, JobProgress
+from bot.jobs.painting import paint
+from bot.jobs.protocol import JobCancelled, JobDone, JobFailed, JobOutcome, JobProgress
 
 log = logging.getLogger(__name__)
 OUTCOME_NAMES: dict[type, str] = {JobDone: "done", JobFailed: "failed", JobCancelled: "cancelled"}
@@ -156,7 +156,7 @@ def _progress(
         log.debug("progress not sent: %s", exc)
 
 
-def _publish(context: WorkerContext, task_id: str, outcome: Outcome) -> None:
+def _publish(context: WorkerContext, task_id: str, outcome: JobOutcome) -> None:
     """Store the result files with an expiry and announce the outcome, atomically; retried through an outage."""
     fields: dict[str, Any] = {"job": outcome.job_id, "task": task_id, "worker": context.heartbeat.name}
     files: dict[str, bytes] = {}

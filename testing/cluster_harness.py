@@ -15,8 +15,8 @@ import pytest
 import redis
 
 from bot.jobs.cluster.keys import INFLIGHT
-from tests.bot_harness import ROOT, BotProcess, free_port
-from tests.fake_telegram import FakeTelegram
+from testing.bot_harness import ROOT, BotProcess, free_port
+from testing.fake_telegram import FakeTelegram
 
 HEARTBEAT_S = "0.5"  # workers that die are noticed within ~1.5 s
 

@@ -13,15 +13,14 @@ EventHandler = Callable[[Event], None]
 class Executor(Protocol):
     """Runs RunJob requests and reports Ready/JobProgress/JobDone/JobFailed/JobCancelled/WorkerFatal/WorkerCrashed.
 
-    Events are delivered by calling `on_event` on the event loop. A JobDone's files are on this machine's
-    disk in the request's out_dir when the event arrives, whatever machine painted it.
+    Events are delivered by calling the `on_event` given to `start`, on the event loop. A JobDone's files are on
+    this machine's disk in the request's out_dir when the event arrives, whatever machine painted it.
     """
 
-    on_event: EventHandler
     fatal: str | None  # why no worker can paint at all, or None
 
-    def start(self) -> None:
-        """Start (or connect to) the workers; called on the running event loop."""
+    def start(self, on_event: EventHandler) -> None:
+        """Start (or connect to) the workers, reporting to `on_event`; called on the running event loop."""
 
     def idle_workers(self) -> int:
         """How many more jobs could start right now."""

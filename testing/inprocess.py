@@ -19,12 +19,12 @@ from PIL import Image
 
 from bot.config import Settings
 from bot.core.errors import UserFacingError
-from bot.jobs.executor import EventHandler
+from bot.jobs.executor_port import EventHandler
 from bot.jobs.layout import JobFiles
 from bot.jobs.protocol import JobCancelled, JobDone, JobFailed, JobProgress, Ready, RunJob, WorkerFatal
 from bot.telegram.app import build_application, webhook_options
-from tests.bot_harness import make_presets
-from tests.fake_telegram import Chat, FakeTelegram
+from testing.bot_harness import make_presets
+from testing.fake_telegram import Chat, FakeTelegram
 
 T = TypeVar("T")
 
@@ -54,8 +54,9 @@ class ScriptedExecutor:
         if self.refusing is not None:
             raise self.refusing
 
-    def start(self) -> None:
+    def start(self, on_event: EventHandler) -> None:
         """Workers come up at once."""
+        self.on_event = on_event
         for worker_id in range(self.workers):
             self.on_event(Ready(worker_id, self.pid))
 
@@ -156,8 +157,9 @@ class PaintingExecutor:
     def check_accepting(self) -> None:
         """Always accepting."""
 
-    def start(self) -> None:
+    def start(self, on_event: EventHandler) -> None:
         """Workers come up at once."""
+        self.on_event = on_event
         for worker_id in range(self.workers):
             self.on_event(Ready(worker_id, 0))
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from tests.fake_telegram import Chat, FakeTelegram
+from testing.fake_telegram import Chat, FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
 
