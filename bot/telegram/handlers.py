@@ -412,7 +412,10 @@ async def add_sticker(update: Update, context: Context) -> None:
             else texts.say(Msg.STICKER_ADDED, lang)
         )
     reply_to = query.message.message_id if query.message is not None else None
-    await context.bot.send_message(who.chat_id, "\n".join(lines), reply_to_message_id=reply_to)
+    thread = getattr(query.message, "message_thread_id", None)  # a forum topic: answer there
+    await context.bot.send_message(
+        who.chat_id, "\n".join(lines), reply_to_message_id=reply_to, message_thread_id=thread
+    )
 
 
 @replies_errors
