@@ -17,7 +17,7 @@ from bot.core.recipes import clip_params, work_units
 from bot.jobs.clips import INSTANT_MODEL_FILES, INSTANT_MODEL_PACKAGE, clip_request
 from bot.jobs.cluster.executor import _write_files
 from bot.jobs.cluster.payload import CLIP_PAYLOAD_MAX_BYTES, decode_request, encode_request
-from bot.jobs.eta import EtaModel
+from bot.jobs.eta import CLIP_SECONDS_PER_UNIT, EtaModel
 from bot.jobs.layout import JobFiles
 from bot.jobs.painting import paint
 from bot.jobs.protocol import JobCancelled, JobDone, JobFailed, JobProgress, RunJob
@@ -54,6 +54,7 @@ def test_a_clip_costs_frames_times_megapixels_and_learns_its_own_speed(tmp_path:
     assert clip_params(GIF, (1.0,), cap=256).max_side == 256 and clip_params(GIF, (1.0,), 512).method == "fast"
     eta = EtaModel(Settings(token="1:x" + "a" * 34, data_dir=tmp_path))
     photo, clip = _job(1, PHOTO), _job(2, GIF)
+    assert eta.seconds(clip) == pytest.approx(CLIP_SECONDS_PER_UNIT * work_units(GIF))  # the prior, at first
     eta.learn(photo, 10.0)
     eta.learn(clip, 3.0)
     assert eta.seconds(clip) == pytest.approx(3.0)
