@@ -213,6 +213,13 @@ class Settings(WorkerSettings):
     keep_jobs_days: int = _env("STYLEBOT_KEEP_JOBS_DAYS", 30)
     default_quality: Quality = _env("STYLEBOT_DEFAULT_QUALITY", DEFAULT_QUALITY)
     instant_preview: bool = _env("STYLEBOT_INSTANT_PREVIEW", True)
+    # Clips (GIFs, videos, video notes, stickers): Telegram lets bots download 20 MB; own Bot API servers up to 2000.
+    max_clip_mb: int = _env("STYLEBOT_MAX_CLIP_MB", 20)
+    clip_seconds: float = _env("STYLEBOT_CLIP_SECONDS", 30.0)  # the longest GIF or video (stickers are cut to 3 s)
+    video_note_seconds: int = _env("STYLEBOT_VIDEO_NOTE_SECONDS", 60)
+    clip_fps: int = _env("STYLEBOT_CLIP_FPS", 30)
+    clip_frames: int = _env("STYLEBOT_CLIP_FRAMES", 900)  # the most frames one clip may have
+    clip_max_side: int = _env("STYLEBOT_CLIP_MAX_SIDE", 512)  # caps every tier's clip side (recipes.CLIP_SIDES)
     instant_workers: int = _env("STYLEBOT_INSTANT_WORKERS", 1)  # the local instant lane's processes
     executor: str = _env("STYLEBOT_EXECUTOR", "local")  # local worker processes, or a Celery cluster
     webhook_url: str | None = _env("STYLEBOT_WEBHOOK_URL", None)  # None: long polling
@@ -474,6 +481,12 @@ Settings._parsers = {
     "STYLEBOT_KEEP_JOBS_DAYS": _int(1, 3650),
     "STYLEBOT_DEFAULT_QUALITY": _quality,
     "STYLEBOT_INSTANT_PREVIEW": _switch,
+    "STYLEBOT_MAX_CLIP_MB": _int(1, 2000),
+    "STYLEBOT_CLIP_SECONDS": _int(1, 600),
+    "STYLEBOT_VIDEO_NOTE_SECONDS": _int(1, 60),
+    "STYLEBOT_CLIP_FPS": _int(1, 60),
+    "STYLEBOT_CLIP_FRAMES": _int(1, 100_000),
+    "STYLEBOT_CLIP_MAX_SIDE": _int(64, 1024),
     "STYLEBOT_INSTANT_WORKERS": _int(1, 16),
     "STYLEBOT_EXECUTOR": _choice(EXECUTORS),
     "STYLEBOT_WEBHOOK_URL": _webhook_url,

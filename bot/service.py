@@ -12,6 +12,7 @@ from typing import Literal
 
 from bot.config import Settings
 from bot.core.errors import (
+    ClipRefusedError,
     DownloadUnavailableError,
     FileTooLargeError,
     Role,
@@ -25,6 +26,7 @@ from bot.core.models import (
     STRENGTHS,
     Job,
     JobParams,
+    MediaKind,
     QueueFullError,
     Session,
     StyleRef,
@@ -32,13 +34,15 @@ from bot.core.models import (
     parse_quality,
 )
 from bot.core.sliding_window import SlidingWindow
+from bot.jobs.clips import clip_limits, instant_model_missing, painted_frames
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.layout import JobFiles
+from bot.jobs.stickers import StickerFile, clip_sticker, photo_sticker
 from bot.presets.library import Preset, PresetError, PresetLibrary, UnknownPresetError
 from bot.presets.names import normalize
 from bot.store.files import FileStore
 from bot.store.storage import Storage
-from engine.errors import InvalidImageError
+from engine.errors import ClipError, InvalidImageError
 
 log = logging.getLogger(__name__)
 INLINE_RESULTS = 20
@@ -71,6 +75,7 @@ class IncomingImage:
     media_group_id: str | None = None
     mime_type: str | None = None  # documents only
     file_name: str | None = None  # documents only
+    media: MediaKind = "photo"  # a clip: the kind it is painted and sent back as
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,9 @@ class StyleService:
         self.uploads = SlidingWindow(settings.images_per_minute, 60.0)
         self._albums: dict[str, int] = {}  # media_group_id -> photos seen
         self._told_instant_only: set[int] = set()  # users told that only instant pictures can be made now
+        self._no_clips: str | None = None  # why clips cannot be painted here (no instant network), once looked up
+        self._clips_checked = False
+        self._told_no_clips: set[int] = set()
 
     def unavailable(self) -> Msg | None:
         """The sentence key saying painting cannot run, or runs instant pictures only (no model weights), or None."""
@@ -131,6 +139,8 @@ class StyleService:
         self, who: Who, image: IncomingImage, caption: str | None = None, reply_to: int | None = None
     ) -> Outcome:
         """A photo arrived: the style of a pending photo, a photo with a preset caption, or new content."""
+        if image.media != "photo":
+            return await self.receive_clip(who, image, caption)
         source = await self.storage.job_by_result_message(who.chat_id, reply_to) if reply_to else None
         if source is None and who.is_group:
             return Outcome("ignored")  # in groups only commands and replies to results are for us
@@ -141,7 +151,8 @@ class StyleService:
         await self.storage.remember_user(who.user_id, who.name, who.language)
         if source is not None:  # a style photo in reply to a result: restyle that result's original
             refs = [StyleRef("file", file_id=image.file_id)]
-            return await self._start(who, source.content_file_id, refs, image.message_id)
+            media, frames = source.params.media, source.params.frames
+            return await self._start(who, source.content_file_id, refs, image.message_id, media=media, frames=frames)
         session = await self.storage.get_session(who.chat_id, who.user_id)
         caption_styles, misspelt = self._caption_styles(caption)
         if caption_styles:
@@ -168,6 +179,61 @@ class StyleService:
             return Outcome("ask_style", key=Msg.GOT_CONTENT_DID_YOU_MEAN, misspelt=misspelt)
         return Outcome("ask_style", key=Msg.GOT_CONTENT if self.presets.names() else Msg.NO_PRESETS)
 
+    async def receive_clip(self, who: Who, clip: IncomingImage, caption: str | None = None) -> Outcome:
+        """A GIF, video, video note or sticker arrived in a private chat: content, painted as the same kind."""
+        if who.is_group:
+            return Outcome("ignored")  # in groups: /stylize in reply to it
+        refused = await self._clips_refused(who)
+        if refused is not None:
+            return refused
+        self._check_upload(who, clip)
+        await self.storage.remember_user(who.user_id, who.name, who.language)
+        frames = await self._probe_clip(clip)
+        caption_styles, misspelt = self._caption_styles(caption)
+        if caption_styles:
+            return await self._start(
+                who, clip.file_id, caption_styles, clip.message_id, media=clip.media, frames=frames
+            )
+        default = await self._default_style(who.user_id)
+        if default:
+            outcome = await self._start(who, clip.file_id, default, clip.message_id, media=clip.media, frames=frames)
+            await self.storage.update_settings(who.user_id, default_style=None)
+            return outcome
+        await self.storage.save_session(
+            who.chat_id, who.user_id, clip.file_id, content_message_id=clip.message_id,
+            ttl_s=self.settings.session_ttl_s, media=clip.media, frames=frames,
+        )  # fmt: skip
+        if misspelt is not None:
+            return Outcome("ask_style", key=Msg.GOT_CLIP_DID_YOU_MEAN, misspelt=misspelt)
+        return Outcome("ask_style", key=Msg.GOT_CLIP if self.presets.names() else Msg.NO_PRESETS)
+
+    async def _clips_refused(self, who: Who) -> Outcome | None:
+        """Without the instant network no clip can be painted: say so once to each user, then stay quiet."""
+        if not self._clips_checked:
+            self._no_clips = await asyncio.to_thread(instant_model_missing, self.settings.fast_model)
+            self._clips_checked = True
+            if self._no_clips:
+                log.warning("clips are refused: %s", self._no_clips)
+        if self._no_clips is None:
+            return None
+        if who.user_id in self._told_no_clips:
+            return Outcome("ignored")
+        self._told_no_clips.add(who.user_id)
+        return Outcome("said", key=Msg.CLIPS_NEED_INSTANT)
+
+    async def _probe_clip(self, clip: IncomingImage) -> int:
+        """Download the clip and read its header now, so a bad one is refused while its sender is here; its frames."""
+        try:
+            _, info = await self.files.fetch_clip(clip.file_id, clip.file_size, clip_limits(self.settings, clip.media))
+        except ClipError as exc:
+            raise ClipRefusedError(exc.kind, **exc.details) from exc
+        except DownloadUnavailableError as exc:  # Telegram's side: the worker's download checks it later
+            log.warning("could not download clip %s to check it (%s)", clip.file_id, exc)
+            return 0
+        if clip.media in ("sticker", "video_sticker") and not info.has_alpha and not info.is_tgs:
+            raise ClipRefusedError("no_alpha", codec=info.codec)
+        return painted_frames(info, self.settings, clip.media)
+
     def _album_index(self, image: IncomingImage) -> int:
         """1, 2, 3... for the photos of an album in the order they arrive; 0 outside albums."""
         if image.media_group_id is None:
@@ -180,13 +246,18 @@ class StyleService:
 
     def _check_upload(self, who: Who, image: IncomingImage) -> None:
         """Refuse what is plainly not an image, and senders who flood the bot, before anything is downloaded."""
-        if image.mime_type is not None or image.file_name is not None:
+        if image.media != "photo":
+            clip_limit = self.settings.max_clip_mb * 1e6
+            if image.file_size is not None and image.file_size > clip_limit:
+                size = f"{image.file_size / 1e6:.1f}"
+                raise ClipRefusedError("file_too_large", size=size, limit=f"{clip_limit / 1e6:.0f}")
+        elif image.mime_type is not None or image.file_name is not None:
             mime_ok = (image.mime_type or "").startswith("image/")
             name_ok = (image.file_name or "").lower().endswith(IMAGE_SUFFIXES)
             if not (mime_ok or name_ok):
                 raise UserFacingError(Msg.NOT_AN_IMAGE)
         limit = self.settings.max_upload_mb * 1e6
-        if image.file_size is not None and image.file_size > limit:
+        if image.media == "photo" and image.file_size is not None and image.file_size > limit:
             raise FileTooLargeError(image.file_size / 1e6, limit / 1e6)
         if not self.uploads.allow(who.user_id):
             raise UserFacingError(Msg.TOO_MANY_IMAGES, per_minute=self.settings.images_per_minute)
@@ -194,18 +265,29 @@ class StyleService:
     async def stylize_reply(
         self, who: Who, target: IncomingImage, spec: str = "", style: IncomingImage | None = None
     ) -> Outcome:
-        """/stylize in reply to a photo: with presets, with a style photo, or ask which (for this user only)."""
+        """/stylize in reply to a photo or clip: with presets, with a style photo, or ask which (for this user only)."""
+        if target.media != "photo":
+            refused = await self._clips_refused(who)
+            if refused is not None:
+                return refused
         self._check_upload(who, target)
         await self.storage.remember_user(who.user_id, who.name, who.language)
+        if style is not None and style.media != "photo":
+            raise UserFacingError(Msg.CLIP_AS_STYLE)
+        frames = await self._probe_clip(target) if target.media != "photo" else 0
+        media = target.media
         if style is not None:
             self._check_upload(who, style)
-            return await self._start(who, target.file_id, [StyleRef("file", file_id=style.file_id)], target.message_id)
+            refs = [StyleRef("file", file_id=style.file_id)]
+            return await self._start(who, target.file_id, refs, target.message_id, media=media, frames=frames)
         if spec.strip():
-            return await self._start(who, target.file_id, self._preset_refs(spec), target.message_id)
-        await self._check(target.file_id, "photo", target.file_size)
+            refs = self._preset_refs(spec)
+            return await self._start(who, target.file_id, refs, target.message_id, media=media, frames=frames)
+        if media == "photo":
+            await self._check(target.file_id, "photo", target.file_size)
         await self.storage.save_session(
             who.chat_id, who.user_id, target.file_id, content_message_id=target.message_id,
-            ttl_s=self.settings.session_ttl_s,
+            ttl_s=self.settings.session_ttl_s, media=media, frames=frames,
         )  # fmt: skip
         return Outcome("ask_style", key=Msg.PICK_FOR, values={"name": who.name or ""})
 
@@ -220,7 +302,8 @@ class StyleService:
             if who.is_group:  # people answer results with "wow!" in groups; only style names are for us
                 return Outcome("ignored")
             raise
-        return await self._start(who, source.content_file_id, refs, reply_to)
+        media, frames = source.params.media, source.params.frames
+        return await self._start(who, source.content_file_id, refs, reply_to, media=media, frames=frames)
 
     async def again(self, who: Who) -> Outcome:
         """/again: the user's last job once more, with a new seed."""
@@ -248,6 +331,20 @@ class StyleService:
             raise UserFacingError(Msg.MAKING_OF_GONE)
         return await asyncio.to_thread(path.read_bytes)
 
+    async def sticker_file(self, who: Who, job_id: int) -> StickerFile:
+        """A result made into a sticker for its owner's pack (converted in a thread; stickers go as they are)."""
+        job = await self.storage.get_job(job_id)
+        if job is None or job.chat_id != who.chat_id or job.result_file_id is None:
+            raise UserFacingError(Msg.STICKER_PACK_GONE)
+        if job.params.media in ("sticker", "video_sticker"):  # already a sticker Telegram has
+            return StickerFile(job.result_file_id, video=job.params.media == "video_sticker")
+        try:
+            data = await self.files.download(job.result_file_id)
+        except DownloadUnavailableError as exc:
+            raise UserFacingError(Msg.STICKER_PACK_GONE) from exc
+        convert = clip_sticker if job.params.is_clip else photo_sticker
+        return await asyncio.to_thread(convert, data)
+
     async def group_quality(self, chat_id: int) -> str:
         """The highest quality a group allows."""
         return await self.storage.get_group_max_quality(chat_id)
@@ -261,7 +358,8 @@ class StyleService:
 
     async def inline_results(self, user_id: int, query: str) -> tuple[list[Job], list[tuple[Preset, str | None]]]:
         """The user's results and the presets that match the query's words (a '#id' query: that result first)."""
-        jobs = await self.storage.recent_results(user_id, limit=INLINE_RESULTS)
+        # Inline mode shares results as cached photos: a clip's file id is no photo.
+        jobs = [j for j in await self.storage.recent_results(user_id, limit=INLINE_RESULTS) if not j.params.is_clip]
         files = await self.storage.preset_files()
         if query.strip().startswith("#"):
             wanted = query.strip().lstrip("#")
@@ -317,7 +415,10 @@ class StyleService:
     async def _start_session(self, who: Who, session: Session, styles: list[StyleRef]) -> Outcome:
         """Start the pending photo with these styles; an unreadable pending photo ends the session, a bad style not."""
         try:
-            outcome = await self._start(who, session.content_file_id, styles, session.content_message_id)
+            outcome = await self._start(
+                who, session.content_file_id, styles, session.content_message_id,
+                media=session.media, frames=session.frames,
+            )  # fmt: skip
         except UnusableInputError as exc:
             if exc.problem.role == "photo":  # else it would be taken as the photo of every style that follows
                 await self.storage.delete_session(who.chat_id, who.user_id)
@@ -325,9 +426,10 @@ class StyleService:
         await self.storage.delete_session(who.chat_id, who.user_id)  # only once the job is safely queued
         return outcome
 
-    async def _fetch_inputs(self, content_file_id: str, styles: list[StyleRef]) -> None:
+    async def _fetch_inputs(self, content_file_id: str | None, styles: list[StyleRef]) -> None:
         """Download and check a job's photos before it is queued: a bad one is refused while the user is here."""
-        await self._check(content_file_id, "photo")
+        if content_file_id is not None:  # None: a clip, probed when it arrived
+            await self._check(content_file_id, "photo")
         for ref in styles:
             if ref.file_id:
                 await self._check(ref.file_id, "style")
@@ -452,16 +554,26 @@ class StyleService:
         reply_to: int | None,
         *,
         params: JobParams | None = None,
+        media: MediaKind = "photo",
+        frames: int = 0,
     ) -> Outcome:
         """Queue a job with the user's settings (or given ones), capped by the group's quality limit."""
         self.runner.check_accepting()  # refuse before downloading photos that could not become a job now
         await self._check_room(who)
-        await self._fetch_inputs(content_file_id, styles)
+        clip = (params.media if params is not None else media) != "photo"
+        await self._fetch_inputs(None if clip else content_file_id, styles)
         # The job's messages are sent later, in its owner's language: keep it current (remixes, restyles too).
         await self.storage.remember_user(who.user_id, who.name, who.language)
         if params is None:
             user = await self.storage.get_settings(who.user_id)
-            params = JobParams(quality=user.quality, strength=user.strength, keep_colors=user.keep_colors, seed=0)
+            params = JobParams(
+                quality=user.quality,
+                strength=user.strength,
+                keep_colors=user.keep_colors,
+                seed=0,
+                media=media,
+                frames=frames,
+            )
         if who.is_group:
             cap = await self.storage.get_group_max_quality(who.chat_id)
             params = dataclasses.replace(params, quality=min(params.quality, cap, key=QUALITIES.index))

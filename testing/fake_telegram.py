@@ -102,6 +102,7 @@ _JSON_KEYS = frozenset(
         "reaction",
         "message_ids",
         "rights",
+        "stickers",
     }
 )
 # Keys whose form values are plain strings even if they look like numbers or booleans.
@@ -148,7 +149,7 @@ _STRING_KEYS = frozenset(
         "explanation",
     }
 )
-_MEDIA_KINDS = ("photo", "document", "animation", "video", "audio", "voice", "sticker")
+_MEDIA_KINDS = ("photo", "document", "animation", "video", "video_note", "audio", "voice", "sticker")
 _CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
 _QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 _NOT_MODIFIED = (
@@ -310,6 +311,7 @@ class _FileEntry:
     file_name: str | None = None
     mime_type: str | None = None
     photo_sizes: list[dict[str, Any]] | None = None  # for photos: the whole PhotoSize group
+    sticker: dict[str, Any] | None = None  # for stickers: type, is_video, is_animated, width, height, set_name
     chat_id: int | None = None  # the chat a user sent it in, for per-chat download faults
     declared_size: int | None = None  # the size Telegram states (messages, getFile); None: the real one
 
@@ -484,6 +486,50 @@ def _image_info(data: bytes) -> _ImageInfo | None:
             return _ImageInfo(img.width, img.height, img.format or "JPEG", frames, duration)
     except Exception:
         return None
+
+
+@dataclass(frozen=True)
+class ClipFacts:
+    """What the fake reads from an uploaded clip with PyAV: container, codec, size, duration, sound."""
+
+    container: str
+    codec: str
+    width: int
+    height: int
+    duration: float
+    has_audio: bool
+
+
+def clip_facts(data: bytes) -> ClipFacts | None:
+    """The facts of a video file (MP4, WEBM), or None when PyAV cannot open it."""
+    try:
+        import av
+
+        with av.open(io.BytesIO(data)) as container:
+            video = next((st for st in container.streams if st.type == "video"), None)
+            if video is None:
+                return None
+            seconds = float(container.duration or 0) / 1e6
+            if not seconds and video.duration is not None and video.time_base is not None:
+                seconds = float(video.duration * video.time_base)
+            audio = any(st.type == "audio" for st in container.streams)
+            return ClipFacts(
+                container.format.name,
+                video.codec_context.name,
+                video.codec_context.width,
+                video.codec_context.height,
+                seconds,
+                audio,
+            )
+    except Exception:  # not a clip PyAV can read
+        return None
+
+
+WEBM_MAGIC = b"\x1a\x45\xdf\xa3"
+STICKER_SIDE = 512
+MAX_VIDEO_STICKER_BYTES = 256 * 1024
+MAX_VIDEO_NOTE_SIDE = 640  # Telegram refuses round videos of 640 px and more
+ERR_STICKERSET_INVALID = "Bad Request: STICKERSET_INVALID"
 
 
 def _thumbnail(data: bytes, limit: int) -> tuple[bytes, int, int]:
@@ -677,6 +723,7 @@ class FakeTelegram:
         self.undelivered: list[dict[str, Any]] = []  # user messages hidden from the bot by privacy mode
         self.commands: dict[str, list[dict[str, Any]]] = {}  # scope/language key -> commands
         self.menu_buttons: list[dict[str, Any]] = []
+        self.sticker_sets: dict[str, dict[str, Any]] = {}  # name -> {name, title, owner, stickers: [file ids]}
         self.stopped = False
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
@@ -1092,6 +1139,53 @@ class FakeTelegram:
         content: dict[str, Any] = {"document": self._media_json(entry)}
         self._add_caption(content, caption)
         return self._user_message(chat, user, content, reply_to=reply_to, sender_chat=sender_chat)
+
+    def send_clip(
+        self,
+        chat: Chat,
+        user: User | None,
+        data: bytes,
+        *,
+        kind: str,
+        caption: str | None = None,
+        reply_to: int | None = None,
+        file_name: str | None = None,
+        is_video: bool = False,
+        is_animated: bool = False,
+        size: int | None = None,
+    ) -> dict[str, Any]:
+        """The user sends a clip as Telegram hands it to bots: kind "animation" (MP4, also a document), "video",
+        "video_note" (square; `length`), or "sticker" (WEBP, or WEBM with is_video, or TGS with is_animated).
+
+        Width, height and duration are read from the file; `size` overrides the reported file_size (a clip
+        "too large to download" without the bytes).
+        """
+        facts = clip_facts(data) if not is_animated else None
+        width, height = (facts.width, facts.height) if facts else (STICKER_SIDE, STICKER_SIDE)
+        info = _image_info(data) if facts is None and not is_animated else None
+        if info is not None:
+            width, height = info.width, info.height
+        duration = max(1, round(facts.duration)) if facts else 0
+        mime = {"animation": "video/mp4", "video": "video/mp4", "video_note": None}.get(kind)
+        with self._lock:
+            entry = self._store_file(
+                data, kind, file_name=file_name, mime_type=mime, width=width, height=height,
+                duration=duration, chat_id=chat.id,
+            )  # fmt: skip
+            if kind == "sticker":
+                entry.sticker = {
+                    "type": "regular", "width": width, "height": height, "is_video": is_video,
+                    "is_animated": is_animated, "emoji": "🙂",
+                }  # fmt: skip
+            media = self._media_json(entry)
+        if size is not None:
+            media["file_size"] = size
+        content: dict[str, Any] = {kind: media}
+        if kind == "animation":
+            content["document"] = dict(media)  # Telegram sets both: handle animations first
+        if kind in ("animation", "video"):
+            self._add_caption(content, caption)
+        return self._user_message(chat, user, content, reply_to=reply_to)
 
     def send_album(
         self,
@@ -1854,6 +1948,10 @@ class FakeTelegram:
         }
         if entry.kind in ("animation", "video"):
             data.update({"width": entry.width, "height": entry.height, "duration": entry.duration})
+        if entry.kind == "video_note":
+            data.update({"length": entry.width, "duration": entry.duration})
+        if entry.kind == "sticker":
+            data.update(entry.sticker or {"width": entry.width, "height": entry.height})
         if entry.file_name:
             data["file_name"] = entry.file_name
         if entry.mime_type:
@@ -2023,9 +2121,6 @@ class FakeTelegram:
     def _m_send_document(self, p: dict[str, Any], up: dict[str, _Upload]) -> Any:
         return self._send_media("document", p, up)
 
-    def _m_send_animation(self, p: dict[str, Any], up: dict[str, _Upload]) -> Any:
-        return self._send_media("animation", p, up)
-
     def _m_send_video(self, p: dict[str, Any], up: dict[str, _Upload]) -> Any:
         return self._send_media("video", p, up)
 
@@ -2053,6 +2148,156 @@ class FakeTelegram:
             msg = self._bot_send(chat, {**p, "reply_markup": None}, {**content, "media_group_id": group_id})
             messages.append(copy.deepcopy(msg))
         return messages
+
+    def _m_send_animation(self, p: dict[str, Any], up: dict[str, _Upload]) -> Any:
+        upload = up.get("animation")
+        facts = clip_facts(upload.data) if upload is not None else None
+        if facts is not None and facts.has_audio:
+            # With a sound track Telegram's clients show a video, not a GIF: recorded as what people would see.
+            return self._send_media("video", {**p, "video": p.get("animation")}, {"video": upload} if upload else up)
+        return self._send_media("animation", p, up)
+
+    def _m_send_video_note(self, p: dict[str, Any], up: dict[str, _Upload]) -> Any:
+        upload = up.get("video_note")
+        if upload is not None:
+            facts = clip_facts(upload.data)
+            if facts is None:
+                raise ApiError(400, "Bad Request: wrong file type")
+            if facts.width != facts.height:
+                raise ApiError(400, "Bad Request: video note must be square")
+            if facts.width >= MAX_VIDEO_NOTE_SIDE:
+                raise ApiError(400, "Bad Request: video note dimensions are too big")
+            if facts.duration > 60.5:
+                raise ApiError(400, "Bad Request: video note is too long")
+            p = {**p, "width": facts.width, "duration": max(1, round(facts.duration))}
+        return self._send_media("video_note", p, up)
+
+    def _m_send_sticker(self, p: dict[str, Any], up: dict[str, _Upload]) -> Any:
+        chat = self._sendable_chat(p.get("chat_id"))
+        self._check_media_rights(chat, "sticker")
+        upload = up.get("sticker")
+        if upload is not None and upload.data[:4] == WEBM_MAGIC:
+            # As on Telegram: a bare WEBM sent as a sticker arrives as a file; it must be in a set first.
+            entry = self._store_file(upload.data, "document", file_name=upload.filename, mime_type="video/webm")
+            return copy.deepcopy(self._bot_send(chat, p, {"document": self._media_json(entry)}))
+        if upload is not None:
+            info = _image_info(upload.data)
+            if info is None or info.format != "WEBP":
+                raise ApiError(400, "Bad Request: wrong file type")
+            entry = self._store_file(upload.data, "sticker", width=info.width, height=info.height)
+            entry.sticker = {"type": "regular", "width": info.width, "height": info.height, "is_video": False,
+                             "is_animated": False}  # fmt: skip
+            return copy.deepcopy(self._bot_send(chat, p, {"sticker": self._media_json(entry)}))
+        known = self._files.get(str(p.get("sticker") or ""))
+        if known is None or known.kind != "sticker":
+            raise ApiError(400, _WRONG_FILE)
+        return copy.deepcopy(self._bot_send(chat, p, {"sticker": self._media_json(known)}))
+
+    def _m_upload_sticker_file(self, p: dict[str, Any], up: dict[str, _Upload]) -> Any:
+        self._sticker_owner(p.get("user_id"))
+        upload = up.get("sticker")
+        if upload is None:
+            raise ApiError(400, "Bad Request: there is no sticker in the request")
+        entry = self._sticker_entry(upload.data, str(p.get("sticker_format") or "static"))
+        return {"file_id": entry.file_id, "file_unique_id": entry.file_unique_id, "file_size": len(entry.data)}
+
+    def _m_create_new_sticker_set(self, p: dict[str, Any], up: dict[str, _Upload]) -> Any:
+        owner = self._sticker_owner(p.get("user_id"))
+        name = str(p.get("name") or "")
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,63}", name) or not name.endswith(f"_by_{self.bot_username}"):
+            raise ApiError(400, "Bad Request: invalid sticker set name is specified")
+        if name in self.sticker_sets:
+            raise ApiError(400, "Bad Request: sticker set name is already occupied")
+        stickers = p.get("stickers")
+        if not isinstance(stickers, list) or not 1 <= len(stickers) <= 50:
+            raise ApiError(400, "Bad Request: wrong number of stickers")
+        entries = [self._input_sticker(item, up) for item in stickers]
+        self.sticker_sets[name] = {"name": name, "title": str(p.get("title") or ""), "owner": owner, "stickers": []}
+        for entry in entries:
+            self._into_set(name, entry)
+        return True
+
+    def _m_add_sticker_to_set(self, p: dict[str, Any], up: dict[str, _Upload]) -> Any:
+        owner = self._sticker_owner(p.get("user_id"))
+        found = self.sticker_sets.get(str(p.get("name") or ""))
+        if found is None or found["owner"] != owner:
+            raise ApiError(400, ERR_STICKERSET_INVALID)
+        if len(found["stickers"]) >= 120:
+            raise ApiError(400, "Bad Request: STICKERS_TOO_MUCH")
+        raw = p.get("sticker")
+        item = json.loads(raw) if isinstance(raw, str) and raw.startswith("{") else raw
+        self._into_set(found["name"], self._input_sticker(item, up))
+        return True
+
+    def _m_get_sticker_set(self, p: dict[str, Any], up: dict[str, _Upload]) -> Any:
+        found = self.sticker_sets.get(str(p.get("name") or ""))
+        if found is None:
+            raise ApiError(400, ERR_STICKERSET_INVALID)
+        stickers = [self._media_json(self._files[file_id]) for file_id in found["stickers"]]
+        return {"name": found["name"], "title": found["title"], "sticker_type": "regular", "stickers": stickers}
+
+    def _m_delete_sticker_from_set(self, p: dict[str, Any], up: dict[str, _Upload]) -> Any:
+        file_id = str(p.get("sticker") or "")
+        for found in self.sticker_sets.values():
+            if file_id in found["stickers"]:
+                found["stickers"].remove(file_id)
+                return True
+        raise ApiError(400, "Bad Request: STICKER_INVALID")
+
+    def _sticker_owner(self, user_id: Any) -> int:
+        """A set's owner must be a user who has a private chat with the bot."""
+        owner = int(user_id or 0)
+        if owner not in self._chats or self._chats[owner].is_group or owner in self._blocked:
+            raise ApiError(400, "Bad Request: PEER_ID_INVALID")
+        return owner
+
+    def _input_sticker(self, item: Any, up: dict[str, _Upload]) -> _FileEntry:
+        """The file an InputSticker names (an upload, or a known file id), checked against its format."""
+        if not isinstance(item, dict) or not item.get("emoji_list"):
+            raise ApiError(400, "Bad Request: invalid sticker emojis")
+        value, sticker_format = item.get("sticker"), str(item.get("format") or "")
+        if isinstance(value, str) and value.startswith("attach://"):
+            upload = up.get(value[len("attach://") :])
+            if upload is None:
+                raise ApiError(400, _WRONG_FILE)
+            return self._sticker_entry(upload.data, sticker_format)
+        known = self._files.get(str(value or ""))
+        if known is None:
+            raise ApiError(400, _WRONG_FILE)
+        if known.kind == "sticker":
+            return known
+        return self._sticker_entry(known.data, sticker_format)
+
+    def _sticker_entry(self, data: bytes, sticker_format: str) -> _FileEntry:
+        """A new sticker file, refused as Telegram would when it breaks the format's rules."""
+        if sticker_format == "video":
+            facts = clip_facts(data)
+            if data[:4] != WEBM_MAGIC or facts is None or facts.codec not in ("vp9", "libvpx-vp9"):
+                raise ApiError(400, "Bad Request: STICKER_VIDEO_NOWEBM")
+            if len(data) > MAX_VIDEO_STICKER_BYTES or facts.duration > 3.05 or facts.has_audio:
+                raise ApiError(400, "Bad Request: STICKER_VIDEO_LONG")
+            if max(facts.width, facts.height) != STICKER_SIDE:
+                raise ApiError(400, "Bad Request: STICKER_VIDEO_DIMENSIONS")
+            width, height = facts.width, facts.height
+        elif sticker_format == "static":
+            info = _image_info(data)
+            if info is None or info.format not in ("WEBP", "PNG"):
+                raise ApiError(400, "Bad Request: STICKER_PNG_NOPNG")
+            if max(info.width, info.height) != STICKER_SIDE:
+                raise ApiError(400, "Bad Request: STICKER_PNG_DIMENSIONS")
+            width, height = info.width, info.height
+        else:
+            raise ApiError(400, "Bad Request: invalid sticker format")
+        entry = self._store_file(data, "sticker", width=width, height=height)
+        entry.sticker = {"type": "regular", "width": width, "height": height, "is_video": sticker_format == "video",
+                         "is_animated": False}  # fmt: skip
+        return entry
+
+    def _into_set(self, name: str, entry: _FileEntry) -> None:
+        """A sticker joins a set (a copy under a new file id, as Telegram makes)."""
+        copy_entry = self._store_file(entry.data, "sticker", width=entry.width, height=entry.height)
+        copy_entry.sticker = {**(entry.sticker or {}), "set_name": name, "emoji": "🎨"}
+        self.sticker_sets[name]["stickers"].append(copy_entry.file_id)
 
     def _m_send_chat_action(self, p: dict[str, Any], up: dict[str, _Upload]) -> Any:
         self._sendable_chat(p.get("chat_id"))

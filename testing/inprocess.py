@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -134,6 +135,85 @@ class ScriptedExecutor:
             task.cancel()
 
 
+@dataclass
+class PaintingExecutor:
+    """Runs the worker's own painting code (bot.jobs.painting.paint) in threads of the test process.
+
+    No TensorFlow model is loaded (the stylizer is None): it serves clip jobs, which the engine paints with the
+    instant network, exactly as a worker process would, minus the process.
+    """
+
+    workers: int = 1
+    on_event: EventHandler = field(default=lambda event: None)
+    fatal: str | None = None
+    submitted: list[RunJob] = field(default_factory=list)
+    _running: dict[int, threading.Event] = field(default_factory=dict)
+    _tasks: set[asyncio.Future[None]] = field(default_factory=set)
+
+    async def reattach(self, running: frozenset[int]) -> frozenset[int]:
+        """Nothing survives a restart here."""
+        return frozenset()
+
+    def check_accepting(self) -> None:
+        """Always accepting."""
+
+    def start(self, on_event: EventHandler) -> None:
+        """Workers come up at once."""
+        self.on_event = on_event
+        for worker_id in range(self.workers):
+            self.on_event(Ready(worker_id, 0))
+
+    def idle_workers(self) -> int:
+        """Workers without a job."""
+        return self.workers - len(self._running)
+
+    def holds(self, job_id: int) -> bool:
+        """Whether a job is being painted here."""
+        return job_id in self._running
+
+    async def submit(self, request: RunJob) -> bool:
+        """Paint in a thread; events come back on the event loop, as the pool delivers them."""
+        if self.idle_workers() <= 0:
+            return False
+        from bot.jobs.painting import paint
+
+        self.submitted.append(request)
+        stop = self._running[request.job_id] = threading.Event()
+        loop = asyncio.get_running_loop()
+
+        def report(event: Any) -> None:
+            loop.call_soon_threadsafe(self.on_event, event)
+
+        def run() -> None:
+            outcome = paint(None, request, report, stop.is_set)
+            loop.call_soon_threadsafe(self._finished, request.job_id, outcome)
+
+        future = loop.run_in_executor(None, run)
+        self._tasks.add(future)
+        future.add_done_callback(self._tasks.discard)
+        return True
+
+    def _finished(self, job_id: int, outcome: Any) -> None:
+        """The worker is free again; its outcome goes to the bot."""
+        self._running.pop(job_id, None)
+        self.on_event(outcome)
+
+    def cancel(self, job_id: int) -> bool:
+        """Ask the painting to stop at its next frame."""
+        stop = self._running.get(job_id)
+        if stop is None:
+            return False
+        stop.set()
+        return True
+
+    async def stop(self) -> None:
+        """Stop what runs and wait for the threads."""
+        for stop in self._running.values():
+            stop.set()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+
 def settings_for(fake: FakeTelegram, data_dir: Path, **overrides: Any) -> Settings:
     """Test settings: the fake's URLs, tiny jobs, no status throttle."""
     styles = data_dir / "styles"
@@ -158,7 +238,7 @@ def settings_for(fake: FakeTelegram, data_dir: Path, **overrides: Any) -> Settin
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    fake: FakeTelegram, data_dir: Path, executor: ScriptedExecutor | None = None, **overrides: Any
+    fake: FakeTelegram, data_dir: Path, executor: ScriptedExecutor | PaintingExecutor | None = None, **overrides: Any
 ) -> AsyncIterator[Any]:
     """Start the Application as run_polling (or run_webhook, given a webhook_url) would, and stop it afterwards."""
     settings = settings_for(fake, data_dir, **overrides)

@@ -91,11 +91,11 @@ async def test_the_dispatch_loop_restarts_after_a_crash(
     real = Storage.claim_next
     failures = iter([sqlite3.OperationalError("database is locked")])
 
-    async def flaky(self: Storage) -> Any:
+    async def flaky(self: Storage, clip_slots: int | None = None) -> Any:
         error = next(failures, None)
         if error is not None:
             raise error
-        return await real(self)
+        return await real(self, clip_slots)
 
     monkeypatch.setattr(Storage, "claim_next", flaky)
     async with running_bot(fake, tmp_path):

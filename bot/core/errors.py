@@ -100,8 +100,12 @@ class UnusableInputError(UserFacingError):
 
 def problem_of(exc: BaseException, role: Role | None = None) -> Problem:
     """The Problem an exception about an input stands for; `role` when the caller knows which input it was."""
-    from engine.errors import InvalidImageError
+    from engine.errors import ClipError, InvalidImageError
 
+    if isinstance(exc, ClipRefusedError):
+        return exc.problem()
+    if isinstance(exc, ClipError):
+        return ClipRefusedError(exc.kind, **exc.details).problem()
     if isinstance(exc, UnusableInputError):
         return exc.problem if exc.problem.role or role is None else Problem(exc.problem.kind, role, exc.problem.values)
     if isinstance(exc, InvalidImageError):
@@ -125,3 +129,38 @@ def unusable_as(role: Role) -> Iterator[None]:
         yield
     except (InvalidImageError, FileTooLargeError, StyleMissingError) as exc:
         raise UnusableInputError(problem_of(exc, role)) from exc
+
+
+# Why a clip cannot be painted (engine.errors.ClipError.kind) -> the sentence the Telegram layer says.
+CLIP_MESSAGES: dict[str, Msg] = {
+    "damaged": Msg.CLIP_DAMAGED,
+    "unsupported": Msg.CLIP_UNSUPPORTED,
+    "no_video": Msg.CLIP_NO_VIDEO,
+    "no_frames": Msg.CLIP_NO_FRAMES,
+    "too_long": Msg.CLIP_TOO_LONG,
+    "too_many_frames": Msg.CLIP_TOO_MANY_FRAMES,
+    "too_large": Msg.CLIP_TOO_LARGE,
+    "no_alpha": Msg.CLIP_NO_ALPHA,
+    "file_too_large": Msg.CLIP_FILE_TOO_LARGE,  # the bot's own refusal before downloading (or sending to a cluster)
+}
+CLIP_PROBLEM_PREFIX = "clip_"  # a Problem's kind for a clip the worker could not paint: "clip_too_long"
+
+
+class ClipRefusedError(UserFacingError):
+    """A clip cannot be painted (damaged, too long, a decompression bomb...); `kind` is the engine's ClipError.kind."""
+
+    def __init__(self, kind: str, **values: object) -> None:
+        super().__init__(CLIP_MESSAGES.get(kind, Msg.CLIP_DAMAGED), **values)
+        self.kind = kind
+
+    def problem(self) -> Problem:
+        """The refusal as the Problem a worker's failure carries to the bot (through Redis too)."""
+        values = {k: v if isinstance(v, int | float) else str(v) for k, v in self.values.items()}
+        return Problem(f"{CLIP_PROBLEM_PREFIX}{self.kind}", "photo", values)
+
+    @classmethod
+    def from_problem(cls, problem: Problem | None) -> ClipRefusedError | None:
+        """The refusal a worker's Problem stands for, or None when it is no clip's."""
+        if problem is None or not problem.kind.startswith(CLIP_PROBLEM_PREFIX):
+            return None
+        return cls(problem.kind[len(CLIP_PROBLEM_PREFIX) :], **problem.values)

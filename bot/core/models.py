@@ -14,6 +14,10 @@ from bot.core.messages import Msg
 Quality = Literal["instant", "preview", "standard", "hd"]
 Strength = Literal["low", "medium", "high"]
 StyleKind = Literal["preset", "file"]
+# What a job paints and sends back: a photo, or a clip of the same kind Telegram delivered (animated TGS stickers
+# come back as video stickers).
+MediaKind = Literal["photo", "animation", "video", "video_note", "sticker", "video_sticker"]
+MEDIA_KINDS: tuple[MediaKind, ...] = ("photo", "animation", "video", "video_note", "sticker", "video_sticker")
 
 # Ordered from cheapest to most expensive, so an index comparison caps a quality.
 QUALITIES: tuple[Quality, ...] = ("instant", "preview", "standard", "hd")
@@ -29,6 +33,13 @@ def parse_quality(value: object) -> Quality:
     """Return value as a Quality, or raise ValueError naming the allowed values."""
     if value not in QUALITIES:
         raise ValueError(f"quality must be one of {', '.join(QUALITIES)}; got {value!r}")
+    return value
+
+
+def parse_media(value: object) -> MediaKind:
+    """Return value as a MediaKind, or raise ValueError naming the allowed values."""
+    if value not in MEDIA_KINDS:
+        raise ValueError(f"media must be one of {', '.join(MEDIA_KINDS)}; got {value!r}")
     return value
 
 
@@ -99,20 +110,31 @@ class JobParams:
     strength: Strength
     keep_colors: bool
     seed: int
+    media: MediaKind = "photo"  # a clip job paints content_file_id's clip and sends back this kind
+    frames: int = 0  # a clip's frames as its header says (its cost); 0 for photos
 
     def __post_init__(self) -> None:
         """Validate the enumerated fields, since they may come from stored JSON."""
         parse_quality(self.quality)
         parse_strength(self.strength)
+        parse_media(self.media)
+
+    @property
+    def is_clip(self) -> bool:
+        """Whether the job paints a clip (a GIF, video, video note or sticker) rather than a photo."""
+        return self.media != "photo"
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON-ready dict form."""
-        return {
+        """Return the JSON-ready dict form (a photo's stays as it always was)."""
+        data: dict[str, Any] = {
             "quality": self.quality,
             "strength": self.strength,
             "keep_colors": self.keep_colors,
             "seed": self.seed,
         }
+        if self.is_clip:
+            data.update(media=self.media, frames=self.frames)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobParams:
@@ -122,6 +144,8 @@ class JobParams:
             strength=parse_strength(data["strength"]),
             keep_colors=bool(data["keep_colors"]),
             seed=int(data["seed"]),
+            media=parse_media(data.get("media", "photo")),
+            frames=int(data.get("frames", 0)),
         )
 
 
@@ -136,6 +160,8 @@ class Session:
     content_message_id: int | None
     media_group_id: str | None
     expires_at: float
+    media: MediaKind = "photo"  # a clip waiting for its style: the kind it comes back as
+    frames: int = 0
 
 
 @dataclass(frozen=True)

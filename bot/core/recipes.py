@@ -35,6 +35,9 @@ TIERS: dict[Quality, Tier] = {
     "standard": Tier(512, 30, 1, expected_s=144.0),
     "hd": Tier(1024, 60, 2, expected_s=360.0),
 }
+# The side a clip is painted at per tier (the instant network paints every frame; no Gatys steps): at 384 px a
+# frame takes about 0.05 s on two CPU cores (docs/benchmarks.md). STYLEBOT_CLIP_MAX_SIDE caps them all.
+CLIP_SIDES: dict[Quality, int] = {INSTANT: 384, "preview": 256, "standard": 384, "hd": 512}
 STRENGTH_KNOB: dict[Strength, float] = {"low": 0.25, "medium": 0.5, "high": 0.75}
 # The tiers weigh style 3x the features' base weight: on the pretrained features, 30 iterations from the instant
 # result then reach the seed recipe's style ratio (1000 Adam steps), with the photo's edges still kept
@@ -95,8 +98,23 @@ def instant_params(
     )
 
 
-def work_units(job: JobParams, *, max_side: int | None = None, steps: int | None = None) -> float:
-    """How much painting a job is; ETAs divide it by each quality's measured speed (see units_of)."""
+def clip_side(job: JobParams, cap: int) -> int:
+    """The longest side a clip job is painted at: its tier's, capped by the operator's setting."""
+    return min(CLIP_SIDES[job.quality], cap)
+
+
+def clip_params(job: JobParams, blend: tuple[float, ...], cap: int) -> StyleParams:
+    """The instant network's parameters for every frame of a clip job."""
+    return instant_params(job, blend, max_side=clip_side(job, cap))
+
+
+def work_units(job: JobParams, *, max_side: int | None = None, steps: int | None = None, clip_cap: int = 512) -> float:
+    """How much painting a job is; ETAs divide it by each quality's measured speed (see units_of).
+
+    A clip is frames x megapixels (one instant-network pass a frame): its ETA learns its own speed.
+    """
+    if job.is_clip:
+        return units_of(clip_side(job, clip_cap), max(1, job.frames), 1)
     tier = TIERS[job.quality]
     side = max_side or tier.max_side
     if tier.steps == 0:

@@ -75,7 +75,9 @@ class Delivery:
         logcontext.bind(job.id, job.chat_id, job.user_id)
         files = JobFiles(Path(job.result_dir or JobFiles.of(self._jobs_dir, job.id).root))
         document = files.document if await asyncio.to_thread(files.document.is_file) else None
-        result = Result(files.photo, document, job.run_seconds or 0.0)
+        clip = files.clip(job.params.media) if job.params.is_clip else None
+        notes = tuple((await asyncio.to_thread(_read_notes, files.notes)).split()) if clip is not None else ()
+        result = Result(files.photo, document, job.run_seconds or 0.0, clip, notes)
         try:
             receipt = await self._notifier.deliver(job, result)
         except ChatUnreachableError as exc:
@@ -112,3 +114,11 @@ class Delivery:
         wait = DELIVERY_BACKOFF_S[attempts - 1]
         log.warning("job %d: delivery failed (%s); attempt %d, next in %.0f s", job.id, reason, attempts, wait)
         await self._lifecycle.move(job.id, "postpone", deliver_after=self._clock() + wait)
+
+
+def _read_notes(path: Path) -> str:
+    """A clip's notes file, or nothing."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""

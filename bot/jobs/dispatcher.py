@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -19,7 +20,8 @@ from bot.config import Settings
 from bot.core import logcontext
 from bot.core.errors import DownloadUnavailableError, UnavailableError, problem_of
 from bot.core.models import Job, JobParams, StyleRef
-from bot.core.recipes import style_params
+from bot.core.recipes import clip_params, style_params
+from bot.jobs.clips import clip_limits, clip_request
 from bot.jobs.delivery import Delivery
 from bot.jobs.eta import EtaModel
 from bot.jobs.executor_port import Executor
@@ -64,7 +66,7 @@ class Dispatcher:
         observer = observer or NullObserver()
         self._tasks = TaskSet()
         self._lifecycle = Lifecycle(storage, notifier, observer, settings.jobs_dir)
-        self._inputs = JobInputs(files, presets)
+        self._inputs = JobInputs(files, presets, functools.partial(clip_limits, settings))
         self._eta = EtaModel(settings)
         self._events = WorkerEvents(
             self._lifecycle,
@@ -162,6 +164,8 @@ class Dispatcher:
     ) -> Job:
         """Queue a job (QueueFullError when a cap is reached) and have its status message posted."""
         self.check_accepting()
+        if self.degraded and params.is_clip:  # clips are painted in the workers, and none can start
+            raise UnavailableError(self._admins_told)
         if self.degraded:  # only the instant network can paint: the job is an instant one
             params = dataclasses.replace(params, quality="instant")
         job = await self._storage.enqueue(
@@ -259,9 +263,13 @@ class Dispatcher:
         self._admins_told = await self._notifier.tell_admins(self._settings.redact(reason)) > 0
         if self._instant is not None and self.degraded:
             log.warning("painting degraded: instant pictures only until a worker can load the model")
+            unavailable = Status("unavailable", reason="unavailable", detail="told" if self._admins_told else None)
             for job in await self._storage.running_jobs():
                 await self._lifecycle.move(job.id, "requeue")
             for job in await self._storage.queued_jobs():
+                if job.params.is_clip:  # painted in the workers only, and none can start
+                    await self._lifecycle.fail(job, unavailable)
+                    continue
                 instant = await self._storage.make_instant(job.id)
                 if instant is not None:
                     self._instant.start(instant)
@@ -285,6 +293,15 @@ class Dispatcher:
         index = ids.index(job.id)
         return index + 1, self._eta.wait(await self._storage.running_jobs(), queued[:index], job)
 
+    def _clip_slots(self) -> int | None:
+        """How many workers clips may hold at once: with several, one is always kept for photos (None: no cap).
+
+        A clip takes one slot for its whole length (minutes for a long video); without the cap, a few users'
+        clips could hold every worker while photo users wait. The round-robin still orders users fairly.
+        """
+        workers = self._settings.workers or 1  # unset: one per GPU, counted where they start; no cap known here
+        return workers - 1 if workers > 1 else None
+
     async def _dispatch_loop(self) -> None:
         """Whenever a worker is idle and a job waits, start the next job fairly."""
         due = self._lifecycle.dispatch_due
@@ -297,7 +314,7 @@ class Dispatcher:
     async def _dispatch_ready(self) -> None:
         """Claim as many jobs as there are idle workers; each is launched in its own task."""
         while self._pool.idle_workers() > len(self._launching):
-            job = await self._lifecycle.claim_next()
+            job = await self._lifecycle.claim_next(self._clip_slots())
             if job is None:
                 break
             self._launching.add(job.id)
@@ -366,8 +383,18 @@ class Dispatcher:
                 log.info("job %d: inputs unusable: %s", job.id, exc)
                 await self._lifecycle.fail(job, Status("failed", reason="input", problem=problem_of(exc)))
                 return None
-        params = style_params(job.params, blend(job), max_side=self._settings.max_side, steps=self._settings.steps)
         files = JobFiles.of(self._settings.jobs_dir, job.id)
+        if job.params.is_clip:  # every frame by the instant network, in the worker: no warm start to wait for
+            params = clip_params(job.params, blend(job), self._settings.clip_max_side)
+            return RunJob(
+                job_id=job.id,
+                content_path=str(content),
+                style_paths=tuple(str(p) for p in style_paths),
+                params=dataclasses.asdict(params),
+                out_dir=str(files.root),
+                clip=clip_request(self._settings, job.params.media),
+            )
+        params = style_params(job.params, blend(job), max_side=self._settings.max_side, steps=self._settings.steps)
         if self._instant is not None:
             await self._instant.wait(job.id)
         init_path = None

@@ -49,7 +49,9 @@ class InstantPasses:
         return self._painter.unavailable is None
 
     def start(self, job: Job) -> None:
-        """Begin the job's instant pass in the background."""
+        """Begin the job's instant pass in the background (a clip's first frame comes from its worker instead)."""
+        if job.params.is_clip:
+            return
         task = self._tasks.spawn(self._pass(job), name=f"instant-{job.id}")
         self._passes[job.id] = task
         task.add_done_callback(lambda _: self._passes.pop(job.id, None))

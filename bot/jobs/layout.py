@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+CLIP_SUFFIXES = {"animation": "mp4", "video": "mp4", "video_note": "mp4", "video_sticker": "webm", "sticker": "webp"}
 _REMOVER = ThreadPoolExecutor(1, thread_name_prefix="remove-files")  # folder deletions, in order, off the loop
 
 
@@ -33,6 +34,20 @@ class JobFiles:
         """The full-size result, for HD jobs."""
         return self.root / "result_hd.png"
 
+    def clip(self, media: str) -> Path:
+        """A clip job's result: MP4 for GIFs, videos and video notes, WEBM for video stickers, WEBP for stickers."""
+        return self.root / f"result.{CLIP_SUFFIXES.get(media, 'mp4')}"
+
+    @property
+    def clips(self) -> tuple[Path, ...]:
+        """Every name a clip result may have."""
+        return tuple(self.root / f"result.{suffix}" for suffix in sorted(set(CLIP_SUFFIXES.values())))
+
+    @property
+    def notes(self) -> Path:
+        """What was changed to make a clip fit Telegram's rules (a sticker cut or sped up), one code a line."""
+        return self.root / "notes.txt"
+
     @property
     def making_of(self) -> Path:
         """The making-of animation."""
@@ -54,7 +69,7 @@ class JobFiles:
 
     def drop_results(self) -> None:
         """Delete the delivered result files; the making-of stays until the files expire."""
-        for path in (self.photo, self.document, self.instant, self.live):
+        for path in (self.photo, self.document, self.instant, self.live, self.notes, *self.clips):
             path.unlink(missing_ok=True)
 
     def remove(self) -> None:

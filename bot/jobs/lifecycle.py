@@ -49,9 +49,9 @@ class Lifecycle:
         """Apply one move; None when the table refuses it (the job moved on meanwhile), else the job after it."""
         return await self._after(await self._storage.move(job_id, event, **fields), status)
 
-    async def claim_next(self) -> Job | None:
-        """Claim the next job of the fair queue for a worker slot; None when none waits."""
-        return await self._after(await self._storage.claim_next(), None)
+    async def claim_next(self, clip_slots: int | None = None) -> Job | None:
+        """Claim the next job of the fair queue for a worker slot; None when none waits (see JobStore.claim_next)."""
+        return await self._after(await self._storage.claim_next(clip_slots), None)
 
     async def _after(self, moved: Moved | None, status: Status | None) -> Job | None:
         """Everything a move entails beyond the store: metrics, the user's status, waking loops, files."""

@@ -64,9 +64,11 @@ class Status:
 class Result:
     """A painted result on disk, waiting to be delivered."""
 
-    photo: Path
+    photo: Path  # a clip's first painted frame
     document: Path | None
     seconds: float
+    clip: Path | None = None  # a clip job's result, sent as the kind the job's params name
+    notes: tuple[str, ...] = ()  # what was changed to fit Telegram's rules: "shortened:4.2:3", "sped_up:1.3:3"
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ def paint(
     from engine.errors import Cancelled, EngineError
     from engine.params import StyleParams
 
+    if job.clip is not None:
+        return paint_clip_job(stylizer, job, report, should_stop)
     frames: list[str] = []
     files = JobFiles(Path(job.out_dir))
     files.root.mkdir(parents=True, exist_ok=True)
@@ -97,6 +99,73 @@ def _write_result(job: RunJob, result: Any, frames: list[str]) -> JobDone:
         result.stats.seconds,
         image.size,
     )
+
+
+def paint_clip_job(
+    stylizer: Any, job: RunJob, report: Callable[[JobProgress], None], should_stop: Callable[[], bool]
+) -> JobOutcome:
+    """A clip job: every frame by the instant network (engine.clip), the first painted frame shown at once.
+
+    `stylizer` is the worker's Stylizer: its fast_model_dir names the instant network's folder (None: the package's).
+    """
+    from engine.clip import ClipOptions, paint_clip
+    from engine.errors import Cancelled, EngineError
+    from engine.fast import fast_stylizer
+    from engine.params import StyleParams
+    from engine.video_io import ClipLimits
+
+    assert job.clip is not None
+    files = JobFiles(Path(job.out_dir))
+    files.root.mkdir(parents=True, exist_ok=True)
+    last_report = -float("inf")
+
+    def on_progress(p: Any) -> None:
+        """The first frame at once as the live picture, then frames done of the estimate, every second or so."""
+        nonlocal last_report
+        now = time.monotonic()
+        if p.preview is None and now - last_report < REPORT_INTERVAL_S and p.step != p.total:
+            return
+        last_report = now
+        live = None
+        if p.preview is not None:
+            _save_jpeg(p.preview, files.live)
+            live = str(files.live)
+        report(JobProgress(job.job_id, p.fraction, p.eta_s, p.step, p.total, live))
+
+    try:
+        clip = job.clip
+        limits = ClipLimits(max_seconds=clip.max_seconds, max_frames=clip.max_frames)
+        result = paint_clip(
+            job.content_path,
+            list(job.style_paths),
+            StyleParams(**job.params),
+            files.clip(clip.kind),
+            kind=clip.kind,  # type: ignore[arg-type]  # checked by the engine
+            limits=limits,
+            options=ClipOptions(fps_cap=clip.fps_cap),
+            stylizer=fast_stylizer(getattr(stylizer, "fast_model_dir", None)),
+            on_progress=on_progress,
+            should_stop=should_stop,
+        )
+        _save_jpeg(result.first_frame, files.photo)
+        notes = tuple(f"{n.code}:{n.value:g}:{n.to:g}" for n in result.notes)
+        if notes:
+            files.notes.write_text("\n".join(notes))
+        return JobDone(job.job_id, str(files.photo), None, None, result.seconds, result.size, str(result.path), notes)
+    except Cancelled:
+        return JobCancelled(job.job_id)
+    except EngineError as exc:  # the clip is at fault (a ClipError's kind and numbers, for the bot's words)
+        return JobFailed(job.job_id, str(exc), user_error=True, problem=problem_of(exc, "photo"))
+    except Exception as exc:  # a bug or resource problem: report it, keep serving
+        log.exception("clip job %d failed", job.job_id)
+        return JobFailed(job.job_id, f"{type(exc).__name__}: {exc}", user_error=False)
+
+
+def _save_jpeg(image: Any, path: Path) -> None:
+    """Write a picture atomically (the bot may be uploading the previous one)."""
+    tmp = path.with_suffix(".tmp")
+    image.convert("RGB").save(tmp, "JPEG", quality=85)
+    os.replace(tmp, path)
 
 
 def frame_steps(total: int) -> frozenset[int]:

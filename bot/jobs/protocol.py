@@ -9,6 +9,16 @@ from bot.core.errors import Problem
 
 
 @dataclass(frozen=True)
+class ClipRequest:
+    """What a clip job paints: the kind to send back and the operator's limits (engine.clip, engine.video_io)."""
+
+    kind: str  # engine.clip.Kind: animation, video, video_note, sticker, video_sticker
+    max_seconds: float
+    max_frames: int
+    fps_cap: float
+
+
+@dataclass(frozen=True)
 class RunJob:
     """Bot -> worker: stylise these files and write the result into out_dir."""
 
@@ -21,6 +31,7 @@ class RunJob:
     report_every: int = 5
     preview_side: int = 320  # live preview and making-of frames
     init_path: str | None = None  # the start picture when params["init"] == "image" (the instant result)
+    clip: ClipRequest | None = None  # a clip job: content_path is the clip, painted frame by frame
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,8 @@ class JobDone:
     making_of_path: str | None = None
     seconds: float = 0.0
     size: tuple[int, int] = (0, 0)
+    clip_path: str | None = None  # a clip job's result (photo_path is then its first painted frame)
+    notes: tuple[str, ...] = ()  # what was changed to fit Telegram's rules: "shortened:4.2:3", "sped_up:1.3:3"
 
 
 @dataclass(frozen=True)

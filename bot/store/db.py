@@ -186,6 +186,12 @@ MIGRATIONS: list[str] = [
         beat REAL NOT NULL
     );
     """,
+    # 6: a pending clip (GIF, video, video note, sticker) waiting for its style: the kind it comes back as and
+    # its frames (its cost); NULL for a photo.
+    """
+    ALTER TABLE sessions ADD COLUMN media TEXT;
+    ALTER TABLE sessions ADD COLUMN frames INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -13,8 +14,11 @@ from typing import Protocol
 
 from bot.core.errors import FileTooLargeError
 from engine.imaging import probe_image
+from engine.video_io import TGS_SUFFIX, ClipInfo, ClipLimits, probe_clip
 
 log = logging.getLogger(__name__)
+CLIP_SUFFIX = ".clip"
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class Downloader(Protocol):
@@ -36,9 +40,11 @@ class FileStore:
         max_pixels: int,
         decode_side: int,
         max_bytes: int,
+        clip_max_bytes: int | None = None,
     ) -> None:
         self._downloader = downloader
         self._max_bytes = max_bytes  # the largest upload taken, counted as the bytes arrive
+        self._clip_max_bytes = clip_max_bytes or max_bytes  # clips (GIFs, videos) may be larger than photos
         self._dir = directory
         self._quota = quota_bytes
         self._max_pixels = max_pixels
@@ -66,20 +72,81 @@ class FileStore:
         await asyncio.to_thread(enforce_quota, self._dir, self._quota)
         return path
 
-    async def _download(self, file_id: str, size: int | None) -> bytes:
+    async def download(self, file_id: str) -> bytes:
+        """A Telegram file's bytes, not cached (a result the bot sent, say)."""
+        return await self._download(file_id, None)
+
+    def clip_paths(self, file_id: str) -> tuple[Path, Path]:
+        """Where a clip with this id is cached: an animated sticker (gzipped Lottie) keeps .tgs, the rest .clip."""
+        base = self.path_for(file_id)
+        return base.with_suffix(TGS_SUFFIX), base.with_suffix(CLIP_SUFFIX)
+
+    async def fetch_clip(self, file_id: str, size: int | None, limits: ClipLimits) -> tuple[Path, ClipInfo]:
+        """The cached path of a clip and what its header says, downloading it first if needed.
+
+        Raises ClipError (engine.errors) for a damaged clip or one over `limits`, FileTooLargeError or
+        DownloadUnavailableError. Probing runs in a thread: it opens the container and reads headers.
+        """
+        for path in self.clip_paths(file_id):
+            if path.is_file():
+                os.utime(path)
+                return path, await asyncio.to_thread(probe_clip, path, limits)
+        tgs, other = self.clip_paths(file_id)
+        # Streamed to disk (a clip may be 2000 MB with an own Bot API server: never whole in memory), then
+        # probed under a temporary name with the right suffix, so a bad clip never enters the cache.
+        download = other.with_name(f"{other.stem}.download.tmp{os.getpid()}")
+        try:
+            head = await self._download_to(file_id, size, download)
+            path = tgs if head[:2] == GZIP_MAGIC else other
+            probing = path.with_name(f"{path.stem}.tmp{os.getpid()}{path.suffix}")
+            await asyncio.to_thread(os.replace, download, probing)
+            try:
+                async with self._decoding:
+                    info = await asyncio.to_thread(probe_clip, probing, limits)
+                await asyncio.to_thread(os.replace, probing, path)
+            finally:
+                await asyncio.to_thread(_unlink, probing)
+        finally:
+            await asyncio.to_thread(_unlink, download)
+        await asyncio.to_thread(enforce_quota, self._dir, self._quota)
+        return path, dataclasses.replace(info, path=str(path))
+
+    async def _download_to(self, file_id: str, size: int | None, path: Path) -> bytes:
+        """Stream a clip into `path`, stopping past the clip limit; returns its first bytes (to tell TGS apart)."""
+        limit, written, head = self._clip_max_bytes, 0, b""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = await asyncio.to_thread(path.open, "wb")
+        try:
+            async with contextlib.aclosing(self._downloader.stream(file_id, size)) as chunks:
+                async for chunk in chunks:
+                    head = head or bytes(chunk[:16])
+                    written += len(chunk)
+                    if written > limit:
+                        log.warning(
+                            "%s passed %d bytes while downloading (stated: %s); stopped", file_id, written, size
+                        )
+                        raise FileTooLargeError(None, limit / 1e6)
+                    await asyncio.to_thread(handle.write, chunk)
+        finally:
+            await asyncio.to_thread(handle.close)
+        return head
+
+    async def _download(self, file_id: str, size: int | None, max_bytes: int | None = None) -> bytes:
         """The file's bytes, stopping as soon as they pass the limit: the size Telegram states may be wrong."""
+        limit = max_bytes or self._max_bytes
         data = bytearray()
         async with contextlib.aclosing(self._downloader.stream(file_id, size)) as chunks:
             async for chunk in chunks:
                 data += chunk
-                if len(data) > self._max_bytes:
+                if len(data) > limit:
                     log.warning("%s passed %d bytes while downloading (stated: %s); stopped", file_id, len(data), size)
-                    raise FileTooLargeError(None, self._max_bytes / 1e6)
+                    raise FileTooLargeError(None, limit / 1e6)
         return await asyncio.to_thread(bytes, data)  # a 20 MB copy: off the loop
 
     async def remove(self, file_ids: Iterable[str]) -> int:
         """Delete cached copies of these files; returns how many existed."""
-        paths = [self.path_for(file_id) for file_id in set(file_ids)]
+        ids = set(file_ids)
+        paths = [self.path_for(file_id) for file_id in ids] + [p for i in ids for p in self.clip_paths(i)]
         return await asyncio.to_thread(lambda: sum(_unlink(p) for p in paths))
 
 

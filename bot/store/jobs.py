@@ -88,6 +88,8 @@ def _in(states: Sequence[str]) -> str:
 
 ACTIVE = _in(ACTIVE_STATES)
 UNFINISHED = _in(UNFINISHED_STATES)
+# A clip job (JobParams.media is stored only for clips).
+IS_CLIP = "COALESCE(json_extract(params, '$.media'), 'photo') != 'photo'"
 ACTIVE_COUNT = f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN {ACTIVE}"
 
 
@@ -153,10 +155,17 @@ class JobStore(SqlStore):
         async with self._transaction() as conn:
             return await self._apply(conn, job_id, event, fields)
 
-    async def claim_next(self) -> Moved | None:
-        """Claim the next job by the fair round-robin rule (queued -> running), or None if none waits."""
+    async def claim_next(self, clip_slots: int | None = None) -> Moved | None:
+        """Claim the next job by the fair round-robin rule (queued -> running), or None if none waits.
+
+        With `clip_slots`, clips are passed over while that many are running (photos are claimed meanwhile).
+        """
         async with self._transaction() as conn:
-            order = await _queue_order(conn)
+            skip_clips = False
+            if clip_slots is not None:
+                row = await fetch_one(conn, f"SELECT COUNT(*) FROM jobs WHERE status = 'running' AND {IS_CLIP}")
+                skip_clips = row is not None and row[0] >= clip_slots
+            order = await _queue_order(conn, photos_only=skip_clips)
             return await self._apply(conn, order[0], "claim", {}) if order else None
 
     async def _apply(
@@ -312,9 +321,10 @@ async def _job_by_id(conn: aiosqlite.Connection, job_id: int | None) -> Job:
     return _job_from_row(row)
 
 
-async def _queue_order(conn: aiosqlite.Connection) -> list[int]:
-    """Return queued job ids in claim order, read from conn."""
-    queued = await fetch_all(conn, "SELECT id, user_id FROM jobs WHERE status = 'queued' ORDER BY created_at, id")
+async def _queue_order(conn: aiosqlite.Connection, *, photos_only: bool = False) -> list[int]:
+    """Return queued job ids in claim order, read from conn (only photo jobs when `photos_only`)."""
+    where = f"status = 'queued' AND NOT {IS_CLIP}" if photos_only else "status = 'queued'"
+    queued = await fetch_all(conn, f"SELECT id, user_id FROM jobs WHERE {where} ORDER BY created_at, id")
     if not queued:
         return []
     starts = await fetch_all(

@@ -6,9 +6,11 @@ import re
 
 from bot.core.models import (
     DEFAULT_GROUP_MAX_QUALITY,
+    MediaKind,
     Quality,
     Session,
     UserSettings,
+    parse_media,
     parse_quality,
     parse_strength,
 )
@@ -127,6 +129,8 @@ class PeopleStore(SqlStore):
         content_message_id: int | None = None,
         media_group_id: str | None = None,
         ttl_s: float = 3600,
+        media: MediaKind = "photo",
+        frames: int = 0,
     ) -> Session:
         """Store the user's pending content photo in this chat, replacing any earlier one."""
         now = self._clock()
@@ -138,10 +142,13 @@ class PeopleStore(SqlStore):
             content_message_id=content_message_id,
             media_group_id=media_group_id,
             expires_at=now + ttl_s,
+            media=media,
+            frames=frames,
         )
         await self._write(
             "INSERT OR REPLACE INTO sessions (chat_id, user_id, content_file_id, content_unique_id, "
-            "content_message_id, media_group_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "content_message_id, media_group_id, created_at, expires_at, media, frames) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 chat_id,
                 user_id,
@@ -151,6 +158,8 @@ class PeopleStore(SqlStore):
                 media_group_id,
                 now,
                 session.expires_at,
+                None if media == "photo" else media,
+                frames,
             ),
         )
         return session
@@ -171,6 +180,8 @@ class PeopleStore(SqlStore):
             content_message_id=row["content_message_id"],
             media_group_id=row["media_group_id"],
             expires_at=row["expires_at"],
+            media=parse_media(row["media"] or "photo"),
+            frames=row["frames"],
         )
 
     async def delete_session(self, chat_id: int, user_id: int) -> None:

@@ -121,7 +121,8 @@ async def _post_init(app: App) -> None:
     protect_data(settings)
     storage = await Storage.open(settings.database_path, default_quality=settings.default_quality)
     presets = PresetLibrary(settings.styles_dir)
-    downloader = TelegramDownloader(app.bot, int(settings.max_upload_mb * 1e6))
+    # Photos are held to max_upload_mb (the service and the store check), clips to max_clip_mb.
+    downloader = TelegramDownloader(app.bot, int(max(settings.max_upload_mb, settings.max_clip_mb) * 1e6))
     files = FileStore(
         downloader,
         settings.files_dir,
@@ -129,6 +130,7 @@ async def _post_init(app: App) -> None:
         max_pixels=settings.max_document_mp * 1_000_000,
         decode_side=LARGEST_TIER_SIDE,
         max_bytes=int(settings.max_upload_mb * 1e6),
+        clip_max_bytes=int(settings.max_clip_mb * 1e6),
     )
     notifier = TelegramNotifier(app.bot, storage, presets, settings)
     # Instant pictures are painted in a lane of worker processes (or the cluster's instant queue), never here;

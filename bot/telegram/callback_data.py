@@ -41,6 +41,13 @@ class MakingOf:
 
 
 @dataclass(frozen=True)
+class AddSticker:
+    """Add a result to its owner's sticker pack."""
+
+    job_id: int
+
+
+@dataclass(frozen=True)
 class GroupCap:
     """An admin caps a group's quality."""
 
@@ -63,13 +70,14 @@ class ChooseLanguage:
     AUTOMATIC: ClassVar[str] = "auto"
 
 
-Callback = PickPreset | Remix | MakingOf | GroupCap | Setting | ChooseLanguage
+Callback = PickPreset | Remix | MakingOf | AddSticker | GroupCap | Setting | ChooseLanguage
 _ID = r"-?\d{1,19}"
 # Anchored patterns, one per kind: CallbackQueryHandler routes by them, decode() trusts nothing else.
 PATTERNS: dict[type, re.Pattern[str]] = {
     PickPreset: re.compile(rf"^p\|(?P<name>[a-z0-9_]{{1,32}})(?:\|(?P<owner>{_ID}))?$"),
     Remix: re.compile(rf"^r\|(?P<action>{'|'.join(REMIX_ACTIONS)})\|(?P<job>\d{{1,18}})$"),
     MakingOf: re.compile(r"^m\|(?P<job>\d{1,18})$"),
+    AddSticker: re.compile(r"^k\|(?P<job>\d{1,18})$"),
     GroupCap: re.compile(rf"^g\|(?P<quality>{'|'.join(QUALITIES)})$"),
     Setting: re.compile(
         "^s\\|(?P<kv>" + "|".join(f"{k}\\|(?:{'|'.join(v)})" for k, v in SETTING_VALUES.items()) + ")$"
@@ -86,6 +94,8 @@ def encode(callback: Callback) -> str:
         data = f"r|{callback.action}|{callback.job_id}"
     elif isinstance(callback, MakingOf):
         data = f"m|{callback.job_id}"
+    elif isinstance(callback, AddSticker):
+        data = f"k|{callback.job_id}"
     elif isinstance(callback, GroupCap):
         data = f"g|{callback.quality}"
     elif isinstance(callback, ChooseLanguage):
@@ -111,6 +121,8 @@ def decode(data: str | None) -> Callback:
             return Remix(match["action"], int(match["job"]))
         if kind is MakingOf:
             return MakingOf(int(match["job"]))
+        if kind is AddSticker:
+            return AddSticker(int(match["job"]))
         if kind is GroupCap:
             return GroupCap(match["quality"])  # type: ignore[arg-type]
         if kind is ChooseLanguage:

@@ -20,6 +20,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import BadRequest
 from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
@@ -31,13 +32,14 @@ from telegram.ext import (
 
 from bot.core.errors import UserFacingError, problem_of
 from bot.core.messages import Msg
-from bot.core.models import Job
+from bot.core.models import Job, MediaKind
 from bot.ops.chart import usage_chart
 from bot.ops.report import usage_report
 from bot.presets.library import PresetError, UnknownPresetError, default_title
 from bot.service import IncomingImage, Outcome, StyleService, Who
 from bot.telegram import callback_data, i18n, keyboards, texts
 from bot.telegram.callback_data import (
+    AddSticker,
     ChooseLanguage,
     ForgedCallbackError,
     GroupCap,
@@ -48,6 +50,7 @@ from bot.telegram.callback_data import (
 )
 from bot.telegram.i18n import N_
 from bot.telegram.state import REFUSAL_WINDOW_S, App, Context
+from bot.telegram.sticker_sets import PACK, StickerSets, input_sticker
 from engine.errors import InvalidImageError
 
 log = logging.getLogger(__name__)
@@ -164,10 +167,13 @@ async def migrated(update: Update, context: Context) -> None:
 
 
 def incoming_image(message: Message) -> IncomingImage | None:
-    """The image a message carries, as a photo or as a document."""
+    """The image or clip a message carries: a photo, a GIF, a video, a video note, a sticker, or a document."""
     if message.photo:
         photo = message.photo[-1]
         return IncomingImage(photo.file_id, message.message_id, photo.file_size, message.media_group_id)
+    clip = incoming_clip(message)
+    if clip is not None:
+        return clip
     if message.document:
         doc = message.document
         return IncomingImage(
@@ -179,6 +185,33 @@ def incoming_image(message: Message) -> IncomingImage | None:
             file_name=doc.file_name or "",
         )
     return None
+
+
+def incoming_clip(message: Message) -> IncomingImage | None:
+    """A clip, painted and sent back as the same kind (animations first: a GIF is also a document)."""
+    found: tuple[str, int | None, MediaKind] | None = None
+    if message.animation is not None:
+        found = message.animation.file_id, message.animation.file_size, "animation"
+    elif message.video is not None:
+        found = message.video.file_id, message.video.file_size, "video"
+    elif message.video_note is not None:
+        found = message.video_note.file_id, message.video_note.file_size, "video_note"
+    elif message.sticker is not None:
+        sticker = message.sticker
+        # An animated (Lottie) sticker cannot be painted as vectors: it comes back as a video sticker.
+        media: MediaKind = "video_sticker" if sticker.is_video or sticker.is_animated else "sticker"
+        found = sticker.file_id, sticker.file_size, media
+    elif message.document is not None and _is_gif(message.document.mime_type, message.document.file_name):
+        found = message.document.file_id, message.document.file_size, "animation"
+    if found is None:
+        return None
+    file_id, size, kind = found
+    return IncomingImage(file_id, message.message_id, size, message.media_group_id, media=kind)
+
+
+def _is_gif(mime_type: str | None, file_name: str | None) -> bool:
+    """A real GIF file sent as a document (old or large GIFs arrive so): painted as an animation."""
+    return (mime_type or "").lower() == "image/gif" or (file_name or "").lower().endswith(".gif")
 
 
 async def start(update: Update, context: Context) -> None:
@@ -357,6 +390,32 @@ async def making_of(update: Update, context: Context) -> None:
         who.chat_id, animation, filename="making_of.gif", reply_to_message_id=reply_to,
         message_thread_id=who.thread_id, caption=texts.say(Msg.MAKING_OF, await _lang(update, context)),
     )  # fmt: skip
+
+
+@replies_errors
+async def add_sticker(update: Update, context: Context) -> None:
+    """The sticker pack button under a result: the user's pack is made on first use, and its link sent then."""
+    query, data = _callback(update, AddSticker)
+    who, lang = _who(update), await _lang(update, context)
+    sticker = await service(context).sticker_file(who, data.job_id)  # a clip takes a few seconds to convert
+    await query.answer()
+    title = texts.say(Msg.STICKER_PACK_TITLE, lang, name=who.name or context.bot.username)
+    lines = [texts.sticker_note(note, lang) for note in sticker.notes]
+    try:
+        added = await StickerSets(context.bot).add(PACK, who.user_id, input_sticker(sticker.data, sticker.video), title)
+    except BadRequest as exc:
+        lines.append(texts.say(Msg.STICKER_PACK_FAILED, lang, reason=exc.message))
+    else:
+        lines.append(
+            texts.say(Msg.STICKER_PACK_CREATED, lang, link=added.link)
+            if added.created
+            else texts.say(Msg.STICKER_ADDED, lang)
+        )
+    reply_to = query.message.message_id if query.message is not None else None
+    thread = getattr(query.message, "message_thread_id", None)  # a forum topic: answer there
+    await context.bot.send_message(
+        who.chat_id, "\n".join(lines), reply_to_message_id=reply_to, message_thread_id=thread
+    )
 
 
 @replies_errors
@@ -590,13 +649,15 @@ def register(app: App) -> None:
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, migrated))
     for name, handler in HANDLERS.items():
         app.add_handler(CommandHandler(name, handler, filters=new))
-    app.add_handler(MessageHandler(new & (filters.PHOTO | filters.Document.ALL), image))
+    media = filters.PHOTO | filters.Document.ALL | filters.ANIMATION | filters.VIDEO | filters.VIDEO_NOTE
+    app.add_handler(MessageHandler(new & (media | filters.Sticker.ALL), image))
     app.add_handler(MessageHandler(new & filters.REPLY & filters.TEXT & ~filters.COMMAND, reply_text))
     app.add_handler(MessageHandler(new & filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, private_text))
     for kind, handler in (
         (PickPreset, pick_preset),
         (Remix, remix),
         (MakingOf, making_of),
+        (AddSticker, add_sticker),
         (GroupCap, group_cap),
         (Setting, setting),
         (ChooseLanguage, choose_language),

@@ -8,10 +8,20 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.core.models import QUALITIES, STRENGTHS, UserSettings
 from bot.presets.library import default_title
-from bot.telegram.callback_data import ChooseLanguage, GroupCap, MakingOf, PickPreset, Remix, Setting, encode
+from bot.telegram.callback_data import (
+    AddSticker,
+    ChooseLanguage,
+    GroupCap,
+    MakingOf,
+    PickPreset,
+    Remix,
+    Setting,
+    encode,
+)
 from bot.telegram.i18n import LANGUAGES, N_, SOURCE
 from bot.telegram.texts import LANGUAGE_AUTO_BUTTON, STRENGTH_LABELS, text
 
+STICKER_BUTTON = N_("➕ Add to my sticker pack")
 QUALITY_LABELS = {
     "instant": N_("⚡ Instant"),
     "preview": N_("Preview 256px"),
@@ -26,24 +36,32 @@ def presets(names: Sequence[str], owner: int | None = None, per_row: int = 2) ->
     return InlineKeyboardMarkup([buttons[i : i + per_row] for i in range(0, len(buttons), per_row)])
 
 
-def result(job_id: int, keep_colors: bool, hd: bool, lang: str = SOURCE) -> InlineKeyboardMarkup:
-    """Remix buttons, the making-of, and a Share button that opens inline mode on this result."""
+def result(job_id: int, keep_colors: bool, hd: bool, lang: str = SOURCE, *, clip: bool = False) -> InlineKeyboardMarkup:
+    """Remix buttons, the making-of, a Share button that opens inline mode on this result, and the sticker pack.
+
+    A clip gets the remixes that make sense for it (again, stronger, weaker, colours): it has no making-of, and
+    inline mode shares photos.
+    """
 
     def remix(label: str, action: str) -> InlineKeyboardButton:
         return InlineKeyboardButton(text(label, lang), callback_data=encode(Remix(action, job_id)))
 
     colours = N_("🎨 Use style colours") if keep_colors else N_("🖼 Keep colours")
-    second = [remix(colours, "colors")] + ([] if hd else [remix(N_("🔍 HD"), "hd")])
-    return InlineKeyboardMarkup(
-        [
-            [remix(N_("🔁 Again"), "again"), remix(N_("➕ Stronger"), "stronger"), remix(N_("➖ Weaker"), "weaker")],
-            second,
+    second = [remix(colours, "colors")] + ([] if hd or clip else [remix(N_("🔍 HD"), "hd")])
+    pack = InlineKeyboardButton(text(STICKER_BUTTON, lang), callback_data=encode(AddSticker(job_id)))
+    rows = [
+        [remix(N_("🔁 Again"), "again"), remix(N_("➕ Stronger"), "stronger"), remix(N_("➖ Weaker"), "weaker")],
+        second,
+    ]
+    if not clip:
+        rows.append(
             [
                 InlineKeyboardButton(text(N_("🎬 Making of"), lang), callback_data=encode(MakingOf(job_id))),
                 InlineKeyboardButton(text(N_("↗️ Share"), lang), switch_inline_query=f"#{job_id}"),
-            ],
-        ]
-    )
+            ]
+        )
+    rows.append([pack])
+    return InlineKeyboardMarkup(rows)
 
 
 def group_settings(current: str, lang: str = SOURCE) -> InlineKeyboardMarkup:

@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.core.messages import Msg
 from bot.core.models import Job
 from bot.jobs import notifier_port as port
+from bot.jobs.layout import JobFiles
 from bot.jobs.notifier_port import (
     ChatChange,
     ChatMigratedError,
@@ -31,11 +32,13 @@ from bot.jobs.notifier_port import (
     Status,
     TransientError,
 )
+from bot.jobs.stickers import StickerNote
 from bot.jobs.supervise import TaskSet
 from bot.presets.library import PresetLibrary
 from bot.store.storage import Storage
 from bot.telegram import i18n, keyboards, texts
 from bot.telegram.ratelimit import NO_WAIT
+from bot.telegram.sticker_sets import STAGING, StickerSets, input_sticker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,6 +74,7 @@ class TelegramNotifier:
         self._last_edit: dict[int, float] = {}  # per chat, for the throttle
         self._muted: set[int] = set()
         self._tasks = TaskSet()
+        self._stickers = StickerSets(bot)
 
     # -- status messages -------------------------------------------------------
 
@@ -185,11 +189,12 @@ class TelegramNotifier:
         if screen.lang is None:
             screen.lang = await self._language(job.user_id)
         lang = screen.lang
-        text = texts.status(status, picture=screen.photo or picture is not None, lang=lang) if status else None
+        shown = screen.photo or picture is not None
+        text = texts.status(status, picture=shown, lang=lang, clip=job.params.is_clip) if status else None
         if picture is None and (text is None or text == screen.text):
             return
         self._last_edit[job.chat_id] = time.monotonic()
-        caption = text or texts.say(Msg.INSTANT_PREVIEW, lang)
+        caption = text or texts.say(Msg.FIRST_FRAME if job.params.is_clip else Msg.INSTANT_PREVIEW, lang)
         if data is not None and not screen.photo:
             await self._replace_with_picture(screen, data, caption, limit)
         elif data is not None and screen.message_id is not None:
@@ -237,9 +242,14 @@ class TelegramNotifier:
             raise ChatUnreachableError("the chat blocked the bot")
         lang = await self._language(job.user_id)
         caption = await asyncio.to_thread(self._caption, job, result, lang)
-        markup = keyboards.result(job.id, job.params.keep_colors, job.params.quality == "hd", lang)
+        markup = keyboards.result(
+            job.id, job.params.keep_colors, job.params.quality == "hd", lang, clip=job.params.is_clip
+        )
         common: dict[str, Any] = {"caption": caption, **_where(job)}
         try:
+            if result.clip is not None:
+                notes = [note for note in map(StickerNote.parse, result.notes) if note is not None]
+                return _receipt(await self._send_clip(job, result.clip, markup, common, lang, notes))
             if result.document is not None:
                 await self._bot.send_document(job.chat_id, result.document, filename="stylebot_hd.png", **common)
             message = await self._into_status_picture(job, result, caption, markup)
@@ -255,6 +265,44 @@ class TelegramNotifier:
         except (RetryAfter, NetworkError) as exc:
             raise TransientError(str(exc)) from exc
         return _receipt(message)
+
+    async def _send_clip(
+        self, job: Job, path: Path, markup: Any, common: dict[str, Any], lang: str, notes: list[StickerNote]
+    ) -> Message:
+        """A clip as the kind it came as: a GIF, a streamable video with its sound, a round video or a sticker."""
+        data = await asyncio.to_thread(path.read_bytes)
+        chat, media, where = job.chat_id, job.params.media, _where(job)
+        if media == "animation":
+            return await self._bot.send_animation(chat, data, filename="stylebot.mp4", reply_markup=markup, **common)
+        if media == "video":
+            return await self._bot.send_video(
+                chat, data, filename="stylebot.mp4", supports_streaming=True, reply_markup=markup, **common
+            )
+        if media == "video_note":  # no caption on round videos: the status message above says what it is
+            side = await asyncio.to_thread(_width, JobFiles(path.parent).photo)
+            return await self._bot.send_video_note(
+                chat, data, length=side, filename="stylebot.mp4", reply_markup=markup, **where
+            )
+        if media == "video_sticker":
+            message = await self._send_video_sticker(job, data, markup, lang)
+        else:
+            message = await self._bot.send_sticker(chat, data, reply_markup=markup, **where)
+        if notes:  # a sticker has no caption: what was cut or sped up is said beside it
+            said = "\n".join(texts.sticker_note(note, lang) for note in notes)
+            await quietly(lambda: self._bot.send_message(chat, said, **where), "the sticker's note")
+        return message
+
+    async def _send_video_sticker(self, job: Job, data: bytes, markup: Any, lang: str) -> Message:
+        """A WEBM sent with sendSticker arrives as a file: staged in a set of the user's first, then sent by id."""
+        title = texts.say(Msg.STICKER_PACK_TITLE, lang, name=job.user_name or self._bot.username)
+        try:
+            added = await self._stickers.add(STAGING, job.user_id, input_sticker(data, video=True), title)
+        except BadRequest as exc:  # e.g. the user never opened a chat with the bot (a group): send it as a file
+            log.warning("job %d: video sticker not staged (%s); sending the WEBM as a file", job.id, exc)
+            return await self._bot.send_document(
+                job.chat_id, data, filename="stylebot.webm", reply_markup=markup, **_where(job)
+            )
+        return await self._bot.send_sticker(job.chat_id, added.file_id, reply_markup=markup, **_where(job))
 
     async def _into_status_picture(self, job: Job, result: Result, caption: str, markup: Any) -> Message | None:
         """Put the result in place of the status picture (editMessageMedia); None when there is none or it fails."""
@@ -361,6 +409,12 @@ async def _read_picture(path: Path) -> bytes | None:
         return None
 
 
+def _width(picture: Path) -> int:
+    """A picture's width, from its header (a round video's side, from its first painted frame)."""
+    with Image.open(picture) as image:
+        return image.size[0]
+
+
 def _where(job: Job) -> dict[str, Any]:
     """Where a message about a job goes: in reply to the photo, in the forum topic it was asked in.
 
@@ -374,6 +428,9 @@ def _receipt(message: Message) -> Receipt:
     """Where Telegram keeps the result we sent."""
     if message.photo:
         return Receipt(message.photo[-1].file_id, message.message_id)
+    for media in (message.animation, message.video, message.video_note, message.sticker):
+        if media is not None:
+            return Receipt(media.file_id, message.message_id)
     if message.document is not None:
         return Receipt(message.document.file_id, message.message_id)
     raise TransientError("Telegram answered without the file")

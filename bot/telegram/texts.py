@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import string
 
-from bot.core.errors import Problem, UnusableInputError, UserFacingError
+from bot.core.errors import ClipRefusedError, Problem, UnusableInputError, UserFacingError
 from bot.core.messages import Msg
 from bot.core.models import Job
 from bot.jobs.notifier_port import Status
+from bot.jobs.stickers import StickerNote
 from bot.ops.chart import LAYS_OUT_RIGHT_TO_LEFT, ChartLabels
 from bot.ops.report import UsageReport
 from bot.presets.library import (
@@ -121,6 +122,32 @@ RESTARTED = N_("⏳ I restarted; your job is queued again – position {position
 RETRYING = N_("⏳ A worker crashed; retrying your job.")
 INSTANT_PREVIEW = N_("⚡ Instant preview – the full painting follows.")
 
+# Clips: GIFs, videos, round videos and stickers.
+GOT_CLIP = N_("Got your clip. Now send a style image, or pick a painting:")
+GOT_CLIP_DID_YOU_MEAN = N_("Got your clip. Did you mean {titles}? Tap it, or send a style image.")
+CLIPS_NEED_INSTANT = N_(
+    "I can't paint GIFs, videos or stickers here: they need the instant style model, which the operator has not "
+    "installed. Photos still work."
+)
+CLIP_AS_STYLE = N_("A style must be a picture, not a clip. Send a photo or pick a painting.")
+CLIP_DAMAGED = N_("I couldn't read that clip: it seems damaged or cut short. Please send it again.")
+CLIP_UNSUPPORTED = N_("I can't decode that clip's format ({codec}). Send it as an MP4 video or a GIF.")
+CLIP_NO_VIDEO = N_("That file has no picture in it, only sound. Send a GIF or a video.")
+CLIP_NO_FRAMES = N_("That clip has no frames I could read. Please send another one.")
+CLIP_TOO_LONG = N_("That clip lasts {seconds} s; I paint clips of up to {limit_s} s. Send a shorter one.")
+CLIP_TOO_MANY_FRAMES = N_("That clip has {frames} frames; I paint at most {limit}. Send a shorter one.")
+CLIP_TOO_LARGE = N_("That clip's frames are {width}×{height} pixels, too large for me. Send a smaller one.")
+CLIP_NO_ALPHA = N_("That sticker has no transparent background, so I can't paint it as a sticker.")
+CLIP_FILE_TOO_LARGE = N_("That clip is {size} MB; the limit is {limit} MB. Send a shorter or smaller one.")
+FIRST_FRAME = N_("⚡ The first painted frame – the whole clip follows.")
+STICKER_ADDED = N_("Added to your sticker pack.")
+STICKER_PACK_CREATED = N_("Added to your new sticker pack – open it here to add it to Telegram: {link}")
+STICKER_PACK_TITLE = N_("{name}'s paintings")
+STICKER_SHORTENED = N_("It lasted {seconds} s; stickers last at most {limit} s, so I kept the first {limit} s.")
+STICKER_SPED_UP = N_("I played it {factor}× faster to fit a sticker's {limit} s.")
+STICKER_PACK_FAILED = N_("Telegram would not add it to your sticker pack ({reason}).")
+STICKER_PACK_GONE = N_("That result is no longer available for a sticker; paint it again.")
+
 LANGUAGE_CHOOSE = N_("Which language should I speak to you in?")
 LANGUAGE_SET = N_("From now on I'll answer in English.")
 LANGUAGE_AUTO = N_("From now on I'll answer in the language your Telegram app is set to.")
@@ -206,7 +233,9 @@ def eta(seconds: float | None, lang: str = SOURCE) -> str:
 
 
 def render(error: UserFacingError, lang: str = SOURCE) -> str:
-    """The sentence a core error names."""
+    """The sentence a core error names (a clip's numbers as people write them; a missing one as '?')."""
+    if isinstance(error, ClipRefusedError):
+        return text(MESSAGES[error.key], lang).format_map(_Numbers(error.values))
     if isinstance(error, UnusableInputError):
         return unusable(error.problem, lang)
     return say(error.key, lang, **error.values)
@@ -251,6 +280,28 @@ def say(key: Msg, lang: str = SOURCE, **values: object) -> str:
     return text(MESSAGES[key], lang).format(**values)
 
 
+class _Numbers(dict[str, object]):
+    """Format values for a clip's sentence: 30.0 reads 30, and a value the engine did not give reads '?'."""
+
+    def __getitem__(self, key: str) -> object:
+        value = self.get(key, "?")
+        try:
+            return f"{float(str(value)):g}"
+        except ValueError:
+            return value
+
+    def __missing__(self, key: str) -> object:
+        return "?"
+
+
+def sticker_note(note: StickerNote, lang: str = SOURCE) -> str:
+    """What was done to a clip to make it a sticker: cut to 3 s, or played faster."""
+    limit = f"{note.limit:g}"
+    if note.code == "sped_up":
+        return say(Msg.STICKER_SPED_UP, lang, factor=f"{note.value:.1f}", limit=limit)
+    return say(Msg.STICKER_SHORTENED, lang, seconds=f"{note.value:.1f}", limit=limit)
+
+
 def language_set(lang: str, automatic: bool) -> str:
     """The confirmation of a /language choice, in the language chosen."""
     return text(LANGUAGE_AUTO if automatic else LANGUAGE_SET, lang)
@@ -286,10 +337,11 @@ def preset_error(error: PresetError, lang: str = SOURCE) -> str:
     return str(error) if lang == SOURCE else text(BAD_STYLE_SPEC, lang)
 
 
-def status(state: Status, *, picture: bool = False, lang: str = SOURCE) -> str:
-    """The text of a job's status message; over the instant picture, a line says the full painting follows."""
+def status(state: Status, *, picture: bool = False, lang: str = SOURCE, clip: bool = False) -> str:
+    """The text of a job's status message; over the instant picture (a clip's first frame), what follows."""
     line = _status(state, lang)
-    return f"{text(INSTANT_PREVIEW, lang)}\n{line}" if picture and not state.final else line
+    preview = FIRST_FRAME if clip else INSTANT_PREVIEW
+    return f"{text(preview, lang)}\n{line}" if picture and not state.final else line
 
 
 def _status(state: Status, lang: str) -> str:
@@ -302,6 +354,9 @@ def _status(state: Status, lang: str) -> str:
         return say(Msg.DONE, lang, seconds=duration(state.seconds or 0, lang))
     if state.kind == "failed":
         if state.reason == "input":
+            clip = ClipRefusedError.from_problem(state.problem)
+            if clip is not None:  # a clip the worker could not paint: the engine's reason in the reader's words
+                return f"❌ {render(clip, lang)}"
             return failed(state.problem, lang)
         return text(FAILED_INTERNAL, lang)
     if state.kind == "unavailable":
@@ -549,4 +604,25 @@ MESSAGES: dict[Msg, str] = {
     Msg.UNUSABLE_PHOTO: UNUSABLE_PHOTO,
     Msg.UNUSABLE_STYLE: UNUSABLE_STYLE,
     Msg.USER_CAP: USER_CAP,
+    Msg.CLIPS_NEED_INSTANT: CLIPS_NEED_INSTANT,
+    Msg.CLIP_AS_STYLE: CLIP_AS_STYLE,
+    Msg.CLIP_DAMAGED: CLIP_DAMAGED,
+    Msg.CLIP_FILE_TOO_LARGE: CLIP_FILE_TOO_LARGE,
+    Msg.CLIP_NO_ALPHA: CLIP_NO_ALPHA,
+    Msg.CLIP_NO_FRAMES: CLIP_NO_FRAMES,
+    Msg.CLIP_NO_VIDEO: CLIP_NO_VIDEO,
+    Msg.CLIP_TOO_LARGE: CLIP_TOO_LARGE,
+    Msg.CLIP_TOO_LONG: CLIP_TOO_LONG,
+    Msg.CLIP_TOO_MANY_FRAMES: CLIP_TOO_MANY_FRAMES,
+    Msg.CLIP_UNSUPPORTED: CLIP_UNSUPPORTED,
+    Msg.FIRST_FRAME: FIRST_FRAME,
+    Msg.GOT_CLIP: GOT_CLIP,
+    Msg.GOT_CLIP_DID_YOU_MEAN: GOT_CLIP_DID_YOU_MEAN,
+    Msg.STICKER_ADDED: STICKER_ADDED,
+    Msg.STICKER_PACK_CREATED: STICKER_PACK_CREATED,
+    Msg.STICKER_PACK_FAILED: STICKER_PACK_FAILED,
+    Msg.STICKER_PACK_GONE: STICKER_PACK_GONE,
+    Msg.STICKER_PACK_TITLE: STICKER_PACK_TITLE,
+    Msg.STICKER_SHORTENED: STICKER_SHORTENED,
+    Msg.STICKER_SPED_UP: STICKER_SPED_UP,
 }

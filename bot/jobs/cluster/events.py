@@ -37,6 +37,8 @@ def from_json(data: dict[str, Any]) -> JobOutcome:
     cls = _KINDS[fields.pop("type")]
     if "size" in fields:
         fields["size"] = tuple(fields["size"])
+    if "notes" in fields:
+        fields["notes"] = tuple(fields["notes"])
     if fields.get("problem") is not None:
         fields["problem"] = Problem.from_json(fields["problem"])
     return cls(**fields)

@@ -24,7 +24,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from bot.core.errors import BrokerUnavailableError
+from bot.core.errors import BrokerUnavailableError, ClipRefusedError
 from bot.jobs.cluster import events
 from bot.jobs.cluster.celery_app import make_app
 from bot.jobs.cluster.keys import (
@@ -175,6 +175,10 @@ class CeleryExecutor:
         flight = self._flights[request.job_id] = _Flight(str(uuid.uuid4()), request.out_dir)
         try:
             payload = await asyncio.to_thread(encode_request, request)
+        except ClipRefusedError as exc:  # a clip too large to travel through Redis: the user's to shorten
+            self._drop(request.job_id, flight)
+            self._later(JobFailed(request.job_id, str(exc.key), user_error=True, problem=exc.problem()))
+            return True
         except Exception as exc:  # the photo vanished or cannot be read: fail the job like a worker would
             log.exception("job %d: cannot prepare the task", request.job_id)
             self._drop(request.job_id, flight)
@@ -462,7 +466,9 @@ class CeleryExecutor:
             log.error("job %d: the result of task %s is gone from the broker", job_id, flight.task)
             return WorkerCrashed(self._number(fields["worker"]), job_id, None)
         files = JobFiles(Path(flight.out_dir))
-        written = await asyncio.to_thread(_write_files, files, data)
+        clip_name = fields.get("clip_name", "")
+        notes = tuple(n for n in fields.get("notes", "").split(" ") if n)
+        written = await asyncio.to_thread(_write_files, files, data, clip_name, notes)
         return JobDone(
             job_id,
             str(files.photo),
@@ -470,6 +476,8 @@ class CeleryExecutor:
             str(files.making_of) if "making_of" in written else None,
             float(fields.get("seconds", 0.0)),
             (int(fields.get("width", 0)), int(fields.get("height", 0))),
+            str(files.root / clip_name) if "clip" in written else None,
+            notes,
         )
 
     # -- helpers -----------------------------------------------------------------
@@ -498,10 +506,17 @@ class CeleryExecutor:
         asyncio.get_running_loop().call_soon(self.on_event, event)
 
 
-def _write_files(files: JobFiles, data: dict[bytes, bytes]) -> set[str]:
-    """Write a result's files into a job folder; returns which were there."""
+def _write_files(
+    files: JobFiles, data: dict[bytes, bytes], clip_name: str = "", notes: tuple[str, ...] = ()
+) -> set[str]:
+    """Write a result's files into a job folder; returns which were there (a clip only under a name it may have)."""
     files.root.mkdir(parents=True, exist_ok=True)
     targets = {"photo": files.photo, "document": files.document, "making_of": files.making_of}
+    clip = files.root / clip_name
+    if clip_name and clip in files.clips:
+        targets["clip"] = clip
+    if notes:
+        files.notes.write_text("\n".join(notes))
     written = set()
     for name, path in targets.items():
         if name.encode() in data:

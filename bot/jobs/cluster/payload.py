@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-from bot.jobs.protocol import RunJob
+from bot.core.errors import ClipRefusedError
+from bot.jobs.protocol import ClipRequest, RunJob
+
+# A clip travels inside its task; Redis keeps the task (a third larger as base64) until a worker acknowledges it.
+CLIP_PAYLOAD_MAX_BYTES = 20 * 1000 * 1000
 
 # The instant network sees a style at 256 px (engine.fast.STYLE_SIDE); twice that keeps the colour matching of
 # "keep colours" faithful while a 20 MB painting does not travel whole.
@@ -14,10 +19,18 @@ STYLE_SEND_SIDE = 512
 
 
 def encode_request(request: RunJob) -> dict[str, Any]:
-    """The task's argument: the content photo at the job's size, the style images as they are, the settings."""
+    """The task's argument: the content photo at the job's size (a clip as it is), the styles, the settings.
+
+    A clip over CLIP_PAYLOAD_MAX_BYTES raises ClipRefusedError: Redis holds each task whole, base64 and all.
+    """
+    if request.clip is not None:
+        content = _clip_bytes(Path(request.content_path))
+    else:
+        content = _content_bytes(Path(request.content_path), int(request.params.get("max_side") or 0))
     return {
         "job_id": request.job_id,
-        "content": _b64(_content_bytes(Path(request.content_path), int(request.params.get("max_side") or 0))),
+        "content": _b64(content),
+        "clip": dataclasses.asdict(request.clip) if request.clip is not None else None,
         # Styles always travel as bytes (presets included): workers need no copy of the catalogue.
         "styles": [_b64(Path(p).read_bytes()) for p in request.style_paths],
         "params": request.params,
@@ -47,8 +60,13 @@ def decode_instant(payload: dict[str, Any]) -> tuple[bytes, list[bytes], dict[st
 def decode_request(payload: dict[str, Any], work_dir: Path) -> RunJob:
     """Write a task's images under `work_dir` and describe the job with those local paths."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    content = work_dir / "content.img"
-    content.write_bytes(base64.b64decode(payload["content"]))
+    data = base64.b64decode(payload["content"])
+    clip = ClipRequest(**payload["clip"]) if payload.get("clip") else None
+    # The engine reads an animated sticker (gzipped Lottie) by its .tgs suffix.
+    content = work_dir / (
+        "content.img" if clip is None else "content.tgs" if data[:2] == b"\x1f\x8b" else "content.clip"
+    )
+    content.write_bytes(data)
     styles = []
     for i, data in enumerate(payload["styles"]):
         path = work_dir / f"style_{i}.img"
@@ -69,7 +87,16 @@ def decode_request(payload: dict[str, Any], work_dir: Path) -> RunJob:
         report_every=int(payload["report_every"]),
         preview_side=int(payload["preview_side"]),
         init_path=init_path,
+        clip=clip,
     )
+
+
+def _clip_bytes(path: Path) -> bytes:
+    """A clip's bytes, refused (ClipRefusedError) over the size a Redis task may carry."""
+    size = path.stat().st_size
+    if size > CLIP_PAYLOAD_MAX_BYTES:
+        raise ClipRefusedError("file_too_large", size=f"{size / 1e6:.1f}", limit=f"{CLIP_PAYLOAD_MAX_BYTES / 1e6:.0f}")
+    return path.read_bytes()
 
 
 def _content_bytes(path: Path, max_side: int) -> bytes:

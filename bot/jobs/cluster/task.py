@@ -167,6 +167,9 @@ def _publish(context: WorkerContext, task_id: str, outcome: JobOutcome) -> None:
             files["document"] = Path(outcome.document_path).read_bytes()
         if outcome.making_of_path:
             files["making_of"] = Path(outcome.making_of_path).read_bytes()
+        if outcome.clip_path:  # a clip job's result, beside its first frame as the "photo"
+            files["clip"] = Path(outcome.clip_path).read_bytes()
+            fields.update(clip_name=Path(outcome.clip_path).name, notes=" ".join(outcome.notes))
     elif isinstance(outcome, JobFailed):
         fields.update(failure_fields(outcome))
     elif isinstance(outcome, JobCancelled):
