@@ -62,9 +62,15 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     pictures, replies = [], []
     with FakeTelegram() as fake:
         async with running_bot(
-            fake, data, executor, max_side=args.side, status_interval_s=args.status_interval, images_per_minute=1000
+            fake,
+            data,
+            executor,
+            max_side=args.side,
+            status_interval_s=args.status_interval,
+            images_per_minute=1000,
+            instant_preview=True,
         ) as app:
-            lane = app.bot_data["instant"]
+            lane = app.bot_data.running.instant
             while not lane.ready:
                 await asyncio.sleep(0.1)
             load = os.getloadavg()[0]

@@ -299,7 +299,7 @@ class SlowSteps(logging.Handler):
 async def _warm(app: Any, executor: Any, instant: bool, timeout: float = 300) -> None:
     """Wait until the workers and the instant lane have loaded their models (load is measured, not start-up)."""
     deadline = time.monotonic() + timeout
-    lane = app.bot_data.get("instant")
+    lane = app.bot_data.running.instant
     while executor.idle_workers() < 1 or (instant and lane is not None and not lane.ready):
         if time.monotonic() > deadline:
             raise TimeoutError("the workers did not load their models")
