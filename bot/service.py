@@ -148,7 +148,7 @@ class StyleService:
         if album_index > 2:  # an album's first two photos are content and style; the rest is answered once
             return Outcome("said", key=Msg.ALBUM_EXTRA) if album_index == 3 else Outcome("ignored")
         self._check_upload(who, image)
-        await self.storage.remember_user(who.user_id, who.name, who.language)
+        await self.storage.remember_user(who.user_id, who.language)
         if source is not None:  # a style photo in reply to a result: restyle that result's original
             refs = [StyleRef("file", file_id=image.file_id)]
             media, frames = source.params.media, source.params.frames
@@ -187,7 +187,7 @@ class StyleService:
         if refused is not None:
             return refused
         self._check_upload(who, clip)
-        await self.storage.remember_user(who.user_id, who.name, who.language)
+        await self.storage.remember_user(who.user_id, who.language)
         frames = await self._probe_clip(clip)
         caption_styles, misspelt = self._caption_styles(caption)
         if caption_styles:
@@ -271,7 +271,7 @@ class StyleService:
             if refused is not None:
                 return refused
         self._check_upload(who, target)
-        await self.storage.remember_user(who.user_id, who.name, who.language)
+        await self.storage.remember_user(who.user_id, who.language)
         if style is not None and style.media != "photo":
             raise UserFacingError(Msg.CLIP_AS_STYLE)
         frames = await self._probe_clip(target) if target.media != "photo" else 0
@@ -563,7 +563,7 @@ class StyleService:
         clip = (params.media if params is not None else media) != "photo"
         await self._fetch_inputs(None if clip else content_file_id, styles)
         # The job's messages are sent later, in its owner's language: keep it current (remixes, restyles too).
-        await self.storage.remember_user(who.user_id, who.name, who.language)
+        await self.storage.remember_user(who.user_id, who.language)
         if params is None:
             user = await self.storage.get_settings(who.user_id)
             params = JobParams(

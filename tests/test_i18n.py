@@ -64,11 +64,11 @@ async def test_storage_keeps_the_chosen_and_the_reported_language(tmp_path: Path
     storage = await Storage.open(tmp_path / "db.sqlite3")
     try:
         assert await storage.language_of(1) is None
-        await storage.remember_user(1, "Ivan", "ru")
-        await storage.remember_user(1, "Ivan", None)  # an app that sends no language keeps the known one
+        await storage.remember_user(1, "ru")
+        await storage.remember_user(1, None)  # an app that sends no language keeps the known one
         assert await storage.language_of(1) == "ru"
         assert (await storage.update_settings(1, language="en")).language == "en"
-        await storage.remember_user(1, "Ivan", "ru")
+        await storage.remember_user(1, "ru")
         assert await storage.language_of(1) == "en"  # the user's choice beats the app's
         assert (await storage.update_settings(1, language=None)).language is None
         assert await storage.language_of(1) == "ru"

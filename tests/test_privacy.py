@@ -58,12 +58,12 @@ async def test_pruning_removes_old_finished_jobs_and_idle_users(tmp_path: Path) 
     try:
         params = JobParams(quality="preview", strength="medium", keep_colors=False, seed=0)
         style = [StyleRef("preset", name="dots")]
-        await storage.remember_user(1, "Old")
+        await storage.remember_user(1)
         old = await storage.enqueue(1, 1, "Old", "f1", style, params, per_user_limit=5, queue_limit=5)
         await storage.move(old.id, "cancel")
         waiting = await storage.enqueue(2, 2, "Busy", "f2", style, params, per_user_limit=5, queue_limit=5)
         now[0] += 40 * 86400
-        await storage.remember_user(3, "Recent")
+        await storage.remember_user(3)
         counts = await storage.prune(30 * 86400)
         assert counts["jobs"] == 1 and counts["users"] == 1
         assert await storage.get_job(old.id) is None

@@ -195,12 +195,12 @@ async def test_settings_default_without_inserting(storage: Storage, db_path: Pat
 
 
 async def test_update_settings_and_remember_user(storage: Storage) -> None:
-    await storage.remember_user(5, "Ann")
+    await storage.remember_user(5)
     settings = await storage.update_settings(5, quality="hd", keep_colors=True, default_style=" starry_night ")
     assert settings == UserSettings(5, "hd", "medium", True, "starry_night")
     settings = await storage.update_settings(5, strength="low", default_style="")
     assert settings == UserSettings(5, "hd", "low", True, None)
-    await storage.remember_user(5, "Anne")
+    await storage.remember_user(5, "de")
     assert await storage.get_settings(5) == settings
 
 
@@ -237,20 +237,16 @@ async def test_group_max_quality(storage: Storage) -> None:
 
 
 async def test_session_save_replace_and_expiry(storage: Storage, clock: FakeClock) -> None:
-    await storage.save_session(1, 5, "photo-a", content_unique_id="ua", ttl_s=60)
+    await storage.save_session(1, 5, "photo-a", ttl_s=60)
     await storage.save_session(1, 6, "photo-other-user", ttl_s=600)
     session = await storage.get_session(1, 5)
     assert session is not None
-    assert (session.content_file_id, session.content_unique_id) == ("photo-a", "ua")
+    assert session.content_file_id == "photo-a"
 
     await storage.save_session(1, 5, "photo-b", content_message_id=9, media_group_id="g1", ttl_s=60)
     session = await storage.get_session(1, 5)
     assert session is not None
-    assert (session.content_file_id, session.content_unique_id, session.content_message_id) == (
-        "photo-b",
-        None,
-        9,
-    )
+    assert (session.content_file_id, session.content_message_id) == ("photo-b", 9)
     assert session.media_group_id == "g1"
     assert await storage.get_session(2, 5) is None
 

@@ -156,7 +156,6 @@ class Session:
     chat_id: int
     user_id: int
     content_file_id: str
-    content_unique_id: str | None
     content_message_id: int | None
     media_group_id: str | None
     expires_at: float

@@ -192,6 +192,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sessions ADD COLUMN media TEXT;
     ALTER TABLE sessions ADD COLUMN frames INTEGER NOT NULL DEFAULT 0;
     """,
+    # 7: columns nothing reads: a user's first name (kept for nothing) and the photo's unique id.
+    # jobs.parent_job_id stays, unused: SQLite cannot drop a column a foreign key names without rebuilding the
+    # table, which is not worth the risk to a live queue.
+    """
+    ALTER TABLE users DROP COLUMN first_name;
+    ALTER TABLE sessions DROP COLUMN content_unique_id;
+    """,
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -81,16 +81,16 @@ class PeopleStore(SqlStore):
             )
         return await self.get_settings(user_id)
 
-    async def remember_user(self, user_id: int, first_name: str | None, language_code: str | None = None) -> None:
+    async def remember_user(self, user_id: int, language_code: str | None = None) -> None:
         """Store or refresh a user's first name and the language their Telegram app reports (kept if it sends none)."""
         now = self._clock()
         tag = language_code.lower() if language_code and LANGUAGE_TAG.fullmatch(language_code.lower()) else None
         await self._write(
-            "INSERT INTO users (user_id, first_name, telegram_language, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (user_id) DO UPDATE SET first_name = excluded.first_name, "
+            "INSERT INTO users (user_id, telegram_language, created_at, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (user_id) DO UPDATE SET "
             "telegram_language = COALESCE(excluded.telegram_language, users.telegram_language), "
             "updated_at = excluded.updated_at",
-            (user_id, first_name, tag, now, now),
+            (user_id, tag, now, now),
         )
 
     async def language_of(self, user_id: int) -> str | None:
@@ -125,7 +125,6 @@ class PeopleStore(SqlStore):
         user_id: int,
         content_file_id: str,
         *,
-        content_unique_id: str | None = None,
         content_message_id: int | None = None,
         media_group_id: str | None = None,
         ttl_s: float = 3600,
@@ -138,7 +137,6 @@ class PeopleStore(SqlStore):
             chat_id=chat_id,
             user_id=user_id,
             content_file_id=content_file_id,
-            content_unique_id=content_unique_id,
             content_message_id=content_message_id,
             media_group_id=media_group_id,
             expires_at=now + ttl_s,
@@ -146,14 +144,13 @@ class PeopleStore(SqlStore):
             frames=frames,
         )
         await self._write(
-            "INSERT OR REPLACE INTO sessions (chat_id, user_id, content_file_id, content_unique_id, "
+            "INSERT OR REPLACE INTO sessions (chat_id, user_id, content_file_id, "
             "content_message_id, media_group_id, created_at, expires_at, media, frames) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 chat_id,
                 user_id,
                 content_file_id,
-                content_unique_id,
                 content_message_id,
                 media_group_id,
                 now,
@@ -176,7 +173,6 @@ class PeopleStore(SqlStore):
             chat_id=row["chat_id"],
             user_id=row["user_id"],
             content_file_id=row["content_file_id"],
-            content_unique_id=row["content_unique_id"],
             content_message_id=row["content_message_id"],
             media_group_id=row["media_group_id"],
             expires_at=row["expires_at"],
