@@ -37,3 +37,23 @@ def make_app(broker_url: str, visibility_timeout_s: int, send_timeout_s: float |
         task_send_sent_event=False,
     )
     return app
+
+
+def consume(app: Celery, queue: str, hostname: str, log_level: str) -> int:
+    """Consume one queue in this process, one task at a time, until stopped; the worker's exit status."""
+    try:
+        app.worker_main(
+            [
+                "worker",
+                "--pool=solo",
+                "--concurrency=1",
+                f"--queues={queue}",
+                f"--hostname={hostname}",
+                "--without-gossip",
+                "--without-mingle",
+                f"--loglevel={log_level}",
+            ]
+        )
+    except SystemExit as exc:
+        return int(exc.code or 0) if isinstance(exc.code, int) else 1
+    return 0

@@ -58,7 +58,7 @@ def serve_lane(config: WorkerSettings) -> int:
     """The lane process: load the network, then consume the instant queue until stopped."""
     import redis
 
-    from bot.jobs.cluster.celery_app import make_app
+    from bot.jobs.cluster.celery_app import consume, make_app
     from bot.jobs.cluster.heartbeat import Heartbeat
 
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -87,23 +87,9 @@ def serve_lane(config: WorkerSettings) -> int:
     heartbeat.set(state="ready", device=device)
     log.info("instant lane %s ready on %s", name, device)
     try:
-        app.worker_main(
-            [
-                "worker",
-                "--pool=solo",
-                "--concurrency=1",
-                f"--queues={INSTANT_QUEUE}",
-                f"--hostname=stylebot-instant@{name}",
-                "--without-gossip",
-                "--without-mingle",
-                f"--loglevel={config.log_level}",
-            ]
-        )
-    except SystemExit as exc:
-        return int(exc.code or 0) if isinstance(exc.code, int) else 1
+        return consume(app, INSTANT_QUEUE, f"stylebot-instant@{name}", config.log_level)
     finally:
         heartbeat.stop()
-    return 0
 
 
 def run_instant(stylizer: Any, client: Any, payload: dict[str, Any], task_id: str) -> None:

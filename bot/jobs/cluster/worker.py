@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.config import ConfigError, WorkerSettings
+from bot.jobs.cluster.celery_app import consume
 from bot.jobs.cluster.instant_lane import LANE_MARK, serve_lane, start_lane, stop_lane
 from bot.jobs.cluster.keys import QUEUE, TASK_NAME
 from bot.jobs.cluster.task import NO_OBSERVER, WorkerObserver
@@ -89,23 +90,9 @@ def serve(config: WorkerSettings, observe: ObserverFactory | None = None) -> int
     heartbeat.set(state="idle", device=_device())
     log.info("worker %s ready on %s", name, _device())
     try:
-        app.worker_main(
-            [
-                "worker",
-                "--pool=solo",
-                "--concurrency=1",
-                f"--queues={QUEUE}",
-                f"--hostname=stylebot@{name}",
-                "--without-gossip",
-                "--without-mingle",
-                f"--loglevel={config.log_level}",
-            ]
-        )
-    except SystemExit as exc:
-        return int(exc.code or 0) if isinstance(exc.code, int) else 1
+        return consume(app, QUEUE, f"stylebot@{name}", config.log_level)
     finally:
         heartbeat.stop()
-    return 0
 
 
 def _load_model(config: WorkerSettings) -> Any:
