@@ -63,8 +63,8 @@ class Lifecycle:
         self._count(event, job)
         if status is not None:
             self._notifier.show(job, status)
-        if before.status == "running" or job.status == "queued":
-            self.dispatch_due.set()
+        if (before.status == "running" and job.status != "running") or job.status == "queued":
+            self.dispatch_due.set()  # a worker slot was freed, or a job waits (progress reports wake nothing)
         if job.status == "delivering":
             self.delivery_due.set()
         if job.status in FINAL_STATES:
