@@ -50,6 +50,7 @@ from engine.fast import FastStylizer, fast_stylizer
 from engine.imaging import ImageInput, load_image
 from engine.params import StyleParams
 from engine.progress import Losses, Progress
+from engine.sticker_timing import ClipNote, sticker_timing
 from engine.video_io import ClipInfo, ClipLimits, Frame, ReadPlan, fraction_rate, probe_clip, read_frames
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,6 @@ KINDS: tuple[Kind, ...] = ("animation", "video", "video_note", "sticker", "video
 # Telegram refuses video notes of 640 px and more, and longer than a minute.
 VIDEO_NOTE_MAX_SIDE = 638
 VIDEO_NOTE_MAX_SECONDS = 60.0
-# A video sticker longer than 3 s is sped up by at most this factor; beyond it, it is cut to 3 s.
-STICKER_MAX_SPEEDUP = 1.5
 # Weight of the warped previous output where it is visible (a = w / (1 + w) above: w = 4).
 DEFAULT_TEMPORAL = 0.8
 DEFAULT_FPS_CAP = 30.0
@@ -87,16 +86,6 @@ class ClipOptions:
             raise InvalidParamsError(f"temporal must be in 0..1 (1 excluded), got {self.temporal}")
         if not 1.0 <= self.fps_cap <= 120.0:
             raise InvalidParamsError(f"fps_cap must be in 1..120, got {self.fps_cap}")
-
-
-@dataclass(frozen=True)
-class ClipNote:
-    """Something done to fit the output's rules, as a code for the caller's words: "shortened" or "sped_up"."""
-
-    code: Literal["shortened", "sped_up"]
-    # shortened: the source's seconds, cut to `to` seconds; sped_up: the speed factor, making it `to` seconds long.
-    value: float
-    to: float
 
 
 @dataclass(frozen=True)
@@ -156,23 +145,7 @@ def plan_output(info: ClipInfo, kind: Kind, max_side: int, fps_cap: float = DEFA
         return OutputPlan(ReadPlan(width, height, fps, math.inf), fraction_rate(fps))
     if kind != "video_sticker":
         return OutputPlan(ReadPlan(width, height, fps, math.inf, square=kind == "video_note"), fraction_rate(fps))
-    return _sticker_plan(info, width, height, min(fps, video_out.STICKER_MAX_FPS))
-
-
-def _sticker_plan(info: ClipInfo, width: int, height: int, fps: float) -> OutputPlan:
-    """A video sticker's timing: as is up to 3 s, sped up by at most 1.5x, else cut to 3 s."""
-    limit = video_out.STICKER_MAX_SECONDS
-    duration = info.duration_s
-    if duration <= limit + 1e-3:
-        return OutputPlan(ReadPlan(width, height, fps, limit), fraction_rate(fps))
-    if duration <= limit * STICKER_MAX_SPEEDUP:
-        speed = duration / limit
-        # Sped up, the frame rate rises with it: read fewer frames so the output stays at <= 30 fps.
-        read_fps = min(fps, video_out.STICKER_MAX_FPS / speed)
-        note = ClipNote("sped_up", round(speed, 3), limit)
-        return OutputPlan(ReadPlan(width, height, read_fps, math.inf), fraction_rate(read_fps * speed), (note,))
-    note = ClipNote("shortened", round(duration, 2), limit)
-    return OutputPlan(ReadPlan(width, height, fps, limit), fraction_rate(fps), (note,))
+    return OutputPlan(*sticker_timing(info, fps))
 
 
 class TemporalBlender:

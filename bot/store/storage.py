@@ -39,7 +39,8 @@ class Storage(JobStore, PeopleStore, UsageStore):
 
         Jobs in `still_running` are painted elsewhere (a worker cluster) and survived the restart: they stay running.
         """
-        return [job.id for job in await self.running_jobs() if job.id not in set(still_running)]
+        keep = set(still_running)
+        return [job.id for job in await self.running_jobs() if job.id not in keep]
 
     async def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> list[int]:
         """A group became a supergroup: its unfinished jobs, sessions and settings move to the new id.
