@@ -148,6 +148,14 @@ def plan_output(info: ClipInfo, kind: Kind, max_side: int, fps_cap: float = DEFA
     return OutputPlan(*sticker_timing(info, fps))
 
 
+@dataclass(frozen=True)
+class Guide:
+    """The previous output warped onto the current frame, and how far each pixel of it can be trusted."""
+
+    warped: np.ndarray  # H x W x 3 float32, 0..255
+    visible: np.ndarray  # H x W float32 in 0..1: 1 where the pixel was visible in the previous frame
+
+
 class TemporalBlender:
     """Blends each fresh painting with the warped previous output where the source's flow says it is visible."""
 
@@ -156,12 +164,21 @@ class TemporalBlender:
         self.estimator = flow.FlowEstimator(preset)
         self._prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # grey, thumbnail, output (float32)
         self.cuts = 0
+        # The last blend's guide (None on the first frame and after a cut): what a refiner holds the frame to.
+        self.guide: Guide | None = None
+
+    def replace_output(self, output: np.ndarray) -> None:
+        """Make `output` (uint8 RGB, refined after the blend) the frame the next one is warped from."""
+        assert self._prev is not None, "replace_output before any blend"
+        grey, thumb, _ = self._prev
+        self._prev = (grey, thumb, output.astype(np.float32))
 
     def blend(self, source: np.ndarray, painted: np.ndarray) -> np.ndarray:
         """The output frame (uint8 RGB) for `source` whose own painting is `painted`."""
         grey = flow.gray(source)
         thumb = flow.thumbnail(grey)
         out = painted.astype(np.float32)
+        self.guide = None
         if self._prev is not None and self.temporal > 0:
             prev_grey, prev_thumb, prev_out = self._prev
             pair = None if flow.is_cut(prev_thumb, thumb) else self.estimator.pair(prev_grey, grey)
@@ -169,8 +186,9 @@ class TemporalBlender:
                 # A new scene: nothing of the previous output belongs here (blending would ghost it in).
                 self.cuts += 1
             else:
-                weight = (self.temporal * pair.visible.astype(np.float32))[..., np.newaxis]
-                out += weight * (flow.warp(prev_out, pair.backward) - out)
+                self.guide = Guide(flow.warp(prev_out, pair.backward), pair.visible.astype(np.float32))
+                weight = (self.temporal * self.guide.visible)[..., np.newaxis]
+                out += weight * (self.guide.warped - out)
         self._prev = (grey, thumb, out)
         return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
