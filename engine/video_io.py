@@ -2,12 +2,14 @@
 
 API (all blocking: call it from a worker, never on an event loop):
 
-- ``probe_clip(path, limits) -> ClipInfo``: the container, codec, size, frame rate, duration, a frame-count
-  estimate, audio and alpha, read from the header only; raises a ClipError subclass (engine/errors.py) for a
-  damaged file, no video stream, an unsupported codec, or a clip over ``limits`` (too long, too many frames,
-  too many pixels a frame). TGS stickers (gzipped Lottie) are read with rlottie-python (LGPL).
+- ``probe_clip(path, limits) -> ClipInfo``: the container, codec, displayed size, frame rate, duration, a
+  frame-count estimate, audio, alpha and display rotation, read from the header (plus, for MP4/MOV/MKV within
+  the limits, the first frame: where FFmpeg hands over the rotation); raises a ClipError subclass
+  (engine/errors.py) for a damaged file, no video stream, an unsupported codec, or a clip over ``limits`` (too
+  long, too many frames, too many pixels a frame). TGS stickers (gzipped Lottie) are read with rlottie-python (LGPL).
 - ``read_frames(path, info, plan, limits) -> Iterator[Frame]``: RGB uint8 frames (plus the alpha plane when the
-  source has one) at the planned size, frame-rate cap and length. One frame lives at a time: memory does not
+  source has one) at the planned size, frame-rate cap and length, turned upright when the file carries a
+  display rotation (a phone's portrait video stored landscape). One frame lives at a time: memory does not
   grow with the clip. VP9/VP8 WEBM with alpha is decoded with libvpx, because FFmpeg's own VP9 decoder drops it.
 """
 
@@ -19,7 +21,7 @@ import logging
 import math
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,8 @@ TGS_RENDER_SIDE = 512
 ALPHA_DECODERS = {"vp9": "libvpx-vp9", "vp8": "libvpx"}
 # Slack on the header's length: decoded timestamps may run a little past the declared duration.
 LENGTH_SLACK_S = 0.5
+# Containers that carry a display matrix (phones' MP4/MOV; Matroska's projection roll). GIFs and the rest never do.
+ROTATED_CONTAINERS = {"mov", "matroska"}
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,9 @@ class ClipInfo:
     has_audio: bool
     has_alpha: bool
     audio_codec: str | None = None
+    # Degrees the stored frames are turned counter-clockwise for display (0, 90, 180 or 270, FFmpeg's convention);
+    # width and height above are the displayed ones, and read_frames turns every frame upright.
+    rotation: int = 0
 
     @property
     def is_tgs(self) -> bool:
@@ -106,7 +113,7 @@ def probe_clip(path: str | os.PathLike[str], limits: ClipLimits | None = None) -
     """The clip's header facts; raises a ClipError subclass when it cannot or must not be painted."""
     limits = limits or ClipLimits()
     path = str(path)
-    info = _probe_tgs(path) if Path(path).suffix.lower() == TGS_SUFFIX else _probe_av(path)
+    info = _probe_tgs(path) if Path(path).suffix.lower() == TGS_SUFFIX else _probe_av(path, limits)
     check_limits(info, limits)
     log.debug("probed %s: %s", path, info)
     return info
@@ -145,8 +152,8 @@ def _open(path: str) -> Any:
         raise ClipDamagedError(f"cannot open {path}: {exc}") from None
 
 
-def _probe_av(path: str) -> ClipInfo:
-    """Header facts of anything FFmpeg opens (MP4, WEBM, GIF, ...)."""
+def _probe_av(path: str, limits: ClipLimits) -> ClipInfo:
+    """Header facts of anything FFmpeg opens (MP4, WEBM, GIF, ...), at the size it is displayed."""
     with _open(path) as container:
         if not container.streams.video:
             raise ClipNoVideoError(f"{path} has no video stream")
@@ -163,7 +170,7 @@ def _probe_av(path: str) -> ClipInfo:
         frames = int(stream.frames) if stream.frames else math.ceil(duration * fps)
         audio = container.streams.audio[0] if container.streams.audio else None
         codec = ctx.name
-        return ClipInfo(
+        info = ClipInfo(
             path=path,
             container=container.format.name.split(",")[0],
             codec=codec,
@@ -176,6 +183,34 @@ def _probe_av(path: str) -> ClipInfo:
             has_alpha=_has_alpha(stream),
             audio_codec=audio.codec_context.name if audio is not None and audio.codec_context else None,
         )
+        if info.container not in ROTATED_CONTAINERS:
+            return info
+        # Refused before a frame is decoded: a turn changes none of the pixels, frames or length checked.
+        check_limits(info, limits)
+        return _upright(info, _display_rotation(container, stream))
+
+
+def _display_rotation(container: Any, stream: Any) -> int:
+    """The display rotation of the first video frame (0, 90, 180 or 270 degrees counter-clockwise).
+
+    PyAV 18 shows no stream side data: FFmpeg puts the container's display matrix on every decoded frame
+    (``VideoFrame.rotation``), so one frame is decoded (~8 ms at 720p). Flips in the matrix are ignored (rare
+    on phones). A clip whose first frame will not decode says 0 here; read_frames reports the damage.
+    """
+    import av
+
+    try:
+        frame = next(container.decode(stream), None)
+    except av.error.FFmpegError:
+        return 0
+    return round(frame.rotation / 90) % 4 * 90 if frame is not None else 0
+
+
+def _upright(info: ClipInfo, rotation: int) -> ClipInfo:
+    """The clip as it is displayed: a quarter turn swaps the sides."""
+    if rotation in (90, 270):
+        return replace(info, width=info.height, height=info.width, rotation=rotation)
+    return replace(info, rotation=rotation)
 
 
 def _duration_s(container: Any, stream: Any) -> float:
@@ -292,7 +327,7 @@ def _av_frames(path: str, info: ClipInfo, plan: ReadPlan, limits: ClipLimits) ->
                     break
                 if not cap.keep(t):
                     continue
-                rgb, alpha = _to_arrays(vframe, plan, info.has_alpha)
+                rgb, alpha = _to_arrays(vframe, plan, info.has_alpha, info.rotation)
                 yield Frame(index, t, rgb, alpha)
                 index += 1
         except av.error.FFmpegError as exc:
@@ -327,15 +362,18 @@ def _check_decoded(path: str, decoded: int, t: float, limits: ClipLimits) -> Non
         )
 
 
-def _to_arrays(vframe: Any, plan: ReadPlan, alpha: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """RGB (and alpha) arrays at the planned size, scaled by swscale, centre-cropped to a square if asked."""
-    src_w, src_h = vframe.width, vframe.height
+def _to_arrays(vframe: Any, plan: ReadPlan, alpha: bool, rotation: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """RGB (and alpha) arrays at the planned size, scaled by swscale, turned upright, centre-cropped if asked."""
+    turned = rotation in (90, 270)
+    src_w, src_h = (vframe.height, vframe.width) if turned else (vframe.width, vframe.height)
     if src_w * src_h <= 0:
         raise ClipDamagedError("a frame has no pixels")
     width, height = _scaled_size(src_w, src_h, plan)
     fmt = "rgba" if alpha else "rgb24"
-    array = vframe.reformat(width=width, height=height, format=fmt, interpolation="AREA").to_ndarray()
-    array = _centre_crop(array, plan.width, plan.height)
+    stored_w, stored_h = (height, width) if turned else (width, height)
+    array = vframe.reformat(width=stored_w, height=stored_h, format=fmt, interpolation="AREA").to_ndarray()
+    # np.rot90 turns counter-clockwise for a positive k, as FFmpeg's display rotation does.
+    array = _centre_crop(np.rot90(array, rotation // 90), plan.width, plan.height)
     if alpha:
         return np.ascontiguousarray(array[..., :3]), np.ascontiguousarray(array[..., 3])
     return np.ascontiguousarray(array), None

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from engine import video_out
-from engine.video_io import ClipLimits, ReadPlan, probe_clip, read_frames
+from engine.video_io import ClipLimits, ReadPlan, fraction_rate, probe_clip, read_frames
 
 
 def data_dir() -> Path:
@@ -44,12 +44,18 @@ def plan_for(source: Path, side: int, seconds: float, *, fps: float = 30.0) -> R
     return ReadPlan(width, height, fps, seconds)
 
 
-def cut_mp4(source: Path, out: Path, *, side: int, seconds: float) -> Path:
-    """The first `seconds` of `source` at `side` px as MP4 H.264, with its sound when it has some."""
+def cut_mp4(source: Path, out: Path, *, side: int, seconds: float, rotation: int = 0) -> Path:
+    """The first `seconds` of `source` at `side` px as MP4 H.264, with its sound when it has some.
+
+    A `rotation` (degrees counter-clockwise, FFmpeg's display matrix) is written as a phone does: the frames
+    stay as they are stored and the MP4 says to turn them for display (90 makes a landscape source portrait).
+    """
     info = probe_clip(source)
     plan = plan_for(source, side, seconds)
     video = out.with_suffix(".video.mp4")
     writer = video_out.H264Writer(video, plan.width, plan.height, Fraction(info.fps).limit_denominator(1001))
+    if rotation:
+        writer.stream.set_display_rotation(rotation)
     for frame in read_frames(source, info, plan, ClipLimits()):
         writer.write(frame.rgb)
     writer.close()
@@ -66,16 +72,18 @@ def circle_alpha(width: int, height: int) -> np.ndarray:
 
 
 def alpha_webm(source: Path, out: Path, *, side: int, seconds: float) -> Path:
-    """A WEBM VP9 video sticker with a circular alpha cut from `source`."""
+    """A WEBM VP9 video sticker with a circular alpha cut from `source`, at its own frame rate (30 at most)."""
     info = probe_clip(source)
-    plan = plan_for(source, side, seconds)
+    fps = min(info.fps, video_out.STICKER_MAX_FPS)
+    plan = plan_for(source, side, seconds, fps=fps)
+    rate = fraction_rate(fps)
     master = out.with_suffix(".master.mkv")
-    writer = video_out.MasterWriter(master, plan.width, plan.height, Fraction(30))
+    writer = video_out.MasterWriter(master, plan.width, plan.height, rate)
     alpha = circle_alpha(plan.width, plan.height)
     for frame in read_frames(source, info, plan, ClipLimits()):
         writer.write(frame.rgb, alpha)
     writer.close()
-    video_out.encode_video_sticker(str(master), out, Fraction(30))
+    video_out.encode_video_sticker(str(master), out, rate)
     master.unlink()
     return out
 
