@@ -137,6 +137,18 @@ async def test_video_comes_back_streamable_with_its_sound(
     assert call.params.get("supports_streaming") is True
 
 
+async def test_a_phone_video_stored_sideways_comes_back_portrait(fake: FakeTelegram, tmp_path: Path) -> None:
+    """A portrait phone video (frames stored landscape, a 90 degree display rotation) comes back portrait, with
+    its sound, and no rotation left in the file for players to apply twice."""
+    source = data_dir() / "bigbuckbunny.mp4"
+    data = cut_mp4(source, tmp_path / "phone.mp4", side=SIDE, seconds=1.0, rotation=90).read_bytes()
+    _, result, _ = await paint_clip_as_user(fake, tmp_path, {"data": data, "kind": "video"}, "video")
+    facts = streams(result)
+    assert facts["size"] == (90, SIDE) and facts["audio"] == "aac"
+    with av.open(io.BytesIO(result)) as container:
+        assert next(container.decode(video=0)).rotation == 0
+
+
 async def test_round_video_comes_back_round(fake: FakeTelegram, tmp_path: Path, footage: dict[str, Path]) -> None:
     """A video note comes back as a video note: square, under 640 px, with its sound."""
     data = footage["note"].read_bytes()
