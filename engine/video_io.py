@@ -8,8 +8,8 @@ API (all blocking: call it from a worker, never on an event loop):
   (engine/errors.py) for a damaged file, no video stream, an unsupported codec, or a clip over ``limits`` (too
   long, too many frames, too many pixels a frame). TGS stickers (gzipped Lottie) are read with rlottie-python (LGPL).
 - ``read_frames(path, info, plan, limits) -> Iterator[Frame]``: RGB uint8 frames (plus the alpha plane when the
-  source has one) at the planned size, frame-rate cap and length, turned upright when the file carries a
-  display rotation (a phone's portrait video stored landscape). One frame lives at a time: memory does not
+  source has one) at the planned size, frame-rate cap and length, turned (and mirrored) as the file's display
+  matrix says (a phone's portrait video stored landscape comes out portrait). One frame lives at a time: memory does not
   grow with the clip. VP9/VP8 WEBM with alpha is decoded with libvpx, because FFmpeg's own VP9 decoder drops it.
 """
 
@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import os
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -78,9 +79,11 @@ class ClipInfo:
     has_audio: bool
     has_alpha: bool
     audio_codec: str | None = None
-    # Degrees the stored frames are turned counter-clockwise for display (0, 90, 180 or 270, FFmpeg's convention);
-    # width and height above are the displayed ones, and read_frames turns every frame upright.
+    # Degrees the stored frames are turned counter-clockwise for display (0, 90, 180 or 270, FFmpeg's convention),
+    # then mirrored left-right if `mirrored`; width and height above are the displayed ones, and read_frames
+    # turns every frame upright.
     rotation: int = 0
+    mirrored: bool = False
 
     @property
     def is_tgs(self) -> bool:
@@ -187,30 +190,43 @@ def _probe_av(path: str, limits: ClipLimits) -> ClipInfo:
             return info
         # Refused before a frame is decoded: a turn changes none of the pixels, frames or length checked.
         check_limits(info, limits)
-        return _upright(info, _display_rotation(container, stream))
+        return _upright(info, *_display_orientation(container, stream))
 
 
-def _display_rotation(container: Any, stream: Any) -> int:
-    """The display rotation of the first video frame (0, 90, 180 or 270 degrees counter-clockwise).
+def _display_orientation(container: Any, stream: Any) -> tuple[int, bool]:
+    """How the first video frame is shown: a turn (0, 90, 180 or 270 degrees counter-clockwise) and a mirror.
 
-    PyAV 18 shows no stream side data: FFmpeg puts the container's display matrix on every decoded frame
-    (``VideoFrame.rotation``), so one frame is decoded (~8 ms at 720p). Flips in the matrix are ignored (rare
-    on phones). A clip whose first frame will not decode says 0 here; read_frames reports the damage.
+    PyAV 18 shows no stream side data: FFmpeg puts the container's display matrix on every decoded frame, so one
+    frame is decoded (~8 ms at 720p). A clip whose first frame will not decode says (0, False) here; read_frames
+    reports the damage.
     """
     import av
+    from av.sidedata.sidedata import Type
 
     try:
         frame = next(container.decode(stream), None)
     except av.error.FFmpegError:
-        return 0
-    return round(frame.rotation / 90) % 4 * 90 if frame is not None else 0
+        return 0, False
+    side = frame.side_data.get(Type.DISPLAYMATRIX) if frame is not None else None
+    return _orientation(struct.unpack("=9i", bytes(side))) if side is not None else (0, False)
 
 
-def _upright(info: ClipInfo, rotation: int) -> ClipInfo:
+def _orientation(matrix: tuple[int, ...]) -> tuple[int, bool]:
+    """An FFmpeg display matrix (display.h: x' = a x + c y, y' = b x + d y) as a quarter turn counter-clockwise
+    (rounded; FFmpeg's av_display_rotation_get sign) and whether the turned frame is then mirrored left-right."""
+    a, b, c, d = matrix[0], matrix[1], matrix[3], matrix[4]
+    mirrored = a * d - b * c < 0
+    if mirrored:  # take the mirror (x' -> -x') off: what is left is a turn
+        a, c = -a, -c
+    turn = round(-math.degrees(math.atan2(b, a)) / 90) % 4 * 90
+    return turn, mirrored
+
+
+def _upright(info: ClipInfo, rotation: int, mirrored: bool) -> ClipInfo:
     """The clip as it is displayed: a quarter turn swaps the sides."""
     if rotation in (90, 270):
-        return replace(info, width=info.height, height=info.width, rotation=rotation)
-    return replace(info, rotation=rotation)
+        return replace(info, width=info.height, height=info.width, rotation=rotation, mirrored=mirrored)
+    return replace(info, rotation=rotation, mirrored=mirrored)
 
 
 def _duration_s(container: Any, stream: Any) -> float:
@@ -327,7 +343,7 @@ def _av_frames(path: str, info: ClipInfo, plan: ReadPlan, limits: ClipLimits) ->
                     break
                 if not cap.keep(t):
                     continue
-                rgb, alpha = _to_arrays(vframe, plan, info.has_alpha, info.rotation)
+                rgb, alpha = _to_arrays(vframe, plan, info.has_alpha, info.rotation, info.mirrored)
                 yield Frame(index, t, rgb, alpha)
                 index += 1
         except av.error.FFmpegError as exc:
@@ -362,7 +378,9 @@ def _check_decoded(path: str, decoded: int, t: float, limits: ClipLimits) -> Non
         )
 
 
-def _to_arrays(vframe: Any, plan: ReadPlan, alpha: bool, rotation: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+def _to_arrays(
+    vframe: Any, plan: ReadPlan, alpha: bool, rotation: int = 0, mirrored: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
     """RGB (and alpha) arrays at the planned size, scaled by swscale, turned upright, centre-cropped if asked."""
     turned = rotation in (90, 270)
     src_w, src_h = (vframe.height, vframe.width) if turned else (vframe.width, vframe.height)
@@ -373,7 +391,8 @@ def _to_arrays(vframe: Any, plan: ReadPlan, alpha: bool, rotation: int = 0) -> t
     stored_w, stored_h = (height, width) if turned else (width, height)
     array = vframe.reformat(width=stored_w, height=stored_h, format=fmt, interpolation="AREA").to_ndarray()
     # np.rot90 turns counter-clockwise for a positive k, as FFmpeg's display rotation does.
-    array = _centre_crop(np.rot90(array, rotation // 90), plan.width, plan.height)
+    array = np.rot90(array, rotation // 90)
+    array = _centre_crop(array[:, ::-1] if mirrored else array, plan.width, plan.height)
     if alpha:
         return np.ascontiguousarray(array[..., :3]), np.ascontiguousarray(array[..., 3])
     return np.ascontiguousarray(array), None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -95,6 +96,39 @@ def test_a_phone_portrait_matrix_turns_clockwise(tmp_path: Path) -> None:
     frame = first_frame(path).astype(np.float32)
     assert frame[: width // 2, height // 2 :].mean() > 200  # displayed top-right: the white quarter
     assert frame[: width // 2, : height // 2].mean() < 50
+
+
+@pytest.mark.parametrize(
+    ("angle", "hflip", "vflip", "shown"),
+    [
+        (0, True, False, lambda s: s[:, ::-1]),
+        (0, False, True, lambda s: s[::-1]),
+        (90, True, False, lambda s: np.rot90(s, 1)[:, ::-1]),
+        (90, False, True, lambda s: np.rot90(s, 1)[::-1]),
+        (180, True, False, lambda s: s[::-1]),
+        (-90, True, False, lambda s: np.rot90(s, -1)[:, ::-1]),
+    ],
+)
+def test_mirrored_matrices_are_shown_as_ffmpeg_defines_them(
+    stored: Path, tmp_path: Path, angle: int, hflip: bool, vflip: bool, shown: Callable[[np.ndarray], np.ndarray]
+) -> None:
+    """A turn then a mirror (av_display_matrix_flip negates x' or y') comes out as that picture; a pure left-right
+    mirror is not taken for a half turn (which is what the rotation angle alone says)."""
+    source = first_frame(stored)
+    height, width = source.shape[:2]
+    path = tmp_path / "mirrored.mp4"
+    writer = video_out.H264Writer(path, width, height, Fraction(25))
+    writer.stream.set_display_rotation(angle, hflip=hflip, vflip=vflip)
+    for _ in range(3):
+        writer.write(source)
+    writer.close()
+    frame = first_frame(path)
+    expected = np.ascontiguousarray(shown(source))
+    assert probe_clip(path).mirrored
+    assert difference(frame, expected) < 3.0
+    turned_only = np.rot90(source, angle // 90)
+    if turned_only.shape == frame.shape:
+        assert difference(frame, turned_only) > 10.0
 
 
 def output_rotation(path: Path) -> int:
