@@ -33,13 +33,17 @@ def sticker_timing(info: ClipInfo, fps: float) -> tuple[ReadPlan, Fraction, tupl
     width, height = video_out.sticker_size(info.width, info.height)
     fps = min(fps, video_out.STICKER_MAX_FPS)
     limit, duration = video_out.STICKER_MAX_SECONDS, info.duration_s
-    if duration <= limit + 1e-3:
-        return ReadPlan(width, height, fps, limit), fraction_rate(fps), ()
+    # Whole frames that fit in 3 s: at 29.97 fps that is 89 (2.97 s), as 90 would last 3.003 s and be refused.
+    fitting = math.floor(limit * fps + 1e-6) / fps
+    if duration <= limit + 1.0 / fps:
+        # Over by less than a frame (a 29.97 fps clip of 90 frames): its last frame is dropped, nothing said.
+        return ReadPlan(width, height, fps, fitting), fraction_rate(fps), ()
     if duration <= limit * STICKER_MAX_SPEEDUP:
-        speed = duration / limit
+        # One output frame of headroom: the frame count rounds up, and the sticker must not run past 3 s.
+        speed = duration / (limit - 1.0 / video_out.STICKER_MAX_FPS)
         # Sped up, the frame rate rises with it: read fewer frames so the output stays at <= 30 fps.
         read_fps = min(fps, video_out.STICKER_MAX_FPS / speed)
         note = ClipNote("sped_up", round(speed, 3), limit)
         return ReadPlan(width, height, read_fps, math.inf), fraction_rate(read_fps * speed), (note,)
     note = ClipNote("shortened", round(duration, 2), limit)
-    return ReadPlan(width, height, fps, limit), fraction_rate(fps), (note,)
+    return ReadPlan(width, height, fps, fitting), fraction_rate(fps), (note,)

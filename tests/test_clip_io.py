@@ -164,7 +164,8 @@ def test_sticker_timing_plan() -> None:
     """Stickers over 3 s are sped up by at most 1.5x (and say so), beyond that cut to 3 s (and say so)."""
     clip = ClipInfo("x.mp4", "mov", "h264", 640, 360, 30.0, 4.0, 120, False, False)
     sped = plan_output(clip, "video_sticker", 512)
-    assert sped.notes[0].code == "sped_up" and sped.notes[0].value == pytest.approx(4 / 3, abs=1e-3)
+    # One output frame of headroom, so a rounded-up frame count still ends by 3 s.
+    assert sped.notes[0].code == "sped_up" and sped.notes[0].value == pytest.approx(4 / (3 - 1 / 30), abs=1e-3)
     assert float(sped.out_fps) <= 30 and (sped.read.width, sped.read.height) == (512, 288)
     long = plan_output(ClipInfo("x.mp4", "mov", "h264", 640, 360, 30.0, 10.0, 300, False, False), "video_sticker", 512)
     assert long.notes[0].code == "shortened" and long.read.max_seconds == 3.0
@@ -172,6 +173,18 @@ def test_sticker_timing_plan() -> None:
     assert short.notes == () and float(short.out_fps) == 30
     with pytest.raises(ClipTooLongError):
         plan_output(ClipInfo("x.mp4", "mov", "h264", 480, 480, 30.0, 61.0, 1830, True, False), "video_note", 384)
+
+
+@pytest.mark.parametrize(("seconds", "note"), [(3.003, None), (4.0, "sped_up"), (3.8, "sped_up")])
+def test_a_video_sticker_never_runs_past_3_s(tmp_path: Path, seconds: float, note: str | None) -> None:
+    """29.97 fps footage: 90 frames (3.003 s) lose their last frame unsaid; sped-up clips end by 3 s too."""
+    source = cut_mp4(data_dir() / "carphone_pristine.mp4", tmp_path / "c.mp4", side=96, seconds=seconds)
+    info = probe_clip(source)
+    plan = plan_output(info, "video_sticker", 512)
+    frames = sum(1 for _ in read_frames(source, info, plan.read, ClipLimits()))
+    assert [n.code for n in plan.notes] == ([note] if note else [])
+    assert frames / float(plan.out_fps) <= video_out.STICKER_MAX_SECONDS
+    assert frames >= 88  # and nothing more than the one frame is lost
 
 
 def test_cancel_leaves_no_file(bunny: Path, stylizer: FastStylizer, tmp_path: Path) -> None:
