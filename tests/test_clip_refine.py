@@ -110,18 +110,32 @@ def test_only_visible_pixels_are_held(random_stylizer: Stylizer, frames: list[np
 def test_a_clip_painter_refines_every_frame_and_the_next_is_warped_from_the_refined_one(
     random_stylizer: Stylizer, fast: FastStylizer, frames: list[np.ndarray]
 ) -> None:
-    """ClipPainter with a refiner: each output is the refined frame, and the blender warps the next from it."""
+    """ClipPainter with a refiner: each output is the refined frame, and the next frame's guide is made from it."""
     from engine.video_io import Frame
 
-    refiner = _refiner(random_stylizer, steps=2, temporal=1e3)
+    class Recording:
+        """The refiner, keeping the guides it is given."""
+
+        def __init__(self, inner: FrameRefiner) -> None:
+            self.inner, self.guides = inner, list[Guide | None]()
+
+        def refine(self, source: np.ndarray, start: np.ndarray, guide: Guide | None) -> np.ndarray:
+            self.guides.append(guide)
+            return self.inner.refine(source, start, guide)
+
+    recording = Recording(_refiner(random_stylizer, steps=2, temporal=1e3))
     plain = ClipPainter(fast, [style_image(64)], PARAMS)
-    refined = ClipPainter(fast, [style_image(64)], PARAMS, ClipOptions(refine_steps=2), refiner)
+    refined = ClipPainter(fast, [style_image(64)], PARAMS, ClipOptions(refine_steps=2), recording)
     source = [Frame(i, i / 30, rgb, None) for i, rgb in enumerate(frames[:3])]
-    outs = [f.rgb for f in refined.paint(iter(source))]
-    blended = [f.rgb for f in plain.paint(iter(source))]
-    assert len(outs) == 3 and all(np.mean(np.abs(a.astype(float) - b)) > 1.0 for a, b in zip(outs, blended))
-    assert refined.blender._prev is not None
-    assert np.array_equal(refined.blender._prev[2], outs[-1].astype(np.float32))
+    outs = [f.rgb.astype(np.float32) for f in refined.paint(iter(source))]
+    blended = [f.rgb.astype(np.float32) for f in plain.paint(iter(source))]
+    assert len(outs) == 3 and all(np.mean(np.abs(a - b)) > 1.0 for a, b in zip(outs, blended, strict=True))
+    assert recording.guides[0] is None
+    guide = recording.guides[2]
+    assert guide is not None
+    visible = guide.visible > 0.5
+    # Little moves between two frames: the warped previous output is nearly that output, the refined one.
+    assert np.mean(np.abs(guide.warped - outs[1])[visible]) < 0.5 * np.mean(np.abs(guide.warped - blended[1])[visible])
 
 
 def test_refine_options_are_checked() -> None:
@@ -158,7 +172,8 @@ def test_a_clip_without_refinement_never_imports_tensorflow(clip: Path, tmp_path
         "assert not bad, bad[:5]\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-c", code]
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
@@ -179,3 +194,27 @@ def test_the_cli_refines_a_clip(
     assert info.frames >= 6 and max(info.width, info.height) == 64
     assert main([*argv, "--refine-steps", "-1", "--weights", "random"]) == 1  # one error line, exit 1
     assert main([*argv, "--refine-steps", "1", "--weights", str(tmp_path / "missing.h5")]) == 1
+
+
+def test_the_worker_refines_a_clip_job_on_its_own_vgg(
+    clip: Path, tmp_path: Path, random_stylizer: Stylizer, fast: FastStylizer
+) -> None:
+    """paint() on a clip request with refine_steps: the worker's Stylizer refines; its first frame differs."""
+    import dataclasses
+
+    from PIL import Image
+
+    from bot.jobs.painting import paint
+    from bot.jobs.protocol import ClipRequest, JobDone, RunJob
+
+    style = tmp_path / "style.png"
+    style_image(64).save(style)
+    params = dataclasses.asdict(PARAMS)
+    firsts = []
+    for steps in (0, 2):
+        request = ClipRequest("animation", 10.0, 100, 30.0, refine_steps=steps)
+        job = RunJob(steps, str(clip), (str(style),), params, str(tmp_path / f"job{steps}"), clip=request)
+        outcome = paint(random_stylizer, job, lambda p: None, lambda: False)
+        assert isinstance(outcome, JobDone) and outcome.clip_path is not None, outcome
+        firsts.append(np.asarray(Image.open(outcome.photo_path).convert("RGB"), np.float32))
+    assert np.mean(np.abs(firsts[0] - firsts[1])) > 2.0
