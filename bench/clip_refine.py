@@ -24,7 +24,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.clip import data, style
-from engine.clip import ClipOptions, ClipPainter
+from engine.clip import DEFAULT_REFINE_TEMPORAL, ClipOptions, ClipPainter
 from engine.fast import FastStylizer
 from engine.flicker import FlickerMeter, fidelity
 from engine.params import StyleParams
@@ -74,6 +74,56 @@ def run(
     return row, outputs
 
 
+def optimizers(fast: FastStylizer, gatys: Stylizer, frames: list[np.ndarray], params: StyleParams) -> list[str]:
+    """One mid-clip frame from its blended start: L-BFGS against Adam for the same loss evaluations."""
+    import tensorflow as tf
+
+    from engine.clip_refine import FrameRefiner
+    from engine.losses import clip_to_pixels
+
+    painter = ClipPainter(fast, [style()], params)
+    index = len(frames) // 2
+    for rgb in frames[:index]:
+        painter.blender.blend(rgb, painter.paint_one(rgb))
+    start = painter.blender.blend(frames[index], painter.paint_one(frames[index]))
+    guide = painter.blender.guide
+    rows = ["| optimiser | loss evaluations | loss drop from the blended start | seconds |", "|---|---|---|---|"]
+    for steps in (5, 10):
+        refiner = FrameRefiner(gatys, [style()], params, steps, DEFAULT_REFINE_TEMPORAL)
+        began = time.perf_counter()
+        refiner.refine(frames[index], start, guide)
+        seconds = time.perf_counter() - began
+        stats = refiner.last
+        assert stats is not None
+        rows.append(
+            f"| L-BFGS, {steps} iterations | {stats.evaluations} | "
+            f"{100 * (1 - stats.end_loss / stats.start_loss):.0f}% | {seconds:.1f} |"
+        )
+        content, x, warped, mask = refiner.problem(frames[index], start, guide)
+        for lr, beta_1 in ((5.0, 0.99), (5.0, 0.9), (10.0, 0.9)):
+            m = v = tf.zeros_like(x)
+            best, first, image = np.inf, None, x
+            began = time.perf_counter()
+            for t in range(1, stats.evaluations + 1):
+                losses, grad = refiner.compiled.guided_loss_and_grad(
+                    image, content, refiner.grams, refiner.weights, warped, mask, refiner.temporal_weight
+                )
+                first = float(losses[0]) if first is None else first
+                best = min(best, float(losses[0]))
+                # Keras' Adam as in CompiledSteps._adam_step (epsilon 0.1, the seed's).
+                m = m + (grad - m) * (1 - beta_1)
+                v = v + (tf.square(grad) - v) * (1 - 0.999)
+                alpha = lr * np.sqrt(1 - 0.999**t) / (1 - beta_1**t)
+                image = clip_to_pixels(image - alpha * m / (tf.sqrt(v) + 0.1))
+            seconds = time.perf_counter() - began
+            assert first is not None
+            rows.append(
+                f"| Adam lr {lr:g} beta1 {beta_1:g} | {stats.evaluations} | {100 * (1 - best / first):.0f}% | "
+                f"{seconds:.1f} |"
+            )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     """Measure every (steps, temporal weight) and print the table."""
     parser = argparse.ArgumentParser()
@@ -81,9 +131,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--side", type=int, default=160)
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--steps", type=int, nargs="+", default=[0, 5, 10])
-    parser.add_argument("--temporal", type=float, nargs="+", default=[1e3], help="temporal weights (refined rows)")
+    parser.add_argument(
+        "--temporal", type=float, nargs="+", default=[DEFAULT_REFINE_TEMPORAL], help="temporal weights (refined rows)"
+    )
     parser.add_argument("--style-weight", type=float, default=HED_STYLE_WEIGHT)
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime's and TensorFlow's CPU threads")
+    parser.add_argument("--optimizers", action="store_true", help="also compare L-BFGS and Adam on one frame")
     parser.add_argument("--png", type=Path, default=None, help="save source / blended / refined of one frame here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -113,6 +166,8 @@ def main(argv: list[str] | None = None) -> None:
             row, outputs = run(fast, gatys, frames, params, steps, temporal)
             print(row, flush=True)
             kept[f"{steps}/{temporal:g}"] = outputs
+    if args.optimizers:
+        print("\n".join(optimizers(fast, gatys, frames, params)))
     print(f"load average after {os.getloadavg()}")
     if args.png is not None:
         index = len(frames) // 2

@@ -70,7 +70,7 @@ class FrameRefiner:
         """The refined frame (uint8 RGB) of `source`, starting from `start` (the blended frame)."""
         from scipy.optimize import Bounds, minimize
 
-        content_feats, x0, warped, mask = self._problem(source, start, guide)
+        content_feats, x0, warped, mask = self.problem(source, start, guide)
         shape = tuple(x0.shape)
         seen: list[float] = []
 
@@ -100,13 +100,13 @@ class FrameRefiner:
 
     def loss(self, source: np.ndarray, image: np.ndarray, guide: Guide | None) -> float:
         """The loss `refine` optimises, of `image` (uint8 RGB) as the output for `source` (tests, benchmarks)."""
-        content_feats, x, warped, mask = self._problem(source, image, guide)
+        content_feats, x, warped, mask = self.problem(source, image, guide)
         losses, _ = self.compiled.guided_loss_and_grad(
             x, content_feats, self.grams, self.weights, warped, mask, self.temporal_weight
         )
         return float(losses[0])
 
-    def _problem(
+    def problem(
         self, source: np.ndarray, image: np.ndarray, guide: Guide | None
     ) -> tuple[tuple[tf.Tensor, ...], tf.Tensor, tf.Tensor, tf.Tensor]:
         """The source's content features, `image` in VGG space, the warped guide and its mask."""
