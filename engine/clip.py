@@ -8,7 +8,8 @@ both frames; occluded pixels, motion boundaries and the frames after a scene cut
 
 Deviation from Ruder et al.: no optimisation per frame. Their temporal loss, sum c * (x - warped)^2, with a
 fidelity term (x - painted)^2 has the per-pixel minimiser x = (1 - a c) painted + a c warped, a = w / (1 + w):
-that closed form is what ``TemporalBlender`` computes, with the visibility c in {0, 1}.
+that closed form is what ``TemporalBlender`` computes, with the visibility c in {0, 1}. ``ClipOptions.refine_steps``
+puts a few steps of their optimisation back on top of it (engine/clip_refine.py).
 
 API for the bot (blocking; call from a worker process or thread, never on an event loop):
 
