@@ -28,7 +28,8 @@ API for the bot (blocking; call from a worker process or thread, never on an eve
 - ``ClipPainter(stylizer, styles, params, options).paint(frames) -> Iterator[Frame]``: the streaming core
   (frames in, painted frames out) for callers that decode and encode themselves.
 - ``ClipOptions(refine_steps=N)`` (N > 0) refines every blended frame with N steps of the Gatys loss plus a temporal
-  term (engine/clip_refine.py, TensorFlow, imported only then), on ``paint_clip(..., gatys=Stylizer)``'s VGG.
+  term (engine/clip_refine.py, TensorFlow, imported only then), on ``paint_clip(..., gatys=Stylizer)``'s VGG;
+  ``should_stop()`` is then also asked before every loss evaluation.
 """
 
 from __future__ import annotations
@@ -287,7 +288,7 @@ def paint_clip(
         raise ClipNoAlphaError(f"{source} has no transparency", codec=info.codec)
     plan = plan_output(info, kind, params.max_side, options.fps_cap)
     style_images = _style_images(styles)
-    refiner = _refiner(gatys, style_images, params, options) if options.refine_steps > 0 else None
+    refiner = _refiner(gatys, style_images, params, options, should_stop) if options.refine_steps > 0 else None
     painter = ClipPainter(stylizer or fast_stylizer(), style_images, params, options, refiner)
     out_path = Path(out_path)
     total = estimated_frames(info, plan)
@@ -338,7 +339,13 @@ def paint_clip(
     return result
 
 
-def _refiner(gatys: Stylizer | None, styles: list[Image.Image], params: StyleParams, options: ClipOptions) -> Refiner:
+def _refiner(
+    gatys: Stylizer | None,
+    styles: list[Image.Image],
+    params: StyleParams,
+    options: ClipOptions,
+    should_stop: StopPredicate | None,
+) -> Refiner:
     """The Gatys refiner of the frames (TensorFlow is imported here, and only here)."""
     from engine.clip_refine import FrameRefiner
     from engine.transfer import Stylizer
@@ -347,7 +354,7 @@ def _refiner(gatys: Stylizer | None, styles: list[Image.Image], params: StylePar
         from engine.config import backbone_from_env, weights_from_env
 
         gatys = Stylizer(backbone_from_env(), weights_from_env())
-    return FrameRefiner(gatys, styles, params, options.refine_steps, options.refine_temporal)
+    return FrameRefiner(gatys, styles, params, options.refine_steps, options.refine_temporal, should_stop)
 
 
 def _style_images(styles: ImageInput | Sequence[ImageInput]) -> list[Image.Image]:

@@ -21,7 +21,7 @@ Deviations from Ruder et al. (each also marked where it is made):
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +30,7 @@ from PIL import Image
 
 from engine import colors
 from engine.clip import Guide
+from engine.errors import Cancelled
 from engine.imaging import fit_longest_side
 from engine.losses import PIXEL_MAX, PIXEL_MIN, deprocess, preprocess
 from engine.params import StyleParams
@@ -57,6 +58,7 @@ class FrameRefiner:
         params: StyleParams,
         steps: int,
         temporal_weight: float,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.extractor, self.compiled = stylizer.steps_for(params)
         self.styles, self.blend, self.params = list(styles), params.blend_for(len(styles)), params
@@ -65,6 +67,9 @@ class FrameRefiner:
         self.temporal_weight = tf.constant(temporal_weight, tf.float32)
         self.grams: tuple[tf.Tensor, ...] | None = None
         self.last: RefineStats | None = None
+        # Asked before every loss evaluation: a cancel need not wait for the frame (seconds a frame on a CPU).
+        self.should_stop = should_stop
+        self.frames = 0
 
     def refine(self, source: np.ndarray, start: np.ndarray, guide: Guide | None) -> np.ndarray:
         """The refined frame (uint8 RGB) of `source`, starting from `start` (the blended frame)."""
@@ -75,6 +80,8 @@ class FrameRefiner:
         seen: list[float] = []
 
         def fun(flat: np.ndarray) -> tuple[float, np.ndarray]:
+            if self.should_stop is not None and self.should_stop():
+                raise Cancelled(self.frames)
             image = tf.constant(flat.reshape(shape), tf.float32)
             losses, grad = self.compiled.guided_loss_and_grad(
                 image, content_feats, self.grams, self.weights, warped, mask, self.temporal_weight
@@ -93,6 +100,7 @@ class FrameRefiner:
             options={"maxiter": self.steps, "maxfun": self.steps * 2, "ftol": 0.0, "gtol": 0.0},
         )
         self.last = RefineStats(seen[0], float(result.fun), len(seen))
+        self.frames += 1
         refined = deprocess(result.x.reshape(shape).astype(np.float32))
         if self.params.keep_colors:
             return np.asarray(colors.recombine(Image.fromarray(refined), Image.fromarray(source, "RGB")))

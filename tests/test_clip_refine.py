@@ -138,6 +138,22 @@ def test_a_clip_painter_refines_every_frame_and_the_next_is_warped_from_the_refi
     assert np.mean(np.abs(guide.warped - outs[1])[visible]) < 0.5 * np.mean(np.abs(guide.warped - blended[1])[visible])
 
 
+def test_a_cancel_stops_a_frames_refinement(random_stylizer: Stylizer, frames: list[np.ndarray]) -> None:
+    """should_stop is asked before every loss evaluation, not only between frames."""
+    from engine.errors import Cancelled
+
+    asked: list[int] = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 2
+
+    refiner = FrameRefiner(random_stylizer, [style_image(64)], PARAMS, 20, 1e3, stop)
+    with pytest.raises(Cancelled):
+        refiner.refine(frames[0], frames[0], None)
+    assert len(asked) == 3 and refiner.frames == 0
+
+
 def test_refine_options_are_checked() -> None:
     """refine_steps is a whole number from 0 to 100; the temporal weight is not negative."""
     assert ClipOptions().refine_steps == 0
