@@ -220,6 +220,8 @@ class Settings(WorkerSettings):
     clip_fps: int = _env("STYLEBOT_CLIP_FPS", 30)
     clip_frames: int = _env("STYLEBOT_CLIP_FRAMES", 900)  # the most frames one clip may have
     clip_max_side: int = _env("STYLEBOT_CLIP_MAX_SIDE", 512)  # caps every tier's clip side (recipes.CLIP_SIDES)
+    # Gatys steps refining every clip frame on the workers' VGG (0: off); for GPU workers (engine/clip_refine.py).
+    clip_refine_steps: int = _env("STYLEBOT_CLIP_REFINE_STEPS", 0)
     instant_workers: int = _env("STYLEBOT_INSTANT_WORKERS", 1)  # the local instant lane's processes
     executor: str = _env("STYLEBOT_EXECUTOR", "local")  # local worker processes, or a Celery cluster
     webhook_url: str | None = _env("STYLEBOT_WEBHOOK_URL", None)  # None: long polling
@@ -487,6 +489,7 @@ Settings._parsers = {
     "STYLEBOT_CLIP_FPS": _int(1, 60),
     "STYLEBOT_CLIP_FRAMES": _int(1, 100_000),
     "STYLEBOT_CLIP_MAX_SIDE": _int(64, 1024),
+    "STYLEBOT_CLIP_REFINE_STEPS": _int(0, 100),
     "STYLEBOT_INSTANT_WORKERS": _int(1, 16),
     "STYLEBOT_EXECUTOR": _choice(EXECUTORS),
     "STYLEBOT_WEBHOOK_URL": _webhook_url,

@@ -227,6 +227,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="for a clip written as .mp4: animation (no sound, as Telegram GIFs), video (sound kept) or "
         "video_note (square, under 640 px)",
     )
+    output.add_argument(
+        "--refine-steps",
+        metavar="N",
+        type=int,
+        default=0,
+        help="for a clip: refine every frame with N Gatys steps plus a temporal term (0: off; slow without a GPU; "
+        "uses --backbone, --weights and the loss weights above)",
+    )
+    output.add_argument(
+        "--refine-temporal",
+        metavar="W",
+        type=float,
+        default=None,
+        help="for a clip with --refine-steps: how strongly a refined frame is held to the previous one "
+        "(default: engine.clip's DEFAULT_REFINE_TEMPORAL)",
+    )
     loudness = output.add_mutually_exclusive_group()
     loudness.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     loudness.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -362,20 +378,49 @@ def _run_clip(args: argparse.Namespace, reporter: ProgressReporter) -> None:
     if not os.path.isfile(args.content):
         raise CliError(f"the clip {args.content} does not exist")
     paths, blend = parse_styles(args.styles)
+    # The loss weights and layers matter only to --refine-steps (the instant network takes strength and colours).
     params = StyleParams(
         method="fast",
         max_side=args.max_side,
         strength=args.strength,
         keep_colors=args.keep_colors,
         style_blend=blend,
+        content_weight=args.content_weight,
+        style_weight=args.style_weight,
+        tv_weight=args.tv_weight,
+        style_scale=args.style_scale,
+        style_layers=tuple(args.style_layers),
+        content_layers=tuple(args.content_layers),
+        pooling=args.pooling,
     )
     styles = [_load("style", path) for path in paths]
-    from engine.clip import paint_clip  # PyAV, OpenCV and onnxruntime: only once the inputs are known
+    refining = args.refine_steps != 0
+    if refining:  # checked here, before the painting starts
+        check_backbone(args.backbone)
+        weights = normalise_weights(args.weights)
+    from engine.clip import ClipOptions, paint_clip  # PyAV, OpenCV and onnxruntime: only once the inputs are known
     from engine.fast import fast_stylizer
 
+    temporal = {} if args.refine_temporal is None else {"refine_temporal": args.refine_temporal}
+    options = ClipOptions(refine_steps=args.refine_steps, **temporal)
+    gatys = None
+    if refining:
+        from engine.transfer import Stylizer  # TensorFlow: only for the refinement
+
+        gatys = Stylizer(args.backbone, weights)
     kind: Kind = args.clip_kind or CLIP_OUTPUTS[suffix]
     stylizer = fast_stylizer(args.fast_model_dir)
-    result = paint_clip(args.content, styles, params, output, kind=kind, on_progress=reporter, stylizer=stylizer)
+    result = paint_clip(
+        args.content,
+        styles,
+        params,
+        output,
+        kind=kind,
+        options=options,
+        on_progress=reporter,
+        stylizer=stylizer,
+        gatys=gatys,
+    )
     reporter.finish()
     notes = "".join(f", {note.code} ({note.value:g} -> {note.to:g})" for note in result.notes)
     log.info(

@@ -8,7 +8,8 @@ both frames; occluded pixels, motion boundaries and the frames after a scene cut
 
 Deviation from Ruder et al.: no optimisation per frame. Their temporal loss, sum c * (x - warped)^2, with a
 fidelity term (x - painted)^2 has the per-pixel minimiser x = (1 - a c) painted + a c warped, a = w / (1 + w):
-that closed form is what ``TemporalBlender`` computes, with the visibility c in {0, 1}.
+that closed form is what ``TemporalBlender`` computes, with the visibility c in {0, 1}. ``ClipOptions.refine_steps``
+puts a few steps of their optimisation back on top of it (engine/clip_refine.py).
 
 API for the bot (blocking; call from a worker process or thread, never on an event loop):
 
@@ -26,6 +27,9 @@ API for the bot (blocking; call from a worker process or thread, never on an eve
   output's size and frame rate and about how many frames it will take, before any decoding (a job's cost).
 - ``ClipPainter(stylizer, styles, params, options).paint(frames) -> Iterator[Frame]``: the streaming core
   (frames in, painted frames out) for callers that decode and encode themselves.
+- ``ClipOptions(refine_steps=N)`` (N > 0) refines every blended frame with N steps of the Gatys loss plus a temporal
+  term (engine/clip_refine.py, TensorFlow, imported only then), on ``paint_clip(..., gatys=Stylizer)``'s VGG;
+  ``should_stop()`` is then also asked before every loss evaluation.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 from PIL import Image
@@ -53,6 +57,9 @@ from engine.progress import Losses, Progress
 from engine.sticker_timing import ClipNote, sticker_timing
 from engine.video_io import ClipInfo, ClipLimits, Frame, ReadPlan, fraction_rate, probe_clip, read_frames
 
+if TYPE_CHECKING:
+    from engine.transfer import Stylizer
+
 log = logging.getLogger(__name__)
 
 Kind = Literal["animation", "video", "video_note", "sticker", "video_sticker"]
@@ -63,6 +70,9 @@ VIDEO_NOTE_MAX_SECONDS = 60.0
 # Weight of the warped previous output where it is visible (a = w / (1 + w) above: w = 4).
 DEFAULT_TEMPORAL = 0.8
 DEFAULT_FPS_CAP = 30.0
+MAX_REFINE_STEPS = 100
+# Weight of the refinement's temporal term against the photo path's loss (engine/clip_refine.py, docs/benchmarks.md).
+DEFAULT_REFINE_TEMPORAL = 1e3
 _NO_LOSSES = Losses(0.0, 0.0, 0.0, 0.0)
 
 ProgressCallback = Callable[[Progress], None]
@@ -79,9 +89,17 @@ class ClipOptions:
     flow_preset: flow.Preset = "fast"
     # Only for stickers: refuse a source without transparency instead of making an opaque sticker.
     require_alpha: bool = False
+    # Steps of Gatys refinement per frame (0: off, the instant network and the blend alone; needs TensorFlow).
+    refine_steps: int = 0
+    refine_temporal: float = DEFAULT_REFINE_TEMPORAL
 
     def __post_init__(self) -> None:
         """Check the ranges."""
+        steps = self.refine_steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= MAX_REFINE_STEPS:
+            raise InvalidParamsError(f"refine_steps must be an integer from 0 to {MAX_REFINE_STEPS}, got {steps!r}")
+        if not (math.isfinite(self.refine_temporal) and self.refine_temporal >= 0):
+            raise InvalidParamsError(f"refine_temporal must be a number from 0 up, got {self.refine_temporal}")
         if not 0.0 <= self.temporal < 1.0:
             raise InvalidParamsError(f"temporal must be in 0..1 (1 excluded), got {self.temporal}")
         if not 1.0 <= self.fps_cap <= 120.0:
@@ -193,8 +211,16 @@ class TemporalBlender:
         return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+class Refiner(Protocol):
+    """Improves a blended frame, holding it to the guide (engine.clip_refine.FrameRefiner)."""
+
+    def refine(self, source: np.ndarray, start: np.ndarray, guide: Guide | None) -> np.ndarray:
+        """The refined frame (uint8 RGB) of `source`, from `start`, the blended frame."""
+        ...
+
+
 class ClipPainter:
-    """Frames in, painted frames out: one style vector for the clip, blended over time."""
+    """Frames in, painted frames out: one style vector for the clip, blended over time (and refined, if asked)."""
 
     def __init__(
         self,
@@ -202,6 +228,7 @@ class ClipPainter:
         styles: Sequence[Image.Image],
         params: StyleParams,
         options: ClipOptions | None = None,
+        refiner: Refiner | None = None,
     ) -> None:
         if not styles:
             raise InvalidParamsError("at least one style image is needed")
@@ -212,6 +239,7 @@ class ClipPainter:
         self.options = options or ClipOptions()
         self.blender = TemporalBlender(self.options.temporal, self.options.flow_preset)
         self.vector: np.ndarray | None = None
+        self.refiner = refiner
 
     def paint_one(self, rgb: np.ndarray) -> np.ndarray:
         """One frame painted on its own with the clip's vector (computed from the first frame)."""
@@ -225,6 +253,9 @@ class ClipPainter:
         """The painted frames, one at a time, alpha passed through."""
         for frame in frames:
             painted = self.blender.blend(frame.rgb, self.paint_one(frame.rgb))
+            if self.refiner is not None:
+                painted = self.refiner.refine(frame.rgb, painted, self.blender.guide)
+                self.blender.replace_output(painted)  # the next frame is warped from (and held to) the refined one
             yield replace(frame, rgb=painted)
 
 
@@ -241,8 +272,13 @@ def paint_clip(
     on_progress: ProgressCallback | None = None,
     should_stop: StopPredicate | None = None,
     info: ClipInfo | None = None,
+    gatys: Stylizer | None = None,
 ) -> ClipResult:
-    """Paint the clip at `source` into `out_path` as `kind`; see the module docstring."""
+    """Paint the clip at `source` into `out_path` as `kind`; see the module docstring.
+
+    `gatys` is the Stylizer whose VGG refines the frames when options.refine_steps > 0 (None: one for the
+    environment's STYLEBOT_BACKBONE and STYLEBOT_WEIGHTS).
+    """
     start = time.perf_counter()
     limits = limits or ClipLimits()
     options = options or ClipOptions()
@@ -251,7 +287,9 @@ def paint_clip(
     if options.require_alpha and kind in ("sticker", "video_sticker") and not info.has_alpha:
         raise ClipNoAlphaError(f"{source} has no transparency", codec=info.codec)
     plan = plan_output(info, kind, params.max_side, options.fps_cap)
-    painter = ClipPainter(stylizer or fast_stylizer(), _style_images(styles), params, options)
+    style_images = _style_images(styles)
+    refiner = _refiner(gatys, style_images, params, options, should_stop) if options.refine_steps > 0 else None
+    painter = ClipPainter(stylizer or fast_stylizer(), style_images, params, options, refiner)
     out_path = Path(out_path)
     total = estimated_frames(info, plan)
     frames = read_frames(source, info, plan.read, limits)
@@ -299,6 +337,24 @@ def paint_clip(
         result.bytes,
     )
     return result
+
+
+def _refiner(
+    gatys: Stylizer | None,
+    styles: list[Image.Image],
+    params: StyleParams,
+    options: ClipOptions,
+    should_stop: StopPredicate | None,
+) -> Refiner:
+    """The Gatys refiner of the frames (TensorFlow is imported here, and only here)."""
+    from engine.clip_refine import FrameRefiner
+    from engine.transfer import Stylizer
+
+    if gatys is None:
+        from engine.config import backbone_from_env, weights_from_env
+
+        gatys = Stylizer(backbone_from_env(), weights_from_env())
+    return FrameRefiner(gatys, styles, params, options.refine_steps, options.refine_temporal, should_stop)
 
 
 def _style_images(styles: ImageInput | Sequence[ImageInput]) -> list[Image.Image]:

@@ -16,6 +16,8 @@ _SCALAR = tf.TensorSpec([], tf.float32)
 # tensors, so new values never cause a retrace.
 _WEIGHTS = tf.TensorSpec([3], tf.float32)
 _ADAM = tf.TensorSpec([4], tf.float32)
+# A clip frame's guide: the previous output warped onto it (VGG space) and where it is visible (0..1).
+_MASK = tf.TensorSpec([1, None, None, 1], tf.float32)
 
 Targets = tuple[tuple[tf.Tensor, ...], tuple[tf.Tensor, ...]]
 
@@ -40,10 +42,21 @@ class CompiledSteps:
         self.loss_and_grad = tf.function(
             self._loss_and_grad, input_signature=[_IMAGE, content_specs, gram_specs, _WEIGHTS]
         )
+        # Clip refinement (engine/clip_refine.py): the same loss plus Ruder et al.'s temporal term. The guide and
+        # its weight are inputs, so one trace serves every frame (a first frame passes an all-zero mask).
+        self.guided_loss_and_grad = tf.function(
+            self._guided_loss_and_grad,
+            input_signature=[_IMAGE, content_specs, gram_specs, _WEIGHTS, _IMAGE, _MASK, _SCALAR],
+        )
 
     def trace_counts(self) -> dict[str, int]:
         """How often each compiled function has been traced (for tests and diagnostics)."""
-        fns = {"targets": self.targets, "adam_step": self.adam_step, "loss_and_grad": self.loss_and_grad}
+        fns = {
+            "targets": self.targets,
+            "adam_step": self.adam_step,
+            "loss_and_grad": self.loss_and_grad,
+            "guided_loss_and_grad": self.guided_loss_and_grad,
+        }
         return {name: int(fn.experimental_get_tracing_count()) for name, fn in fns.items()}
 
     def _targets(self, x: tf.Tensor) -> Targets:
@@ -69,6 +82,29 @@ class CompiledSteps:
             losses = self._losses(x, content_targets, gram_targets, weights)
             total = losses[0]  # indexed inside the tape, or eager mode records no path to x
         return losses, tape.gradient(total, x)
+
+    def _guided_loss_and_grad(
+        self,
+        x: tf.Tensor,
+        content_targets: Any,
+        gram_targets: Any,
+        weights: tf.Tensor,
+        warped: tf.Tensor,
+        mask: tf.Tensor,
+        temporal_weight: tf.Tensor,
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """[total, content, style, tv, temporal] and the gradient of the total, the total with the temporal term.
+
+        Temporal term (Ruder et al. 2016, eq. 6): weight * mean over pixels and channels of c * (x - warped)^2,
+        c the visibility of the warped previous output (a mean, not their sum over D: its weight then means the
+        same at every frame size).
+        """
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            losses = self._losses(x, content_targets, gram_targets, weights)
+            temporal = temporal_weight * tf.reduce_mean(mask * tf.square(x - warped))
+            total = losses[0] + temporal
+        return tf.concat([tf.reshape(total, [1]), losses[1:], tf.reshape(temporal, [1])], 0), tape.gradient(total, x)
 
     def _adam_step(
         self,

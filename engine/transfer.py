@@ -186,16 +186,9 @@ class _Run:
         if self.p.keep_colors:
             styles = [colors.matched_style_luminance(s, content) for s in styles]
             content = colors.gray_rgb(colors.luminance(content))
-        grams: list[tf.Tensor] | None = None
-        for style, weight in zip(styles, self.blend, strict=True):
-            style_grams, _ = self.compiled.targets(preprocess(np.asarray(style)))
-            scaled = [weight * g for g in style_grams]
-            grams = scaled if grams is None else [a + b for a, b in zip(grams, scaled, strict=True)]
-        # Deviation (option): several styles blend their Gram matrices; with weights summing to 1 this
-        # has the same gradient as a weighted sum of per-style losses, at the cost of one.
-        assert grams is not None
+        grams = blended_grams(self.compiled, styles, self.blend)
         _, content_feats = self.compiled.targets(preprocess(np.asarray(content)))
-        return tuple(content_feats), tuple(grams)
+        return tuple(content_feats), grams
 
     def _initial(self, size: tuple[int, int], previous: np.ndarray | None) -> tf.Tensor:
         """The start image: the previous level upscaled, else the content, a given image or noise, plus noise."""
@@ -301,6 +294,21 @@ class _Run:
                 preview=preview,
             )
         )
+
+
+def blended_grams(
+    compiled: CompiledSteps, styles: Sequence[Image.Image], blend: Sequence[float]
+) -> tuple[tf.Tensor, ...]:
+    """The style layers' Gram matrices of `styles` (already at their size), blended by `blend`."""
+    grams: list[tf.Tensor] | None = None
+    for style, weight in zip(styles, blend, strict=True):
+        style_grams, _ = compiled.targets(preprocess(np.asarray(style)))
+        scaled = [weight * g for g in style_grams]
+        grams = scaled if grams is None else [a + b for a, b in zip(grams, scaled, strict=True)]
+    # Deviation (option): several styles blend their Gram matrices; with weights summing to 1 this
+    # has the same gradient as a weighted sum of per-style losses, at the cost of one.
+    assert grams is not None
+    return tuple(grams)
 
 
 def level_sides(max_side: int, levels: int) -> list[int]:

@@ -189,3 +189,24 @@ def test_the_bots_own_copies_of_engine_rules_agree_with_the_engine() -> None:
         fast.PACKAGE_MODULE,
         (fast.PREDICT_FILE, fast.TRANSFORM_FILE),
     )
+
+
+def test_the_refine_setting_travels_in_the_clip_request_and_prices_the_clip(tmp_path: Path) -> None:
+    """STYLEBOT_CLIP_REFINE_STEPS reaches the worker's request (through the cluster's payload too) and the ETA."""
+    from bot.config import ConfigError
+    from bot.core.recipes import REFINE_STEP_FRAMES
+
+    token = "1:x" + "a" * 34
+    settings = Settings.from_env({"TELEGRAM_BOT_TOKEN": token, "STYLEBOT_CLIP_REFINE_STEPS": "5"})
+    assert settings.clip_refine_steps == 5 and Settings(token=token).clip_refine_steps == 0
+    with pytest.raises(ConfigError, match="STYLEBOT_CLIP_REFINE_STEPS"):
+        Settings.from_env({"TELEGRAM_BOT_TOKEN": token, "STYLEBOT_CLIP_REFINE_STEPS": "-1"})
+    request = clip_request(settings, "animation")
+    assert request.refine_steps == 5 and clip_request(Settings(token=token), "animation").refine_steps == 0
+    run = RunJob(1, str(tmp_path / "c.mp4"), (), {}, str(tmp_path / "out"), clip=request)
+    (tmp_path / "c.mp4").write_bytes(b"clip")
+    assert decode_request(json.loads(json.dumps(encode_request(run))), tmp_path / "w").clip == request
+    refined = work_units(GIF, clip_refine_steps=5)
+    assert refined == pytest.approx(work_units(GIF) * (1 + 5 * REFINE_STEP_FRAMES))
+    eta = EtaModel(settings)
+    assert eta.seconds(_job(1, GIF)) == pytest.approx(CLIP_SECONDS_PER_UNIT * refined)

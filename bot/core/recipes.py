@@ -38,6 +38,9 @@ TIERS: dict[Quality, Tier] = {
 # The side a clip is painted at per tier (the instant network paints every frame; no Gatys steps): at 384 px a
 # frame takes about 0.05 s on two CPU cores (docs/benchmarks.md). STYLEBOT_CLIP_MAX_SIDE caps them all.
 CLIP_SIDES: dict[Quality, int] = {INSTANT: 384, "preview": 256, "standard": 384, "hd": 512}
+# One Gatys refinement step of a clip frame (STYLEBOT_CLIP_REFINE_STEPS) costs about this many instant-network frames
+# (paint + blend): 0.5 s against 0.07 s at 160 px on two CPU cores (bench/clip_refine.py, docs/benchmarks.md).
+REFINE_STEP_FRAMES = 7.0
 STRENGTH_KNOB: dict[Strength, float] = {"low": 0.25, "medium": 0.5, "high": 0.75}
 # The tiers weigh style 3x the features' base weight: on the pretrained features, 30 iterations from the instant
 # result then reach the seed recipe's style ratio (1000 Adam steps), with the photo's edges still kept
@@ -105,16 +108,28 @@ def clip_side(job: JobParams, cap: int) -> int:
 
 def clip_params(job: JobParams, blend: tuple[float, ...], cap: int) -> StyleParams:
     """The instant network's parameters for every frame of a clip job."""
-    return instant_params(job, blend, max_side=clip_side(job, cap))
+    # The photo tiers' style weight, for STYLEBOT_CLIP_REFINE_STEPS' Gatys loss (the instant network ignores it).
+    return instant_params(job, blend, max_side=clip_side(job, cap)).replace(
+        style_weight=SEED_STYLE_WEIGHT * TIER_STYLE_GAIN
+    )
 
 
-def work_units(job: JobParams, *, max_side: int | None = None, steps: int | None = None, clip_cap: int = 512) -> float:
+def work_units(
+    job: JobParams,
+    *,
+    max_side: int | None = None,
+    steps: int | None = None,
+    clip_cap: int = 512,
+    clip_refine_steps: int = 0,
+) -> float:
     """How much painting a job is; ETAs divide it by each quality's measured speed (see units_of).
 
-    A clip is frames x megapixels (one instant-network pass a frame): its ETA learns its own speed.
+    A clip is frames x megapixels (one instant-network pass a frame, plus its refinement steps, each worth
+    REFINE_STEP_FRAMES passes): its ETA learns its own speed.
     """
     if job.is_clip:
-        return units_of(clip_side(job, clip_cap), max(1, job.frames), 1)
+        per_frame = 1 + clip_refine_steps * REFINE_STEP_FRAMES
+        return units_of(clip_side(job, clip_cap), max(1, job.frames), 1) * per_frame
     tier = TIERS[job.quality]
     side = max_side or tier.max_side
     if tier.steps == 0:

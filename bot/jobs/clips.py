@@ -32,7 +32,9 @@ def clip_limits(settings: Settings, media: str) -> ClipLimits:
 def clip_request(settings: Settings, media: str) -> ClipRequest:
     """The worker's instructions for a clip job."""
     limits = clip_limits(settings, media)
-    return ClipRequest(media, limits.max_seconds, limits.max_frames, float(settings.clip_fps))
+    return ClipRequest(
+        media, limits.max_seconds, limits.max_frames, float(settings.clip_fps), settings.clip_refine_steps
+    )
 
 
 def painted_frames(info: ClipInfo, settings: Settings, media: str) -> int:

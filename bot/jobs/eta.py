@@ -24,7 +24,13 @@ class EtaModel:
     def units(self, job: Job) -> float:
         """The job's size."""
         settings = self._settings
-        return work_units(job.params, max_side=settings.max_side, steps=settings.steps, clip_cap=settings.clip_max_side)
+        return work_units(
+            job.params,
+            max_side=settings.max_side,
+            steps=settings.steps,
+            clip_cap=settings.clip_max_side,
+            clip_refine_steps=settings.clip_refine_steps,
+        )
 
     def learn(self, job: Job, seconds: float) -> None:
         """A run of `job` took `seconds`."""

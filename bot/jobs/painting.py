@@ -106,7 +106,8 @@ def paint_clip_job(
 ) -> JobOutcome:
     """A clip job: every frame by the instant network (engine.clip), the first painted frame shown at once.
 
-    `stylizer` is the worker's Stylizer: its fast_model_dir names the instant network's folder (None: the package's).
+    `stylizer` is the worker's Stylizer: its fast_model_dir names the instant network's folder (None: the package's),
+    and with clip.refine_steps its VGG refines the frames (the one photo jobs use, not a second copy).
     """
     from engine.clip import ClipOptions, paint_clip
     from engine.errors import Cancelled, EngineError
@@ -142,8 +143,9 @@ def paint_clip_job(
             files.clip(clip.kind),
             kind=clip.kind,  # type: ignore[arg-type]  # checked by the engine
             limits=limits,
-            options=ClipOptions(fps_cap=clip.fps_cap),
+            options=ClipOptions(fps_cap=clip.fps_cap, refine_steps=clip.refine_steps),
             stylizer=fast_stylizer(getattr(stylizer, "fast_model_dir", None)),
+            gatys=stylizer if clip.refine_steps else None,
             on_progress=on_progress,
             should_stop=should_stop,
         )

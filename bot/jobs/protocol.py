@@ -16,6 +16,7 @@ class ClipRequest:
     max_seconds: float
     max_frames: int
     fps_cap: float
+    refine_steps: int = 0  # Gatys steps refining every frame on the worker's VGG (engine.clip_refine); 0: off
 
 
 @dataclass(frozen=True)
