@@ -3,13 +3,19 @@
 Every frame is painted with ONE style vector for the whole clip (the photo path's blend, strength and
 keep-colours, computed on the first frame: ``FastStylizer.mixed_vector``). Temporal consistency (after Ruder et
 al. 2016): the previous *output* frame is warped onto the current one by optical flow computed on the *source*
-frames (OpenCV DIS, preset "fast"), and blended in where the forward-backward check says the pixel is visible in
-both frames; occluded pixels, motion boundaries and the frames after a scene cut take the fresh painting.
+frames (OpenCV DIS, preset "fast", one scale finer on frames under 512 px), and blended in where the
+forward-backward check says the pixel is visible in both frames; occluded pixels, motion boundaries and the frames
+after a scene cut take the fresh painting.
 
-Deviation from Ruder et al.: no optimisation per frame. Their temporal loss, sum c * (x - warped)^2, with a
-fidelity term (x - painted)^2 has the per-pixel minimiser x = (1 - a c) painted + a c warped, a = w / (1 + w):
-that closed form is what ``TemporalBlender`` computes, with the visibility c in {0, 1}. ``ClipOptions.refine_steps``
-puts a few steps of their optimisation back on top of it (engine/clip_refine.py).
+Deviations from Ruder et al.:
+- No optimisation per frame. Their temporal loss, sum c * (x - warped)^2, with a fidelity term (x - painted)^2
+  has the per-pixel minimiser x = (1 - a c) painted + a c warped, a = w / (1 + w): that closed form is what
+  ``TemporalBlender`` computes (a = 0.9). ``ClipOptions.refine_steps`` puts a few steps of their optimisation
+  back on top of it (engine/clip_refine.py).
+- The visibility c is a soft confidence in 0..1 rather than their hard 0/1 test (``engine.flow.SOFTNESS``).
+- The previous output is warped bicubically: bilinear resampling, repeated frame after frame, blurs the strokes
+  (the blended clip kept 58-64 % of the per-frame painting's Laplacian energy with bilinear warps at 384 px,
+  65-67 % bicubic; docs/benchmarks.md).
 
 API for the bot (blocking; call from a worker process or thread, never on an event loop):
 
@@ -67,8 +73,9 @@ KINDS: tuple[Kind, ...] = ("animation", "video", "video_note", "sticker", "video
 # Telegram refuses video notes of 640 px and more, and longer than a minute.
 VIDEO_NOTE_MAX_SIDE = 638
 VIDEO_NOTE_MAX_SECONDS = 60.0
-# Weight of the warped previous output where it is visible (a = w / (1 + w) above: w = 4).
-DEFAULT_TEMPORAL = 0.8
+# Weight of the warped previous output where it is visible (a = w / (1 + w) above: w = 9). At 0.8 the fresh
+# painting's share kept the strokes boiling on fast pans (bikes.mp4: 4.2x the source's warping error at 384 px).
+DEFAULT_TEMPORAL = 0.9
 DEFAULT_FPS_CAP = 30.0
 MAX_REFINE_STEPS = 100
 # Weight of the refinement's temporal term against the photo path's loss (engine/clip_refine.py, docs/benchmarks.md).
@@ -171,7 +178,7 @@ class Guide:
     """The previous output warped onto the current frame, and how far each pixel of it can be trusted."""
 
     warped: np.ndarray  # H x W x 3 float32, 0..255
-    visible: np.ndarray  # H x W float32 in 0..1: 1 where the pixel was visible in the previous frame
+    visible: np.ndarray  # H x W float32 in 0..1: 1 where visible in the previous frame, less the less certain
 
 
 class TemporalBlender:
@@ -179,7 +186,8 @@ class TemporalBlender:
 
     def __init__(self, temporal: float = DEFAULT_TEMPORAL, preset: flow.Preset = "fast") -> None:
         self.temporal = temporal
-        self.estimator = flow.FlowEstimator(preset)
+        self.preset = preset
+        self.estimator: flow.FlowEstimator | None = None  # made for the first frame's size
         self._prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # grey, thumbnail, output (float32)
         self.cuts = 0
         # The last blend's guide (None on the first frame and after a cut): what a refiner holds the frame to.
@@ -199,16 +207,24 @@ class TemporalBlender:
         self.guide = None
         if self._prev is not None and self.temporal > 0:
             prev_grey, prev_thumb, prev_out = self._prev
-            pair = None if flow.is_cut(prev_thumb, thumb) else self.estimator.pair(prev_grey, grey)
+            pair = None if flow.is_cut(prev_thumb, thumb) else self._estimator(grey).pair(prev_grey, grey)
             if pair is None or flow.is_cut(prev_thumb, thumb, pair):
                 # A new scene: nothing of the previous output belongs here (blending would ghost it in).
                 self.cuts += 1
             else:
-                self.guide = Guide(flow.warp(prev_out, pair.backward), pair.visible.astype(np.float32))
+                self.guide = Guide(flow.warp(prev_out, pair.backward, cubic=True), pair.confidence)
                 weight = (self.temporal * self.guide.visible)[..., np.newaxis]
                 out += weight * (self.guide.warped - out)
+        # Bicubic warps overshoot a little at sharp edges; clipped here, the overshoot cannot build up over frames.
+        out = np.clip(out, 0, 255)
         self._prev = (grey, thumb, out)
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        return np.rint(out).astype(np.uint8)
+
+    def _estimator(self, grey: np.ndarray) -> flow.FlowEstimator:
+        """The flow estimator for this clip's frame size."""
+        if self.estimator is None:
+            self.estimator = flow.FlowEstimator.for_frames(self.preset, grey.shape[1], grey.shape[0])
+        return self.estimator
 
 
 class Refiner(Protocol):
