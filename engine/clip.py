@@ -3,7 +3,7 @@
 Every frame is painted with ONE style vector for the whole clip (the photo path's blend, strength and
 keep-colours, computed on the first frame: ``FastStylizer.mixed_vector``). Temporal consistency (after Ruder et
 al. 2016): the previous *output* frame is warped onto the current one by optical flow computed on the *source*
-frames (OpenCV DIS, preset "fast", one scale finer on frames under 512 px), and blended in where the
+frames (OpenCV DIS, preset "fast" on a flow grid at least 256 px wide), and blended in where the
 forward-backward check says the pixel is visible in both frames; occluded pixels, motion boundaries and the frames
 after a scene cut take the fresh painting.
 

@@ -5,6 +5,7 @@ Flow is always computed on the *source* frames, never on painted ones: paint str
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,9 +32,10 @@ BOUNDARY_OFFSET = 0.002
 # truly occluded pixels rose only from 0.025 to 0.030 (docs/benchmarks.md).
 SOFTNESS = 8.0
 # DIS's presets were tuned on large video: "fast" estimates flow on a grid 4x smaller than the frame (finest
-# scale 2), 64-96 px wide on a 256-384 px clip, too coarse for the strokes painted on it. Below this side the
-# pipeline's flow goes one scale finer (the "medium" preset is at scale 1 already).
-SMALL_FRAME_SIDE = 512
+# scale 2), 64-128 px wide on a 256-512 px clip, too coarse for the strokes painted on it (bikes.mp4 at 512 px:
+# 3.95x the source's warping error at scale 2, 2.05x at scale 1). The pipeline picks the coarsest scale whose grid
+# is still this wide, but never finer than scale 1 (scale 0 follows noise: 10x on up-scaled carphone footage).
+FLOW_GRID_SIDE = 256
 # A scene cut: the 32 px grey thumbnails differ by this much on average (0..255), or little is visible in both.
 CUT_THUMB_SIDE = 32
 CUT_MEAN_DIFF = 30.0
@@ -64,10 +66,10 @@ class FlowEstimator:
 
     @classmethod
     def for_frames(cls, preset: Preset, width: int, height: int) -> FlowEstimator:
-        """The pipeline's estimator for frames of this size: one scale finer below SMALL_FRAME_SIDE px."""
+        """The pipeline's estimator for frames of this size: a flow grid of at least FLOW_GRID_SIDE px."""
         base = int(cv2.DISOpticalFlow_create(PRESETS[preset]).getFinestScale())  # type: ignore[attr-defined]
-        finer = max(1, base - 1) if max(width, height) < SMALL_FRAME_SIDE else base
-        return cls(preset, finest_scale=finer)
+        fitting = int(math.log2(max(width, height, FLOW_GRID_SIDE) / FLOW_GRID_SIDE))
+        return cls(preset, finest_scale=min(base, max(1, fitting)))
 
     def pair(self, prev_gray: np.ndarray, cur_gray: np.ndarray) -> FramePair:
         """Both flows between two grey frames, the Ruder et al. visibility mask and its soft confidence."""
