@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from PIL import Image
 
@@ -290,6 +290,23 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_OK
 
 
+def _look(args: argparse.Namespace, blend: tuple[float, ...] | None) -> dict[str, Any]:
+    """The StyleParams fields a photo and a clip take alike: size, strength, colours, the loss and its layers."""
+    return {
+        "max_side": args.max_side,
+        "strength": args.strength,
+        "keep_colors": args.keep_colors,
+        "style_blend": blend,
+        "content_weight": args.content_weight,
+        "style_weight": args.style_weight,
+        "tv_weight": args.tv_weight,
+        "style_scale": args.style_scale,
+        "style_layers": tuple(args.style_layers),
+        "content_layers": tuple(args.content_layers),
+        "pooling": args.pooling,
+    }
+
+
 def prepare(args: argparse.Namespace) -> CliRun:
     """Check every value and decode the images, without TensorFlow; raises CliError or an engine error."""
     output = Path(args.output)
@@ -305,23 +322,13 @@ def prepare(args: argparse.Namespace) -> CliRun:
     params = StyleParams(
         method=args.method,
         steps=args.steps,
-        max_side=args.max_side,
-        content_weight=args.content_weight,
-        style_weight=args.style_weight,
-        tv_weight=args.tv_weight,
-        strength=args.strength,
-        keep_colors=args.keep_colors,
-        style_blend=blend,
-        style_scale=args.style_scale,
         init=args.init,
         init_noise=args.init_noise,
         seed=args.seed,
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,
         levels=args.levels,
-        style_layers=tuple(args.style_layers),
-        content_layers=tuple(args.content_layers),
-        pooling=args.pooling,
+        **_look(args, blend),
     )
     backbone = check_backbone(args.backbone)
     weights = normalise_weights(args.weights)
@@ -379,20 +386,7 @@ def _run_clip(args: argparse.Namespace, reporter: ProgressReporter) -> None:
         raise CliError(f"the clip {args.content} does not exist")
     paths, blend = parse_styles(args.styles)
     # The loss weights and layers matter only to --refine-steps (the instant network takes strength and colours).
-    params = StyleParams(
-        method="fast",
-        max_side=args.max_side,
-        strength=args.strength,
-        keep_colors=args.keep_colors,
-        style_blend=blend,
-        content_weight=args.content_weight,
-        style_weight=args.style_weight,
-        tv_weight=args.tv_weight,
-        style_scale=args.style_scale,
-        style_layers=tuple(args.style_layers),
-        content_layers=tuple(args.content_layers),
-        pooling=args.pooling,
-    )
+    params = StyleParams(method="fast", **_look(args, blend))
     styles = [_load("style", path) for path in paths]
     refining = args.refine_steps != 0
     if refining:  # checked here, before the painting starts

@@ -32,9 +32,9 @@ from engine import colors
 from engine.clip import Guide
 from engine.errors import Cancelled
 from engine.imaging import fit_longest_side
-from engine.losses import PIXEL_MAX, PIXEL_MIN, deprocess, preprocess
+from engine.losses import deprocess, preprocess
 from engine.params import StyleParams
-from engine.transfer import MIN_LEVEL_SIDE, Stylizer, blended_grams
+from engine.transfer import MIN_LEVEL_SIDE, Stylizer, blended_grams, lbfgs
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,6 @@ class FrameRefiner:
 
     def refine(self, source: np.ndarray, start: np.ndarray, guide: Guide | None) -> np.ndarray:
         """The refined frame (uint8 RGB) of `source`, starting from `start` (the blended frame)."""
-        from scipy.optimize import Bounds, minimize
-
         content_feats, x0, warped, mask = self.problem(source, start, guide)
         shape = tuple(x0.shape)
         seen: list[float] = []
@@ -89,16 +87,7 @@ class FrameRefiner:
             seen.append(float(losses[0]))
             return seen[-1], grad.numpy().astype(np.float64).ravel()
 
-        pixels = shape[1] * shape[2]
-        bounds = Bounds(np.tile(PIXEL_MIN, pixels).astype(np.float64), np.tile(PIXEL_MAX, pixels))
-        result = minimize(
-            fun,
-            x0.numpy().astype(np.float64).ravel(),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"maxiter": self.steps, "maxfun": self.steps * 2, "ftol": 0.0, "gtol": 0.0},
-        )
+        result = lbfgs(fun, x0.numpy(), self.steps)
         self.last = RefineStats(seen[0], float(result.fun), len(seen))
         self.frames += 1
         refined = deprocess(result.x.reshape(shape).astype(np.float32))

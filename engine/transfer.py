@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -231,8 +232,6 @@ class _Run:
         self, x: tf.Tensor, targets: Targets, steps: int, level: int, size: tuple[int, int]
     ) -> tuple[np.ndarray, float]:
         """L-BFGS-B from SciPy on the compiled loss and gradient, the pixel range as bounds."""
-        from scipy.optimize import Bounds, minimize
-
         shape = tuple(x.shape)
         content_t, grams = targets
         last: dict[str, tf.Tensor] = {}
@@ -251,17 +250,7 @@ class _Run:
                 self._report(last["losses"], tf.constant(xk.reshape(shape), tf.float32), level, size)
                 reported.append(self.clock.step)
 
-        pixels = int(np.prod(shape[1:3]))
-        bounds = Bounds(np.tile(PIXEL_MIN, pixels).astype(np.float64), np.tile(PIXEL_MAX, pixels))
-        result = minimize(
-            fun,
-            x.numpy().astype(np.float64).ravel(),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=bounds,
-            callback=callback,
-            options={"maxiter": steps, "maxfun": steps * 2, "ftol": 0.0, "gtol": 0.0},
-        )
+        result = lbfgs(fun, x.numpy(), steps, callback)
         final = result.x.reshape(shape).astype(np.float32)
         if not reported or reported[-1] != self.clock.step:
             self._report(last["losses"], tf.constant(final), level, size)
@@ -294,6 +283,26 @@ class _Run:
                 preview=preview,
             )
         )
+
+
+def lbfgs(
+    fun: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    start: np.ndarray,
+    steps: int,
+    callback: Callable[[np.ndarray], None] | None = None,
+) -> Any:
+    """SciPy's L-BFGS-B for `steps` iterations from `start` (VGG space), the pixel range as bounds; its result.
+
+    `fun` takes and returns flat float64 arrays. No tolerance stops it early: the budget is the steps, and at most
+    two loss evaluations a step (the line search).
+    """
+    from scipy.optimize import Bounds, minimize
+
+    pixels = int(np.prod(start.shape[1:3]))
+    bounds = Bounds(np.tile(PIXEL_MIN, pixels).astype(np.float64), np.tile(PIXEL_MAX, pixels))
+    options = {"maxiter": steps, "maxfun": steps * 2, "ftol": 0.0, "gtol": 0.0}
+    x0 = start.astype(np.float64).ravel()
+    return minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds, callback=callback, options=options)
 
 
 def blended_grams(

@@ -190,8 +190,11 @@ def encode_video_sticker(
     import av
 
     with av.open(master_path) as master:
-        frames = master.streams.video[0].frames or 1
-    seconds = max(frames / float(fps), 0.5)
+        stream = master.streams.video[0]
+        # Matroska keeps no frame count (0): counted from the packets (demuxed, not decoded). Taken as 1 before,
+        # the first draft aimed at 6x the budget of a 3 s sticker, and 6 tries could end still too big.
+        frames = stream.frames or sum(1 for packet in master.demux(stream) if packet.size)
+    seconds = max(max(frames, 1) / float(fps), 0.5)
     bit_rate = int(max_bytes * 8 * STICKER_BUDGET_SHARE / seconds)
     draft, size, tries = f"{out_path}.draft.webm", 0, 0
     try:

@@ -320,6 +320,18 @@ def test_video_sticker_bitrate_search(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["master.mkv", "no.webm", "ok.webm"]  # no drafts left
 
 
+def test_video_sticker_first_draft_aims_at_the_clips_own_length(tmp_path: Path) -> None:
+    """The master (Matroska, no frame count in its header) is 3 s: the first draft's bitrate is a 3 s budget."""
+    master = tmp_path / "master.mkv"
+    writer = video_out.MasterWriter(master, 64, 64, Fraction(30))
+    for index in range(90):
+        writer.write(np.full((64, 64, 3), index, dtype=np.uint8), np.full((64, 64), 255, np.uint8))
+    writer.close()
+    fitted = video_out.encode_video_sticker(str(master), tmp_path / "flat.webm", Fraction(30))
+    budget = video_out.STICKER_MAX_BYTES * 8 * video_out.STICKER_BUDGET_SHARE / 3.0
+    assert fitted.tries == 1 and fitted.bit_rate == pytest.approx(budget, rel=0.01)
+
+
 def test_cli_paints_a_clip(bunny: Path, tmp_path: Path) -> None:
     """`python -m engine clip.mp4 painting.jpg -o out.mp4` writes a video; a .gif output is refused with exit 1."""
     from engine.cli import main

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.core.errors import ClipRefusedError, Problem
+from bot.core.errors import CLIP_MESSAGES, ClipRefusedError, Problem
 from bot.core.models import Job, JobParams, StyleRef
 from bot.core.recipes import clip_params, work_units
 from bot.jobs.clips import INSTANT_MODEL_FILES, INSTANT_MODEL_PACKAGE, clip_request
@@ -122,6 +122,19 @@ def test_bad_clips_are_worded_from_the_engines_kind_in_every_language() -> None:
     assert "30" in texts.render(refused, "ru") and "42.04" in texts.render(refused, "de")
     assert ClipRefusedError.from_problem(Problem("damaged", "photo")) is None
     assert texts.render(ClipRefusedError("unsupported")).startswith("I can't decode that clip's format (?)")
+
+
+def test_every_way_the_engine_refuses_a_clip_has_its_own_sentence() -> None:
+    """No engine refusal falls back to "damaged" (a sticker too big to fit 256 KB once told users so)."""
+    from engine.errors import ClipError
+
+    kinds, pending = set(), list(ClipError.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        kinds.add(cls.kind)
+        pending += cls.__subclasses__()
+    assert kinds - set(CLIP_MESSAGES) == set()
+    assert "256 KB" in texts.render(ClipRefusedError("sticker_too_big"))
 
 
 @pytest.fixture(scope="module")

@@ -141,6 +141,7 @@ CLIP_MESSAGES: dict[str, Msg] = {
     "too_many_frames": Msg.CLIP_TOO_MANY_FRAMES,
     "too_large": Msg.CLIP_TOO_LARGE,
     "no_alpha": Msg.CLIP_NO_ALPHA,
+    "sticker_too_big": Msg.CLIP_STICKER_TOO_BIG,  # the encoder found no bitrate under Telegram's 256 KB
     "file_too_large": Msg.CLIP_FILE_TOO_LARGE,  # the bot's own refusal before downloading (or sending to a cluster)
 }
 CLIP_PROBLEM_PREFIX = "clip_"  # a Problem's kind for a clip the worker could not paint: "clip_too_long"

@@ -138,6 +138,9 @@ CLIP_TOO_LONG = N_("That clip lasts {seconds} s; I paint clips of up to {limit_s
 CLIP_TOO_MANY_FRAMES = N_("That clip has {frames} frames; I paint at most {limit}. Send a shorter one.")
 CLIP_TOO_LARGE = N_("That clip's frames are {width}×{height} pixels, too large for me. Send a smaller one.")
 CLIP_NO_ALPHA = N_("That sticker has no transparent background, so I can't paint it as a sticker.")
+CLIP_STICKER_TOO_BIG = N_(
+    "I couldn't make that clip into a sticker small enough for Telegram (256 KB). Try a shorter or calmer clip."
+)
 CLIP_FILE_TOO_LARGE = N_("That clip is {size} MB; the limit is {limit} MB. Send a shorter or smaller one.")
 FIRST_FRAME = N_("⚡ The first painted frame – the whole clip follows.")
 STICKER_ADDED = N_("Added to your sticker pack.")
@@ -611,6 +614,7 @@ MESSAGES: dict[Msg, str] = {
     Msg.CLIP_NO_ALPHA: CLIP_NO_ALPHA,
     Msg.CLIP_NO_FRAMES: CLIP_NO_FRAMES,
     Msg.CLIP_NO_VIDEO: CLIP_NO_VIDEO,
+    Msg.CLIP_STICKER_TOO_BIG: CLIP_STICKER_TOO_BIG,
     Msg.CLIP_TOO_LARGE: CLIP_TOO_LARGE,
     Msg.CLIP_TOO_LONG: CLIP_TOO_LONG,
     Msg.CLIP_TOO_MANY_FRAMES: CLIP_TOO_MANY_FRAMES,
