@@ -14,8 +14,8 @@ Deviations from Ruder et al.:
   back on top of it (engine/clip_refine.py).
 - The visibility c is a soft confidence in 0..1 rather than their hard 0/1 test (``engine.flow.SOFTNESS``).
 - The previous output is warped bicubically: bilinear resampling, repeated frame after frame, blurs the strokes
-  (the blended clip kept 58-64 % of the per-frame painting's Laplacian energy with bilinear warps at 384 px,
-  65-67 % bicubic; docs/benchmarks.md).
+  (bikes.mp4 at 256 px kept 61 % of the per-frame painting's Laplacian energy with bilinear warps, 73 % with
+  bicubic ones, the blend otherwise the same; docs/benchmarks.md).
 
 API for the bot (blocking; call from a worker process or thread, never on an event loop):
 
