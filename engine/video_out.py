@@ -45,7 +45,28 @@ VP9_FINAL = {"deadline": "good", "cpu-used": "4"}
 WEBP_QUALITY = 90
 
 
-class H264Writer:
+class _FrameWriter:
+    """One video stream being written frame by frame (PyAV): numbered frames in, packets muxed, then closed."""
+
+    container: Any
+    stream: Any
+    frames: int
+
+    def _put(self, frame: Any) -> None:
+        """Encode the next frame (its pts is its number) and mux what comes out."""
+        frame.pts = self.frames
+        self.frames += 1
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        """Flush the encoder and finish the file."""
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+
+
+class H264Writer(_FrameWriter):
     """MP4 H.264 yuv420p with no audio; frames must have even sides."""
 
     def __init__(self, path: str | os.PathLike[str], width: int, height: int, fps: Fraction) -> None:
@@ -63,17 +84,7 @@ class H264Writer:
         """Encode one RGB frame."""
         import av
 
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        frame.pts = self.frames
-        self.frames += 1
-        for packet in self.stream.encode(frame):
-            self.container.mux(packet)
-
-    def close(self) -> None:
-        """Flush the encoder and finish the file."""
-        for packet in self.stream.encode():
-            self.container.mux(packet)
-        self.container.close()
+        self._put(av.VideoFrame.from_ndarray(rgb, format="rgb24"))
 
 
 def mux_audio(video_path: str | os.PathLike[str], source_path: str, out_path: str | os.PathLike[str]) -> bool:
@@ -139,7 +150,7 @@ def _encoded_audio(container: Any, a_in: Any, a_out: Any, end_s: float) -> Itera
         yield packet, a_out
 
 
-class MasterWriter:
+class MasterWriter(_FrameWriter):
     """A lossless FFV1 yuva420p file of painted frames, so the sticker can be re-encoded to fit its limit."""
 
     def __init__(self, path: str | os.PathLike[str], width: int, height: int, fps: Fraction) -> None:
@@ -155,17 +166,7 @@ class MasterWriter:
         """Store one RGBA frame."""
         import av
 
-        frame = av.VideoFrame.from_ndarray(np.dstack([rgb, alpha]), format="rgba")
-        frame.pts = self.frames
-        self.frames += 1
-        for packet in self.stream.encode(frame):
-            self.container.mux(packet)
-
-    def close(self) -> None:
-        """Flush and finish the master file."""
-        for packet in self.stream.encode():
-            self.container.mux(packet)
-        self.container.close()
+        self._put(av.VideoFrame.from_ndarray(np.dstack([rgb, alpha]), format="rgba"))
 
 
 @dataclass(frozen=True)
