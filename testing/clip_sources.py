@@ -7,7 +7,9 @@ import importlib.util
 import json
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -138,3 +140,14 @@ def tgs(out: Path, *, frames: int = 30, fps: int = 30) -> Path:
     doc = {"v": "5.5.2", "fr": fps, "ip": 0, "op": frames, "w": 512, "h": 512, "layers": [layer]}
     out.write_bytes(gzip.compress(json.dumps(doc).encode()))
     return out
+
+
+def write_silence(out: Any, stream: Any) -> None:
+    """Half a second of silence (mono AAC frames at 44.1 kHz) into an open PyAV output's audio `stream`."""
+    for index in range(20):
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 44100, index * 1024
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)

@@ -21,7 +21,7 @@ from engine import video_out
 from engine.video_io import ClipLimits, ReadPlan, probe_clip, read_frames
 from testing.bot_harness import BotProcess, make_presets, photo_bytes
 from testing.clip_checks import alpha_planes, sent, streams
-from testing.clip_sources import alpha_webm, circle_alpha, cut_mp4, data_dir, gif, plan_for, tgs
+from testing.clip_sources import alpha_webm, circle_alpha, cut_mp4, data_dir, gif, plan_for, tgs, write_silence
 from testing.fake_telegram import Chat, FakeTelegram
 from testing.inprocess import PaintingExecutor, ScriptedExecutor, running_bot, said, until
 
@@ -421,14 +421,7 @@ async def test_a_gif_bomb_and_a_sound_without_picture_are_refused_in_words(fake:
     bomb[6:10] = (10_000).to_bytes(2, "little") * 2  # the logical screen descriptor
     sound = tmp_path / "sound.m4a"
     with av.open(str(sound), "w") as out:
-        stream = out.add_stream("aac", rate=44100)
-        for index in range(20):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 44100, index * 1024
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+        write_silence(out, out.add_stream("aac", rate=44100))
     chat = fake.private_chat(1, "Alice")
     async with running_bot(fake, tmp_path / "bot", PaintingExecutor()):
         fake.send_document(chat, None, bytes(bomb), file_name="bomb.gif", mime_type="image/gif", caption="stripes")

@@ -28,7 +28,7 @@ from engine.errors import (
 from engine.fast import FastStylizer
 from engine.params import StyleParams
 from engine.video_io import ClipInfo, ClipLimits, ReadPlan, probe_clip, read_frames
-from testing.clip_sources import alpha_webm, circle_alpha, cut_mp4, data_dir, gif, style_image, tgs
+from testing.clip_sources import alpha_webm, circle_alpha, cut_mp4, data_dir, gif, style_image, tgs, write_silence
 
 SIDE = 160
 PARAMS = StyleParams(method="fast", max_side=SIDE)
@@ -234,7 +234,7 @@ def test_audio_only_has_no_video(tmp_path: Path) -> None:
     path = tmp_path / "sound.m4a"
     with av.open(str(path), "w") as out:
         stream = out.add_stream("aac", rate=44100)
-        _write_silence(out, stream)
+        write_silence(out, stream)
     with pytest.raises(ClipNoVideoError):
         probe_clip(path)
 
@@ -245,21 +245,10 @@ def test_zero_frames(stylizer: FastStylizer, tmp_path: Path) -> None:
     with av.open(str(path), "w") as out:
         video = out.add_stream("libx264", rate=25)
         video.width, video.height, video.pix_fmt = 64, 64, "yuv420p"
-        _write_silence(out, out.add_stream("aac", rate=44100))
+        write_silence(out, out.add_stream("aac", rate=44100))
     with pytest.raises(ClipNoFramesError) as caught:
         paint_clip(path, style_image(), PARAMS, tmp_path / "o.mp4", kind="video", stylizer=stylizer)
     assert caught.value.kind == "no_frames"
-
-
-def _write_silence(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream) -> None:
-    """Half a second of silence into `stream`."""
-    for index in range(20):
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = 44100, index * 1024
-        for packet in stream.encode(frame):
-            out.mux(packet)
-    for packet in stream.encode():
-        out.mux(packet)
 
 
 def test_gif_bomb_refused_from_its_header(tmp_path: Path) -> None:
