@@ -388,20 +388,17 @@ def _run_clip(args: argparse.Namespace, reporter: ProgressReporter) -> None:
     # The loss weights and layers matter only to --refine-steps (the instant network takes strength and colours).
     params = StyleParams(method="fast", **_look(args, blend))
     styles = [_load("style", path) for path in paths]
-    refining = args.refine_steps != 0
-    if refining:  # checked here, before the painting starts
-        check_backbone(args.backbone)
-        weights = normalise_weights(args.weights)
     from engine.clip import ClipOptions, paint_clip  # PyAV, OpenCV and onnxruntime: only once the inputs are known
     from engine.fast import fast_stylizer
 
     temporal = {} if args.refine_temporal is None else {"refine_temporal": args.refine_temporal}
     options = ClipOptions(refine_steps=args.refine_steps, **temporal)
     gatys = None
-    if refining:
-        from engine.transfer import Stylizer  # TensorFlow: only for the refinement
+    if options.refine_steps:  # the backbone and weights are checked first, then TensorFlow loads (only for this)
+        backbone, weights = check_backbone(args.backbone), normalise_weights(args.weights)
+        from engine.transfer import Stylizer
 
-        gatys = Stylizer(args.backbone, weights)
+        gatys = Stylizer(backbone, weights)
     kind: Kind = args.clip_kind or CLIP_OUTPUTS[suffix]
     stylizer = fast_stylizer(args.fast_model_dir)
     result = paint_clip(
