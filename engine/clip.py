@@ -178,7 +178,7 @@ class Guide:
     """The previous output warped onto the current frame, and how far each pixel of it can be trusted."""
 
     warped: np.ndarray  # H x W x 3 float32, 0..255
-    visible: np.ndarray  # H x W float32 in 0..1: 1 where visible in the previous frame, less the less certain
+    confidence: np.ndarray  # H x W float32 in 0..1: 1 where visible in the previous frame, less the less certain
 
 
 class TemporalBlender:
@@ -213,7 +213,7 @@ class TemporalBlender:
                 self.cuts += 1
             else:
                 self.guide = Guide(flow.warp(prev_out, pair.backward, cubic=True), pair.confidence)
-                weight = (self.temporal * self.guide.visible)[..., np.newaxis]
+                weight = (self.temporal * self.guide.confidence)[..., np.newaxis]
                 out += weight * (self.guide.warped - out)
         # Bicubic warps overshoot a little at sharp edges; clipped here, the overshoot cannot build up over frames.
         out = np.clip(out, 0, 255)

@@ -132,7 +132,7 @@ class FrameRefiner:
         """The warped previous output (VGG space) and its visibility mask; a zero mask when there is none."""
         if guide is None:  # the first frame, or a scene cut: no temporal term (same trace, zero weight everywhere)
             return x0, tf.zeros((1, *x0.shape[1:3], 1), tf.float32)
-        mask = tf.constant(guide.visible[np.newaxis, ..., np.newaxis], tf.float32)
+        mask = tf.constant(guide.confidence[np.newaxis, ..., np.newaxis], tf.float32)
         if not keep:
             return preprocess(guide.warped), mask
         return preprocess(_grey(np.clip(np.rint(guide.warped), 0, 255).astype(np.uint8))), mask

@@ -87,7 +87,7 @@ def test_the_temporal_term_holds_visible_pixels_to_the_warped_previous_output(
         refiner = _refiner(random_stylizer, steps=5, temporal=temporal)
         start, guide = _second_frame(fast, frames, refiner)
         refined = refiner.refine(frames[1], start, guide)
-        visible = guide.visible > 0.5
+        visible = guide.confidence > 0.5
         assert visible.mean() > 0.5
         gaps[temporal] = float(np.mean(np.abs(refined.astype(np.float32) - guide.warped)[visible]))
     assert gaps[1e7] < 0.5 * gaps[0.0]
@@ -134,7 +134,7 @@ def test_a_clip_painter_refines_every_frame_and_the_next_is_warped_from_the_refi
     assert recording.guides[0] is None
     guide = recording.guides[2]
     assert guide is not None
-    visible = guide.visible > 0.5
+    visible = guide.confidence > 0.5
     # Little moves between two frames: the warped previous output is nearly that output, the refined one.
     assert np.mean(np.abs(guide.warped - outs[1])[visible]) < 0.5 * np.mean(np.abs(guide.warped - blended[1])[visible])
 
